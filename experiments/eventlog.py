@@ -1,0 +1,188 @@
+"""The event log: SQLAlchemy table definitions shared by the kiosk (writes) and analysis (reads).
+
+Only anonymous, visit-level data are stored (see ``shared/ETHICS.md``): no names, case numbers,
+IP addresses, user agents or free text. ``tests/experiments/test_eventlog.py`` fails on any
+column outside :data:`ALLOWED_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: One row per trial ever loaded; lifecycle and the locked pre-registration.
+trials = Table(
+    "trials",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("title", String(300), nullable=False),
+    Column("status", String(16), nullable=False),  # loaded | running | stopped | closed
+    Column("current_version", String(64), nullable=False),
+    Column("locked_version", String(64)),  # the version in force when the trial started
+    Column("locked_at", DateTime(timezone=True)),
+    Column("started_at", DateTime(timezone=True)),
+    Column("stopped_at", DateTime(timezone=True)),
+    Column("results_url", String(500)),
+    Column("allocation_secret", String(64), nullable=False),  # never shown; seeds blocks/hash
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Every version of a trial file that was loaded, verbatim (the register and the report use it).
+trial_versions = Table(
+    "trial_versions",
+    metadata,
+    Column("trial_id", ForeignKey("trials.id"), primary_key=True),
+    Column("version", String(64), primary_key=True),
+    Column("source", Text, nullable=False),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+)
+
+kiosks = Table(
+    "kiosks",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("trial_id", ForeignKey("trials.id"), nullable=False),
+    Column("location", String(64), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+visits = Table(
+    "visits",
+    metadata,
+    Column("id", String(36), primary_key=True),  # random UUID, tied to no person
+    Column("trial_id", ForeignKey("trials.id"), nullable=False),
+    Column("trial_version", String(64), nullable=False),
+    Column("location", String(64), nullable=False),
+    Column("kiosk_id", ForeignKey("kiosks.id")),
+    Column("language", String(8), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Index("ix_visits_trial_id", "trial_id"),
+)
+
+assignments = Table(
+    "assignments",
+    metadata,
+    Column("visit_id", ForeignKey("visits.id"), primary_key=True),
+    Column("trial_id", ForeignKey("trials.id"), nullable=False),
+    Column("arm", String(64), nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("inputs", Text, nullable=False),  # JSON: the draw, or stratum/block/position
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
+    Index("ix_assignments_trial_id_arm", "trial_id", "arm"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("visit_id", ForeignKey("visits.id"), nullable=False),
+    Column("trial_id", ForeignKey("trials.id"), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("language", String(8)),
+    Column("material_version", String(64)),
+    Column("disclosure_version", String(64)),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False),
+    Index("ix_events_visit_id", "visit_id"),
+    Index("ix_events_trial_id_type", "trial_id", "type"),
+)
+
+#: Next free position per (trial, stratum) for permuted-block randomization.
+allocation_counters = Table(
+    "allocation_counters",
+    metadata,
+    Column("trial_id", ForeignKey("trials.id"), primary_key=True),
+    Column("stratum", String(200), primary_key=True),
+    Column("next_index", Integer, nullable=False),
+)
+
+#: One row each time results were computed (the report states how often they were looked at).
+result_looks = Table(
+    "result_looks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trial_id", ForeignKey("trials.id"), nullable=False),
+    Column("looked_at", DateTime(timezone=True), nullable=False),
+    Column("data_hash", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),  # analyze | interim | final
+)
+
+#: The complete list of columns the event log may hold. Anything else is a privacy defect.
+ALLOWED_COLUMNS: dict[str, frozenset[str]] = {
+    table.name: frozenset(column.name for column in table.columns)
+    for table in metadata.sorted_tables
+}
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str, **kwargs: object) -> Engine:
+    """Create an engine with the settings the event log relies on.
+
+    SQLite gets WAL journaling, a busy timeout (concurrent kiosk requests wait instead of
+    failing) and enforced foreign keys. ``sqlite://`` URLs without a path are refused, as each
+    connection would get its own empty database.
+    """
+    if url in ("sqlite://", "sqlite:///:memory:"):
+        raise ValueError("use a SQLite file (sqlite:///path.db), not an in-memory database")
+    engine = create_engine(url, **kwargs)  # type: ignore[arg-type]
+    if engine.dialect.name == "sqlite":
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+    return engine
+
+
+def upgrade(url_or_engine: str | Engine, revision: str = "head") -> None:
+    """Create or upgrade the event-log schema with the Alembic migrations."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    if isinstance(url_or_engine, str):
+        engine = make_engine(url_or_engine)
+        owned = True
+    else:
+        engine, owned = url_or_engine, False
+    try:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    finally:
+        if owned:
+            engine.dispose()

@@ -1,0 +1,260 @@
+"""Pydantic models of a trial file: what researchers declare, validated at the edge.
+
+Structure only lives here (types, required keys, unknown keys refused). Rules that relate
+fields to each other, and the ethics rules, live in :mod:`experiments.rules`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+from datetime import date
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from experiments.vocabulary import STRENGTH, Element, Strength, text_direction
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
+LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+#: One text per trial language, e.g. ``{nl: ..., en: ..., ar: ...}``.
+Texts = dict[LanguageCode, Text]
+
+#: The elements every disclosure must state, in this order on the page (ETHICS D1-D7, D9).
+DISCLOSURE_ELEMENTS: tuple[str, ...] = (
+    "who",
+    "purpose",
+    "study",
+    "no_effect",
+    "voluntary",
+    "data",
+    "read_more",
+    "contact",
+)
+#: Placeholders a disclosure element must contain, filled from the trial's own fields,
+#: so the facts shown cannot drift from what the trial file declares.
+DISCLOSURE_PLACEHOLDERS: dict[str, tuple[str, ...]] = {
+    "who": ("organisation",),
+    "read_more": ("register_url",),
+    "contact": ("contact", "privacy_contact"),
+}
+ALLOWED_PLACEHOLDERS: frozenset[str] = frozenset(
+    {"organisation", "register_url", "contact", "privacy_contact"}
+)
+
+
+class Strict(BaseModel):
+    """Base for every trial model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Location(Strict):
+    id: Slug
+    name: Text
+
+
+class Randomization(Strict):
+    method: Literal["simple", "block", "hash"]
+    block_size: int | None = Field(default=None, ge=1)
+    strata: list[Literal["location", "language"]] = Field(default_factory=lambda: ["location"])
+    unit: Literal["visit"] = "visit"
+    #: Hash method only: optional public salt. Without it the kiosk draws a secret salt
+    #: when the trial is loaded, so visitors cannot predict their arm.
+    salt: str | None = None
+
+
+class DisclosureText(Strict):
+    """The disclosure in one language, one sub-key per required element."""
+
+    who: Text
+    purpose: Text
+    study: Text
+    no_effect: Text
+    voluntary: Text
+    data: Text
+    read_more: Text
+    contact: Text
+
+
+class Material(Strict):
+    title: Text
+    body: Text
+
+
+class Claim(Strict):
+    """A factual statement an arm shows, always with its source and date."""
+
+    text: Texts
+    source: Text
+    as_of: date
+    url: str | None = None
+    illustrative: bool = False
+
+
+class Messenger(Strict):
+    """The person who tells the information; must be real and have consented."""
+
+    name: Text
+    role: Texts
+    real_person: bool
+    consent_recorded: bool
+
+
+class Arm(Strict):
+    id: Identifier
+    element: Element
+    control: bool = False
+    weight: int = 1
+    material: dict[LanguageCode, Material]
+    claims: list[Claim] = Field(default_factory=list)
+    figure: Identifier | None = None
+    messenger: Messenger | None = None
+
+    @property
+    def strength(self) -> Strength:
+        """Nudge strength of the arm's element (``none`` for the control)."""
+        return STRENGTH[self.element]
+
+
+class Figure(Strict):
+    """A number shown per location (norm arms), with its source, date and denominator."""
+
+    source: Text
+    as_of: date
+    values: dict[Slug, int]
+    denominator: Texts
+    illustrative: bool = False
+    url: str | None = None
+
+
+class Outcome(Strict):
+    id: Identifier
+    event: Identifier
+    primary: bool = False
+    description: Text
+    #: Button text on the kiosk, per language; outcomes without a label are not kiosk actions.
+    label: Texts | None = None
+
+
+class Hypothesis(Strict):
+    id: Identifier
+    statement: Text
+    arm: Identifier | None = None
+    outcome: Identifier | None = None
+    direction: Literal["two_sided", "increase", "decrease"] = "two_sided"
+
+
+class AnalysisPlan(Strict):
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)
+    correction: Literal["holm", "bonferroni", "bh"] = "holm"
+    hypotheses: list[Hypothesis] = Field(min_length=1)
+    planned_sample_size: int = Field(gt=0)
+    baseline_rate: float = Field(gt=0, lt=1)
+    #: Pre-registered effect of interest, as a difference in proportions (0.02 = 2 pp).
+    expected_effect: float | None = Field(default=None, gt=-1, lt=1)
+    power: float = Field(default=0.8, gt=0, lt=1)
+    subgroups: list[Literal["location", "language"]] = Field(default_factory=list)
+    confirmatory_subgroups: list[Literal["location", "language"]] = Field(default_factory=list)
+
+
+class Schedule(Strict):
+    start: date
+    end: date
+
+
+class Privacy(Strict):
+    contact: Text
+    retention_days: int = Field(gt=0, le=3650)
+    statement: Text
+
+
+class Trial(Strict):
+    """A whole trial as declared in ``experiments/trials/<id>.yaml``."""
+
+    id: Slug
+    title: Text
+    purpose: Text
+    organisation: Text
+    contact: Text
+    privacy: Privacy
+    domain_sensitivity: Literal["high", "low"] = "high"
+    sensitivity_reason: Text | None = None
+    register_url: Text = "/register"
+    languages: list[LanguageCode] = Field(min_length=1)
+    locations: list[Location] = Field(min_length=1)
+    randomization: Randomization
+    disclosure: dict[LanguageCode, DisclosureText]
+    arms: list[Arm] = Field(min_length=2)
+    figures: dict[Identifier, Figure] = Field(default_factory=dict)
+    outcomes: list[Outcome] = Field(min_length=1)
+    analysis: AnalysisPlan
+    schedule: Schedule
+
+    # -- convenient views -------------------------------------------------------------
+    @property
+    def control_arm(self) -> Arm:
+        """The single control arm (the rules guarantee exactly one)."""
+        return next(arm for arm in self.arms if arm.control)
+
+    def arm(self, arm_id: str) -> Arm:
+        """Return the arm called ``arm_id``; ``KeyError`` if there is none."""
+        for arm in self.arms:
+            if arm.id == arm_id:
+                return arm
+        raise KeyError(arm_id)
+
+    @property
+    def weights(self) -> dict[str, int]:
+        return {arm.id: arm.weight for arm in self.arms}
+
+    @property
+    def primary_outcome(self) -> Outcome:
+        return next(outcome for outcome in self.outcomes if outcome.primary)
+
+    @property
+    def outcome_events(self) -> frozenset[str]:
+        return frozenset(outcome.event for outcome in self.outcomes)
+
+    @property
+    def location_ids(self) -> list[str]:
+        return [location.id for location in self.locations]
+
+    def direction(self, language: str) -> Literal["rtl", "ltr"]:
+        return text_direction(language)
+
+    # -- the disclosure as shown ------------------------------------------------------
+    def disclosure_parts(self, language: str) -> list[tuple[str, str]]:
+        """The disclosure in ``language`` as ``(element, text)`` pairs, placeholders filled."""
+        values = {
+            "organisation": self.organisation,
+            "register_url": self.register_url,
+            "contact": self.contact,
+            "privacy_contact": self.privacy.contact,
+        }
+        texts = self.disclosure[language]
+        return [
+            (key, string.Formatter().vformat(getattr(texts, key), (), values))
+            for key in DISCLOSURE_ELEMENTS
+        ]
+
+    def disclosure_text(self, language: str) -> str:
+        """The full disclosure in ``language`` as one string (one element per line)."""
+        return "\n".join(text for _, text in self.disclosure_parts(language))
+
+    def disclosure_version(self, language: str) -> str:
+        """Hash of the disclosure text shown, recorded with every exposure."""
+        return hashlib.sha256(self.disclosure_text(language).encode()).hexdigest()[:16]
+
+    def material_version(self, arm_id: str, language: str) -> str:
+        """Hash of an arm's material (text, claims, messenger, figure) in one language."""
+        arm = self.arm(arm_id)
+        parts = [arm.element, arm.material[language].model_dump_json()]
+        parts += [claim.model_dump_json() for claim in arm.claims]
+        if arm.messenger:
+            parts.append(arm.messenger.model_dump_json())
+        if arm.figure and arm.figure in self.figures:
+            parts.append(self.figures[arm.figure].model_dump_json())
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]

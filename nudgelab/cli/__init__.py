@@ -1,0 +1,23 @@
+"""The ``nudgelab`` command: the composition root, the only code that sees all three packages.
+
+Each subcommand module imports its package (``experiments``, ``app``, ``analysis``) inside the
+command function, so ``nudgelab check`` starts without loading Flask or statsmodels.
+"""
+
+from __future__ import annotations
+
+import click
+
+from nudgelab import __version__
+from nudgelab.cli import analysis_commands, check_commands, kiosk_commands
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nudgelab")
+def main() -> None:
+    """Run randomized trials of information materials (nudges) transparently."""
+
+
+for _module in (check_commands, kiosk_commands, analysis_commands):
+    for _command in _module.COMMANDS:
+        main.add_command(_command)

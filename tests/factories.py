@@ -1,0 +1,137 @@
+"""Small valid trials for tests; override any part to make it invalid on purpose."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import yaml
+
+from experiments.model import Trial
+
+LANGUAGES = ["en", "ar"]
+
+
+def _texts(text: str) -> dict[str, str]:
+    return {"en": text, "ar": f"{text} (ar)"}
+
+
+def _disclosure(language: str) -> dict[str, str]:
+    suffix = "" if language == "en" else " (ar)"
+    return {
+        "who": "This study is run by {organisation}." + suffix,
+        "purpose": "Its aim is to help people consider assisted voluntary return." + suffix,
+        "study": "We compare ways of presenting the same information; visitors see different "
+        "versions." + suffix,
+        "no_effect": "Using this kiosk has no effect on your procedure or reception." + suffix,
+        "voluntary": "Taking part is voluntary: tap 'Don't use my visit' or 'Finish'." + suffix,
+        "data": "We store nothing that identifies you." + suffix,
+        "read_more": "Read more in the public register at {register_url} or ask staff." + suffix,
+        "contact": "Questions: {contact}. Data protection: {privacy_contact}." + suffix,
+    }
+
+
+def _material(title: str, body: str) -> dict[str, dict[str, str]]:
+    return {lang: {"title": f"{title} {lang}", "body": f"{body} {lang}"} for lang in LANGUAGES}
+
+
+BASE: dict[str, Any] = {
+    "id": "test-trial",
+    "title": "Test trial",
+    "purpose": "Help people consider assisted voluntary return.",
+    "organisation": "Example Return Service",
+    "contact": "info@example.org",
+    "privacy": {
+        "contact": "privacy@example.org",
+        "retention_days": 730,
+        "statement": "Kiosk data never go to a body that decides individual cases.",
+    },
+    "languages": LANGUAGES,
+    "locations": [
+        {"id": "loc-a", "name": "Location A"},
+        {"id": "loc-b", "name": "Location B"},
+    ],
+    "randomization": {"method": "block", "block_size": 6, "strata": ["location"]},
+    "disclosure": {lang: _disclosure(lang) for lang in LANGUAGES},
+    "arms": [
+        {
+            "id": "control",
+            "control": True,
+            "element": "control",
+            "material": _material("Return support", "IOM can help you return."),
+        },
+        {
+            "id": "gain",
+            "element": "gain_frame",
+            "material": _material("A new start", "With support you can start again."),
+            "claims": [
+                {
+                    "text": _texts("IOM offers reintegration support."),
+                    "source": "IOM Netherlands website",
+                    "as_of": "2026-10-01",
+                }
+            ],
+        },
+        {
+            "id": "norm",
+            "element": "local_norm",
+            "material": _material("Others here", "Last year {figure} people from here returned."),
+            "figure": "returns_last_year",
+        },
+    ],
+    "figures": {
+        "returns_last_year": {
+            "source": "Return service annual figures",
+            "as_of": "2026-10-01",
+            "values": {"loc-a": 34, "loc-b": 12},
+            "denominator": _texts("of about 300 residents"),
+        }
+    },
+    "outcomes": [
+        {
+            "id": "requested_contact",
+            "event": "contact_requested",
+            "primary": True,
+            "description": "Visitor asked to talk to someone about return support.",
+            "label": _texts("I would like to talk to someone"),
+        },
+        {
+            "id": "opened_country_info",
+            "event": "country_info_opened",
+            "description": "Visitor opened information about their country.",
+            "label": _texts("Show me information about my country"),
+        },
+    ],
+    "analysis": {
+        "alpha": 0.05,
+        "correction": "holm",
+        "hypotheses": [
+            {
+                "id": "h1",
+                "statement": "The gain frame raises contact requests.",
+                "arm": "gain",
+                "outcome": "requested_contact",
+            }
+        ],
+        "planned_sample_size": 6000,
+        "baseline_rate": 0.05,
+        "expected_effect": 0.03,
+        "subgroups": ["location", "language"],
+    },
+    "schedule": {"start": "2027-01-04", "end": "2027-03-28"},
+}
+
+
+def trial_dict(**overrides: Any) -> dict[str, Any]:
+    """A deep copy of the valid base trial with top-level keys replaced."""
+    data = copy.deepcopy(BASE)
+    data.update(copy.deepcopy(overrides))
+    return data
+
+
+def trial_yaml(**overrides: Any) -> str:
+    return yaml.safe_dump(trial_dict(**overrides), sort_keys=False, allow_unicode=True)
+
+
+def make_trial(**overrides: Any) -> Trial:
+    return Trial.model_validate(yaml.safe_load(trial_yaml(**overrides)))
