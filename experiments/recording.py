@@ -420,7 +420,10 @@ def record_events(conn: Connection, trial: Trial, specs: Iterable[EventSpec]) ->
         )
         results.append("stored")
     if len(rows) == 1:
-        stored = conn.execute(_insert_ignore(conn, events).values(**rows[0])).rowcount == 1
+        inserted = conn.execute(
+            _insert_ignore(conn, events).values(**rows[0]).returning(events.c.id)
+        ).first()
+        stored = inserted is not None
         if not stored:
             _check_duplicate(conn, rows[0])
             results[results.index("stored")] = "duplicate"
