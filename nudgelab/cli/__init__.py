@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from nudgelab import __version__
-from nudgelab.cli import analysis_commands, check_commands, kiosk_commands
+from nudgelab.cli import analysis_commands, check_commands, counts_commands, kiosk_commands
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,6 +18,6 @@ def main() -> None:
     """Run randomized trials of information materials (nudges) transparently."""
 
 
-for _module in (check_commands, kiosk_commands, analysis_commands):
+for _module in (check_commands, kiosk_commands, analysis_commands, counts_commands):
     for _command in _module.COMMANDS:
         main.add_command(_command)

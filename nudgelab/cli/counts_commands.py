@@ -1,0 +1,7 @@
+"""`nudgelab` subcommands of the published-counts side (filled in by its issue)."""
+
+from __future__ import annotations
+
+import click
+
+COMMANDS: list[click.Command] = []
