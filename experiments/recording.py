@@ -394,7 +394,9 @@ def record_events(conn: Connection, trial: Trial, specs: Iterable[EventSpec]) ->
         )
     missing = set(visit_ids) - known
     if missing:
-        raise UnknownVisit(f"unknown visit {sorted(missing)[0]!r} for trial {trial.id!r}", "visit_id")
+        raise UnknownVisit(
+            f"unknown visit {sorted(missing)[0]!r} for trial {trial.id!r}", "visit_id"
+        )
 
     now = utcnow()
     results: list[Outcome] = []

@@ -1,7 +1,92 @@
-"""`nudgelab check`: validate trial files (being written)."""
+"""``nudgelab check``: validate trial files and explain every problem, ethics included."""
 
 from __future__ import annotations
 
+import math
+from datetime import date
+
 import click
 
-COMMANDS: list[click.Command] = []
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--max-age-days",
+    default=365,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Warn when a claim's or figure's as_of date is older than this.",
+)
+@click.option(
+    "--max-mde",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Warn when the minimum detectable effect exceeds this (percentage points).",
+)
+@click.option(
+    "--small-count",
+    default=10,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Smallest figure a norm may show (smaller counts can single people out).",
+)
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
+@click.option("--quiet", "-q", is_flag=True, help="Print problems only, not the design figures.")
+def check(
+    paths: tuple[str, ...],
+    max_age_days: int,
+    max_mde: float,
+    small_count: int,
+    strict: bool,
+    quiet: bool,
+) -> None:
+    """Check trial files: print `ok <id>` or every problem as `file:line: field: message`.
+
+    Exit code 0 when every file passes, 1 when any has an error (or a warning, with --strict).
+    For a passing trial it also prints the minimum detectable effect of each arm against the
+    control (two-sided, the plan's power, alpha divided across the comparisons).
+    """
+    from experiments.check import check_path
+    from experiments.rules import Settings
+
+    settings = Settings(
+        today=date.today(),
+        max_age_days=max_age_days,
+        max_mde_points=max_mde,
+        small_count=small_count,
+    )
+    failed = False
+    for path in paths:
+        result = check_path(path, settings)
+        for problem in result.problems:
+            click.echo(str(problem))
+        if not result.ok or (strict and result.warnings):
+            failed = True
+            click.echo(
+                f"FAILED {path}: {len(result.errors)} errors, {len(result.warnings)} warnings"
+            )
+            continue
+        assert result.trial is not None  # ok implies the trial was built
+        trial = result.trial
+        suffix = f" ({len(result.warnings)} warnings)" if result.warnings else ""
+        click.echo(f"ok {trial.id}{suffix}")
+        if quiet:
+            continue
+        plan = trial.analysis
+        for design in result.design:
+            mde = "not reachable" if math.isnan(design.mde) else f"{design.mde * 100:.2f} pp"
+            line = (
+                f"  mde {design.arm} vs {trial.control_arm.id}: {mde} "
+                f"(n {design.n_control:.0f} vs {design.n_arm:.0f}, baseline "
+                f"{plan.baseline_rate:.1%}, alpha {design.alpha:.4g} = {plan.alpha:g}/"
+                f"{len(result.design)} for {plan.correction}, two-sided, power {plan.power:.0%})"
+            )
+            if design.power_for_expected is not None:
+                line += f"; power for +{plan.expected_effect * 100:g} pp: "  # type: ignore[operator]
+                line += f"{design.power_for_expected:.0%}"
+            click.echo(line)
+    raise SystemExit(1 if failed else 0)
+
+
+COMMANDS: list[click.Command] = [check]
