@@ -96,10 +96,9 @@ def _one_control(ctx: Context) -> Iterator[Problem]:
     controls = [i for i, arm in enumerate(ctx.trial.arms) if arm.control]
     if len(controls) != 1:
         found = "none" if not controls else ", ".join(ctx.trial.arms[i].id for i in controls)
+        where: Path = ("arms", controls[1], "control") if controls else ("arms",)
         yield ctx.problem(
-            ("arms",),
-            f"exactly one arm must have 'control: true' (found {found})",
-            "one-control",
+            where, f"exactly one arm must have 'control: true' (found {found})", "one-control"
         )
     for index, arm in enumerate(ctx.trial.arms):
         if arm.control != (arm.element == "control"):
@@ -493,10 +492,10 @@ def _outcomes(ctx: Context) -> Iterator[Problem]:
     primaries = [outcome.id for outcome in ctx.trial.outcomes if outcome.primary]
     if len(primaries) != 1:
         found = ", ".join(primaries) or "none"
+        index = [o.id for o in ctx.trial.outcomes].index(primaries[1]) if primaries else None
+        where: Path = ("outcomes", index, "primary") if index is not None else ("outcomes",)
         yield ctx.problem(
-            ("outcomes",),
-            f"exactly one outcome must have 'primary: true' (found {found})",
-            "outcomes",
+            where, f"exactly one outcome must have 'primary: true' (found {found})", "outcomes"
         )
     for index, outcome in enumerate(ctx.trial.outcomes):
         if outcome.event in SYSTEM_EVENTS:

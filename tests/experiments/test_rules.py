@@ -1,0 +1,408 @@
+"""Each design and ethics rule, tripped by a bad trial file, with the message users see."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import yaml
+
+from experiments.check import check_text
+from experiments.rules import RULES
+from tests.factories import trial_dict, trial_yaml
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _set(path: str, value: Any) -> Mutation:
+    def mutate(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = data
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        node[int(last) if last.isdigit() else last] = value
+
+    return mutate
+
+
+def _delete(path: str) -> Mutation:
+    def mutate(data: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        node: Any = data
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        del node[int(last) if last.isdigit() else last]
+
+    return mutate
+
+
+def _add_arm(element: str, **extra: Any) -> Mutation:
+    def mutate(data: dict[str, Any]) -> None:
+        arm = {
+            "id": element,
+            "element": element,
+            "material": {lang: {"title": "t", "body": "b"} for lang in ("en", "ar")},
+        }
+        arm.update(extra)
+        data["arms"].append(arm)
+        data["randomization"]["block_size"] = len(data["arms"]) * 2
+
+    return mutate
+
+
+# (rule, mutation, severity, expected message fragment, expected field path)
+CASES: list[tuple[str, Mutation, str, str, str]] = [
+    (
+        "one-control",
+        _set("arms.1.control", True),
+        "error",
+        "exactly one arm must have 'control: true' (found control, gain)",
+        "arms.1.control",
+    ),
+    (
+        "one-control",
+        _set("arms.0.control", False),
+        "error",
+        "exactly one arm must have 'control: true' (found none)",
+        "arms",
+    ),
+    ("unique-ids", _set("arms.1.id", "control"), "error", "duplicate id 'control'", "arms.1.id"),
+    (
+        "unique-ids",
+        _set("outcomes.1.event", "contact_requested"),
+        "error",
+        "event 'contact_requested' is already used by another outcome",
+        "outcomes.1.event",
+    ),
+    (
+        "positive-weights",
+        _set("arms.1.weight", 0),
+        "error",
+        "arm 'gain': weight must be a positive integer (got 0)",
+        "arms.1.weight",
+    ),
+    (
+        "block-size",
+        _set("randomization.block_size", 7),
+        "error",
+        "block_size 7 is not a multiple of 3 (the sum of the arms' weights); use e.g. 6",
+        "randomization.block_size",
+    ),
+    (
+        "block-size",
+        _delete("randomization.block_size"),
+        "error",
+        "block randomization needs 'block_size'",
+        "randomization",
+    ),
+    (
+        "known-languages",
+        _set("languages", ["en", "ar", "xx"]),
+        "error",
+        "unknown language 'xx'",
+        "languages.2",
+    ),
+    (
+        "every-language",
+        _delete("arms.1.material.ar"),
+        "error",
+        "missing ar (العربية) text for arm 'gain'; add a 'ar:' entry",
+        "arms.1.material",
+    ),
+    (
+        "every-language",
+        _delete("outcomes.0.label.ar"),
+        "error",
+        "missing ar (العربية) text for outcome 'requested_contact'",
+        "outcomes.0.label",
+    ),
+    (
+        "every-language",
+        _delete("figures.returns_last_year.denominator.ar"),
+        "error",
+        "missing ar (العربية) text for figure 'returns_last_year'",
+        "figures.returns_last_year.denominator",
+    ),
+    (
+        "every-language",
+        _delete("disclosure.ar"),
+        "error",
+        "missing ar (العربية) text for the disclosure",
+        "disclosure",
+    ),
+    (
+        "every-language",
+        _set("arms.1.claims.0.text.nl", "Nederlands"),
+        "error",
+        "claim 1 of arm 'gain' has text in 'nl', which is not in 'languages'",
+        "arms.1.claims.0.text.nl",
+    ),
+    (
+        "disclosure",
+        _set("disclosure.en.who", "This study is run by us."),
+        "error",
+        "must contain {organisation} so the page shows the trial's own organisation",
+        "disclosure.en.who",
+    ),
+    (
+        "disclosure",
+        _set("disclosure.ar.read_more", "Ask staff (ar)."),
+        "error",
+        "must contain {register_url}",
+        "disclosure.ar.read_more",
+    ),
+    (
+        "disclosure",
+        _set("disclosure.en.contact", "Ask {contact}."),
+        "error",
+        "must contain {privacy_contact}",
+        "disclosure.en.contact",
+    ),
+    (
+        "disclosure",
+        _set("disclosure.en.data", "We store {nothing}."),
+        "error",
+        "unknown placeholder {nothing}",
+        "disclosure.en.data",
+    ),
+    (
+        "sensitivity",
+        _add_arm("default"),
+        "error",
+        "arm 'default': element 'default' is refused in a high-sensitivity trial",
+        "arms.3.element",
+    ),
+    (
+        "sensitivity",
+        _add_arm("opt_out"),
+        "error",
+        "element 'opt_out' is refused in a high-sensitivity trial",
+        "arms.3.element",
+    ),
+    (
+        "sensitivity",
+        _add_arm("forced_choice"),
+        "error",
+        "element 'forced_choice' is refused in a high-sensitivity trial",
+        "arms.3.element",
+    ),
+    (
+        "sensitivity",
+        _add_arm("reciprocity"),
+        "error",
+        "element 'reciprocity' is refused in a high-sensitivity trial",
+        "arms.3.element",
+    ),
+    (
+        "sensitivity",
+        _set("domain_sensitivity", "low"),
+        "error",
+        "a low-sensitivity trial must say why in 'sensitivity_reason'",
+        "domain_sensitivity",
+    ),
+    (
+        "loss-frame",
+        _add_arm(
+            "loss_frame",
+            material={
+                "en": {"title": "Act now", "body": "Otherwise you may face detention."},
+                "ar": {"title": "t", "body": "b"},
+            },
+        ),
+        "error",
+        "the loss frame mentions 'detention'",
+        "arms.3.material.en",
+    ),
+    (
+        "norm-figures",
+        _delete("arms.2.figure"),
+        "error",
+        "arm 'norm': a local_norm arm must name its number in 'figure:'",
+        "arms.2",
+    ),
+    (
+        "norm-figures",
+        _set("arms.2.figure", "missing_figure"),
+        "error",
+        "figure 'missing_figure' is not declared in 'figures'",
+        "arms.2.figure",
+    ),
+    (
+        "norm-figures",
+        _delete("figures.returns_last_year.values.loc-b"),
+        "error",
+        "figure 'returns_last_year' has no value for location 'loc-b'",
+        "figures.returns_last_year.values",
+    ),
+    (
+        "norm-figures",
+        _set("figures.returns_last_year.values.loc-b", 4),
+        "error",
+        "4 at 'loc-b' is below the small-count threshold of 10",
+        "figures.returns_last_year.values.loc-b",
+    ),
+    (
+        "norm-figures",
+        _set("arms.2.material.en.body", "Many people returned."),
+        "error",
+        "the body must show the number with the placeholder {figure}",
+        "arms.2.material.en.body",
+    ),
+    (
+        "norm-figures",
+        _set("arms.1.material.en.body", "Start {again}."),
+        "error",
+        "placeholder {again} cannot be filled",
+        "arms.1.material.en.body",
+    ),
+    (
+        "sourced-numbers",
+        _set("arms.0.material.en.body", "Support worth 1500 euro."),
+        "error",
+        "arm 'control': the number 1500 is not backed by a claim of this arm",
+        "arms.0.material.en",
+    ),
+    (
+        "fresh-sources",
+        _set("arms.1.claims.0.as_of", "2020-01-01"),
+        "warning",
+        "claim 1 of arm 'gain': as_of 2020-01-01 is",
+        "arms.1.claims.0.as_of",
+    ),
+    (
+        "fresh-sources",
+        _set("figures.returns_last_year.as_of", "2099-01-01"),
+        "error",
+        "figure 'returns_last_year': as_of 2099-01-01 is in the future",
+        "figures.returns_last_year.as_of",
+    ),
+    (
+        "messenger",
+        _add_arm("messenger"),
+        "error",
+        "arm 'messenger': a messenger arm must declare 'messenger'",
+        "arms.3",
+    ),
+    (
+        "messenger",
+        _add_arm(
+            "messenger",
+            messenger={
+                "name": "An actor",
+                "role": {"en": "returnee", "ar": "returnee"},
+                "real_person": False,
+                "consent_recorded": True,
+            },
+        ),
+        "error",
+        "the messenger must be a real person",
+        "arms.3.messenger",
+    ),
+    (
+        "outcomes",
+        _set("outcomes.1.primary", True),
+        "error",
+        "exactly one outcome must have 'primary: true' (found requested_contact, "
+        "opened_country_info)",
+        "outcomes.1.primary",
+    ),
+    (
+        "outcomes",
+        _set("outcomes.0.primary", False),
+        "error",
+        "exactly one outcome must have 'primary: true' (found none)",
+        "outcomes",
+    ),
+    (
+        "outcomes",
+        _set("outcomes.1.event", "exposure"),
+        "error",
+        "'exposure' is logged by the platform itself",
+        "outcomes.1.event",
+    ),
+    (
+        "analysis-plan",
+        _set("analysis.hypotheses.0.arm", "placebo"),
+        "error",
+        "no arm called 'placebo'",
+        "analysis.hypotheses.0.arm",
+    ),
+    (
+        "analysis-plan",
+        _set("analysis.hypotheses.0.arm", "control"),
+        "error",
+        "a hypothesis compares a treatment arm with the control",
+        "analysis.hypotheses.0.arm",
+    ),
+    (
+        "analysis-plan",
+        _set("analysis.hypotheses.0.outcome", "donations"),
+        "error",
+        "no outcome called 'donations'",
+        "analysis.hypotheses.0.outcome",
+    ),
+    ("analysis-plan", _set("analysis.confirmatory_subgroups", ["language"]), "none", "", ""),
+    (
+        "power",
+        _set("analysis.planned_sample_size", 300),
+        "warning",
+        "arm 'gain': minimum detectable effect",
+        "analysis.planned_sample_size",
+    ),
+    (
+        "schedule",
+        _set("schedule.end", "2027-01-01"),
+        "error",
+        "end 2027-01-01 is not after start 2027-01-04",
+        "schedule.end",
+    ),
+]
+
+
+def _case_id(case: tuple[str, Mutation, str, str, str]) -> str:
+    return f"{case[0]}:{case[3][:40]}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[_case_id(case) for case in CASES])
+def test_rule_trips_with_documented_message(case: tuple[str, Mutation, str, str, str]) -> None:
+    rule_id, mutate, severity, fragment, path = case
+    data = trial_dict()
+    mutate(data)
+    result = check_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "bad.yaml")
+    if severity == "none":  # a valid variation: the rule must stay quiet
+        assert [str(p) for p in result.problems if p.rule == rule_id] == []
+        return
+    matching = [p for p in result.problems if p.rule == rule_id and fragment in p.message]
+    assert matching, "\n".join(str(p) for p in result.problems)
+    problem = matching[0]
+    assert problem.severity == severity
+    assert ".".join(str(part) for part in problem.path) == path
+    assert str(problem).startswith(f"bad.yaml:{problem.line}: {path}: ")
+    assert problem.line > 1
+    assert result.ok is (severity == "warning")
+
+
+def test_every_rule_has_a_failing_case() -> None:
+    tested = {case[0] for case in CASES if case[2] != "none"}
+    assert {rule.id for rule in RULES} <= tested
+
+
+def test_the_base_trial_is_clean() -> None:
+    result = check_text(trial_yaml(), "test-trial.yaml")
+    assert result.problems == []
+    assert result.ok and result.trial is not None
+
+
+def test_low_sensitivity_allows_strong_elements_and_says_why() -> None:
+    data = trial_dict(domain_sensitivity="low", sensitivity_reason="Organ donation replica.")
+    _add_arm("reciprocity")(data)
+    result = check_text(yaml.safe_dump(data, sort_keys=False), "low.yaml")
+    assert [p for p in result.problems if p.rule == "sensitivity"] == []
+
+
+def test_file_name_must_match_the_id() -> None:
+    result = check_text(trial_yaml(), "other-name.yaml")
+    [problem] = result.problems
+    assert problem.rule == "file-name" and problem.severity == "warning"
+    assert "name the file test-trial.yaml" in problem.message
