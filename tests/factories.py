@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import copy
+from datetime import date
 from typing import Any
 
 import yaml
 
 from experiments.model import Trial
+from experiments.rules import Settings
 
 LANGUAGES = ["en", "ar"]
+#: Check settings pinned to a date, so tests do not expire as sources age.
+SETTINGS = Settings(today=date(2026, 11, 29))
 
 
 def _texts(text: str) -> dict[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import date
+from datetime import date, datetime
 
 import click
 
@@ -31,6 +31,12 @@ import click
     type=click.IntRange(min=1),
     help="Smallest figure a norm may show (smaller counts can single people out).",
 )
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="Check as of this date (YYYY-MM-DD) instead of today, e.g. to reproduce a review.",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
 @click.option("--quiet", "-q", is_flag=True, help="Print problems only, not the design figures.")
 def check(
@@ -38,6 +44,7 @@ def check(
     max_age_days: int,
     max_mde: float,
     small_count: int,
+    today: datetime | None,
     strict: bool,
     quiet: bool,
 ) -> None:
@@ -51,7 +58,7 @@ def check(
     from experiments.rules import Settings
 
     settings = Settings(
-        today=date.today(),
+        today=today.date() if today else date.today(),
         max_age_days=max_age_days,
         max_mde_points=max_mde,
         small_count=small_count,

@@ -10,13 +10,13 @@ import yaml
 from experiments.check import check_path, check_text
 from experiments.load import load_text
 from experiments.model import Trial
-from tests.factories import trial_dict, trial_yaml
+from tests.factories import SETTINGS, trial_dict, trial_yaml
 
 DATA = Path(__file__).with_name("data")
 
 
 def test_ten_mistakes_are_all_reported_with_their_lines() -> None:
-    result = check_path(DATA / "ten-mistakes.yaml")
+    result = check_path(DATA / "ten-mistakes.yaml", SETTINGS)
     name = str(DATA / "ten-mistakes.yaml")
     expected = [
         (5, "titel", "unknown key 'titel'; did you mean 'title'?"),
@@ -88,4 +88,4 @@ def test_round_trip_dump_and_load_gives_the_same_trial() -> None:
     assert trial is not None
     dumped = yaml.safe_dump(trial.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
     assert Trial.model_validate(yaml.safe_load(dumped)) == trial
-    assert check_text(dumped, "test-trial.yaml").problems == []
+    assert check_text(dumped, "test-trial.yaml", settings=SETTINGS).problems == []

@@ -10,7 +10,7 @@ import yaml
 
 from experiments.check import check_text
 from experiments.rules import RULES
-from tests.factories import trial_dict, trial_yaml
+from tests.factories import SETTINGS, trial_dict, trial_yaml
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -369,7 +369,9 @@ def test_rule_trips_with_documented_message(case: tuple[str, Mutation, str, str,
     rule_id, mutate, severity, fragment, path = case
     data = trial_dict()
     mutate(data)
-    result = check_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "bad.yaml")
+    result = check_text(
+        yaml.safe_dump(data, sort_keys=False, allow_unicode=True), "bad.yaml", settings=SETTINGS
+    )
     if severity == "none":  # a valid variation: the rule must stay quiet
         assert [str(p) for p in result.problems if p.rule == rule_id] == []
         return
@@ -389,7 +391,7 @@ def test_every_rule_has_a_failing_case() -> None:
 
 
 def test_the_base_trial_is_clean() -> None:
-    result = check_text(trial_yaml(), "test-trial.yaml")
+    result = check_text(trial_yaml(), "test-trial.yaml", settings=SETTINGS)
     assert result.problems == []
     assert result.ok and result.trial is not None
 
@@ -397,12 +399,12 @@ def test_the_base_trial_is_clean() -> None:
 def test_low_sensitivity_allows_strong_elements_and_says_why() -> None:
     data = trial_dict(domain_sensitivity="low", sensitivity_reason="Organ donation replica.")
     _add_arm("reciprocity")(data)
-    result = check_text(yaml.safe_dump(data, sort_keys=False), "low.yaml")
+    result = check_text(yaml.safe_dump(data, sort_keys=False), "low.yaml", settings=SETTINGS)
     assert [p for p in result.problems if p.rule == "sensitivity"] == []
 
 
 def test_file_name_must_match_the_id() -> None:
-    result = check_text(trial_yaml(), "other-name.yaml")
+    result = check_text(trial_yaml(), "other-name.yaml", settings=SETTINGS)
     [problem] = result.problems
     assert problem.rule == "file-name" and problem.severity == "warning"
     assert "name the file test-trial.yaml" in problem.message

@@ -19,7 +19,7 @@ DATA = Path("tests/experiments/data")
 
 
 def _run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, ["check", *args])
+    result = CliRunner().invoke(main, ["check", "--today", "2026-11-29", *args])
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     return result.exit_code, result.output
 
