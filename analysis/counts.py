@@ -1,0 +1,260 @@
+"""Event log → intention-to-treat counts per arm × stratum, aggregated in SQL.
+
+Every randomized visit (a row of ``visits`` with an ``assignments`` row) is counted in the arm it
+was assigned to, whether or not it saw the material (intention to treat). Per visit the database
+derives four kinds of 0/1 flags from the events: ``exposed``, ``opted_out`` and one flag per
+declared outcome. The flags are summed by ``GROUP BY arm, location, language, week, hour,
+weekday``, so a trial of a million visits arrives here as a few thousand rows ("cells") and no
+event row is ever loaded into Python.
+
+Cell columns (:data:`KEY_COLUMNS` then counts):
+
+- ``n``: randomized visits; ``opted_out``: visits with an ``opt_out`` event; ``exposed``;
+- ``outcome_<id>``: analysed visits (not opted out) with at least one ``<event>``;
+- ``unexposed_<id>``: analysed visits with the outcome but no exposure (a data-quality count);
+- ``opted_out_with_outcome``: opted-out visits that still have an outcome event (should be 0).
+
+Times are in UTC (PostgreSQL sessions are switched to UTC for the query); ``week`` is the
+Monday of the ISO week, ``weekday`` 0 = Monday.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, Integer, and_, case, cast, func, literal, select, text
+from sqlalchemy.sql.elements import ColumnElement
+
+from experiments.eventlog import assignments, events, visits
+
+KEY_COLUMNS: tuple[str, ...] = ("arm", "location", "language", "week", "hour", "weekday")
+BASE_COUNTS: tuple[str, ...] = ("n", "opted_out", "exposed", "opted_out_with_outcome")
+#: Stands for "several values merged" in a coarsened export cell.
+MERGED = "*"
+
+
+def outcome_column(outcome_id: str) -> str:
+    return f"outcome_{outcome_id}"
+
+
+def unexposed_column(outcome_id: str) -> str:
+    return f"unexposed_{outcome_id}"
+
+
+@dataclass(frozen=True)
+class OutcomeSpec:
+    """An outcome to count: its id and the event type that marks it."""
+
+    id: str
+    event: str
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Sufficient statistics of a trial: one row per arm × stratum cell.
+
+    ``source`` is ``"database"`` or ``"export"``; ``data_hash`` is :func:`cells_hash` of the
+    cells, i.e. of exactly the numbers every estimate in the report is computed from.
+    """
+
+    trial_id: str
+    outcomes: tuple[OutcomeSpec, ...]
+    cells: pd.DataFrame
+    source: str
+    data_hash: str
+
+    @property
+    def count_columns(self) -> list[str]:
+        return count_columns(self.outcomes)
+
+    def by(self, *keys: str, where: dict[str, str] | None = None) -> pd.DataFrame:
+        """Sum the counts over every key not in ``keys`` (optionally within a stratum)."""
+        frame = self.cells
+        for column, value in (where or {}).items():
+            frame = frame[frame[column] == value]
+        return frame.groupby(list(keys), sort=True, observed=True)[self.count_columns].sum()
+
+
+def count_columns(outcomes: Iterable[OutcomeSpec]) -> list[str]:
+    outcomes = list(outcomes)
+    return [
+        *BASE_COUNTS,
+        *(outcome_column(o.id) for o in outcomes),
+        *(unexposed_column(o.id) for o in outcomes),
+    ]
+
+
+# -- SQL -------------------------------------------------------------------------------------
+
+
+def _flag(event_type: str) -> ColumnElement[int]:
+    return func.max(case((events.c.type == event_type, 1), else_=0))
+
+
+def _time_columns(
+    dialect: str,
+) -> tuple[ColumnElement[str], ColumnElement[int], ColumnElement[int]]:
+    """Week (Monday, ``YYYY-MM-DD``), hour and weekday (0 = Monday) of ``visits.started_at``."""
+    started = visits.c.started_at
+    if dialect == "sqlite":
+        week = func.date(started, "weekday 0", "-6 days")
+        hour = cast(func.strftime("%H", started), Integer)
+        weekday = (cast(func.strftime("%w", started), Integer) + 6) % 7
+        return week, hour, weekday
+    week = func.to_char(func.date_trunc("week", started), "YYYY-MM-DD")
+    hour = cast(func.extract("hour", started), Integer)
+    weekday = (cast(func.extract("isodow", started), Integer) + 6) % 7
+    return week, hour, weekday
+
+
+def visit_flags(trial_id: str, outcomes: Sequence[OutcomeSpec]):  # type: ignore[no-untyped-def]
+    """Subquery: one row per visit that has events, with its 0/1 flags."""
+    columns = [
+        events.c.visit_id,
+        _flag("exposure").label("exposed"),
+        _flag("opt_out").label("opted_out"),
+        *(_flag(o.event).label(f"f_{o.id}") for o in outcomes),
+    ]
+    return (
+        select(*columns)
+        .where(events.c.trial_id == trial_id)
+        .group_by(events.c.visit_id)
+        .subquery("flags")
+    )
+
+
+def itt_query(trial_id: str, outcomes: Sequence[OutcomeSpec], dialect: str):  # type: ignore[no-untyped-def]
+    """Select one row per randomized visit: the intention-to-treat dataset."""
+    flags = visit_flags(trial_id, outcomes)
+    week, hour, weekday = _time_columns(dialect)
+    opted = func.coalesce(flags.c.opted_out, 0)
+    return (
+        select(
+            assignments.c.arm,
+            visits.c.location,
+            visits.c.language,
+            week.label("week"),
+            hour.label("hour"),
+            weekday.label("weekday"),
+            visits.c.started_at,
+            opted.label("opted_out"),
+            func.coalesce(flags.c.exposed, 0).label("exposed"),
+            *(func.coalesce(getattr(flags.c, f"f_{o.id}"), 0).label(f"f_{o.id}") for o in outcomes),
+        )
+        .select_from(
+            visits.join(assignments, assignments.c.visit_id == visits.c.id).outerjoin(
+                flags, flags.c.visit_id == visits.c.id
+            )
+        )
+        .where(visits.c.trial_id == trial_id)
+    )
+
+
+def cells_query(trial_id: str, outcomes: Sequence[OutcomeSpec], dialect: str):  # type: ignore[no-untyped-def]
+    """``GROUP BY`` the ITT rows into cells with the columns of :func:`count_columns`."""
+    rows = itt_query(trial_id, outcomes, dialect).subquery("itt")
+    analysed = rows.c.opted_out == 0
+    any_outcome: ColumnElement[bool] = literal(False)
+    for o in outcomes:
+        any_outcome = any_outcome | (getattr(rows.c, f"f_{o.id}") == 1)
+    keys = [getattr(rows.c, key) for key in KEY_COLUMNS]
+    return select(
+        *keys,
+        func.count().label("n"),
+        func.sum(rows.c.opted_out).label("opted_out"),
+        func.sum(rows.c.exposed).label("exposed"),
+        func.sum(case((and_(rows.c.opted_out == 1, any_outcome), 1), else_=0)).label(
+            "opted_out_with_outcome"
+        ),
+        *(
+            func.sum(case((and_(analysed, getattr(rows.c, f"f_{o.id}") == 1), 1), else_=0)).label(
+                outcome_column(o.id)
+            )
+            for o in outcomes
+        ),
+        *(
+            func.sum(
+                case(
+                    (and_(analysed, rows.c.exposed == 0, getattr(rows.c, f"f_{o.id}") == 1), 1),
+                    else_=0,
+                )
+            ).label(unexposed_column(o.id))
+            for o in outcomes
+        ),
+    ).group_by(*keys)
+
+
+def utc_session(conn: Connection) -> None:
+    """Make PostgreSQL report times in UTC for this transaction (SQLite stores them as given)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL TIME ZONE 'UTC'"))
+
+
+def load_counts(
+    engine: Engine | Connection, trial_id: str, outcomes: Sequence[OutcomeSpec]
+) -> Counts:
+    """Count the trial's randomized visits per cell with one SQL query."""
+
+    def run(conn: Connection) -> pd.DataFrame:
+        utc_session(conn)
+        query = cells_query(trial_id, outcomes, conn.dialect.name)
+        result = conn.execute(query)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+    if isinstance(engine, Connection):
+        frame = run(engine)
+    else:
+        with engine.begin() as conn:
+            frame = run(conn)
+    cells = normalise_cells(frame, outcomes)
+    return Counts(trial_id, tuple(outcomes), cells, "database", cells_hash(cells, outcomes))
+
+
+def itt_frame(engine: Engine, trial_id: str, outcomes: Sequence[OutcomeSpec]) -> pd.DataFrame:
+    """The ITT dataset as a DataFrame, one row per randomized visit (for small trials).
+
+    Outcome columns are named after the outcome ids and are 0 for opted-out visits, which the
+    analysis excludes. Use :func:`load_counts` for anything large.
+    """
+    with engine.begin() as conn:
+        utc_session(conn)
+        result = conn.execute(itt_query(trial_id, outcomes, conn.dialect.name))
+        frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    for o in outcomes:
+        frame[o.id] = frame.pop(f"f_{o.id}").astype("int64") * (1 - frame["opted_out"])
+    return frame
+
+
+def normalise_cells(frame: pd.DataFrame, outcomes: Sequence[OutcomeSpec]) -> pd.DataFrame:
+    """Give a cell table fixed column order, string keys, integer counts and a stable sort."""
+    columns = count_columns(outcomes)
+    frame = frame.copy()
+    for key in KEY_COLUMNS:
+        if key not in frame:
+            frame[key] = MERGED
+        frame[key] = frame[key].map(_key_text)
+    for column in columns:
+        frame[column] = pd.to_numeric(frame.get(column, 0)).fillna(0).astype("int64")
+    frame = frame[[*KEY_COLUMNS, *columns]]
+    return frame.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+
+
+def _key_text(value: object) -> str:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return MERGED
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def cells_hash(cells: pd.DataFrame, outcomes: Sequence[OutcomeSpec]) -> str:
+    """SHA-256 of the cells as canonical CSV (sorted, ``\\n`` line ends, no index).
+
+    Recompute by hand: sort the cell table by the key columns and hash
+    ``cells.to_csv(index=False, lineterminator="\\n")``.
+    """
+    canonical = normalise_cells(cells, outcomes).to_csv(index=False, lineterminator="\n")
+    return hashlib.sha256(canonical.encode()).hexdigest()

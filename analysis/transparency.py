@@ -1,0 +1,409 @@
+"""The transparency section: who ran the trial, what each arm showed, the plan and every departure.
+
+The report object always carries a :class:`Transparency` value built here from the trial files
+stored in the event log; nothing in a trial file can switch it off. Deviations come from diffing
+the locked (pre-registered) version against the version analysed, and from the analysis options
+that differ from the plan.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, func, select
+
+from experiments.eventlog import result_looks, trial_versions, trials
+from experiments.load import load_text
+from experiments.model import Trial
+
+NO_INDIVIDUAL_DECISIONS = (
+    "Kiosk data never go to a body that decides individual cases (asylum, return, reception "
+    "or any other procedure); they are used only to compare the ways of presenting information."
+)
+OPT_OUT_RULE = (
+    "Visits that opted out are counted in the participant flow only: their outcome events are "
+    "deleted when they opt out, and they are excluded from every outcome analysis."
+)
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """What the event log knows about a trial besides its visits (all optional for exports)."""
+
+    status: str | None = None
+    current_version: str | None = None
+    locked_version: str | None = None
+    locked_at: datetime | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    locked_source: str | None = None
+    #: Earlier looks at the results, oldest first.
+    looks: tuple[datetime, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=_iso))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
+        values = dict(data)
+        for key in ("locked_at", "started_at", "stopped_at"):
+            values[key] = _parse_time(values.get(key))
+        values["looks"] = tuple(_parse_time(item) for item in values.get("looks", ()))
+        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(type(value))
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return aware(value)
+    return aware(datetime.fromisoformat(str(value)))
+
+
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; everything nudgelab writes is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def read_record(conn: Connection, trial_id: str) -> TrialRecord:
+    """Read lifecycle, the locked trial file and earlier looks from the event log."""
+    row = conn.execute(select(trials).where(trials.c.id == trial_id)).mappings().first()
+    if row is None:
+        return TrialRecord()
+    locked_source = None
+    if row["locked_version"]:
+        locked_source = conn.execute(
+            select(trial_versions.c.source).where(
+                trial_versions.c.trial_id == trial_id,
+                trial_versions.c.version == row["locked_version"],
+            )
+        ).scalar_one_or_none()
+    looks = conn.execute(
+        select(result_looks.c.looked_at)
+        .where(result_looks.c.trial_id == trial_id)
+        .order_by(result_looks.c.looked_at)
+    ).scalars()
+    return TrialRecord(
+        row["status"],
+        row["current_version"],
+        row["locked_version"],
+        aware(row["locked_at"]),
+        aware(row["started_at"]),
+        aware(row["stopped_at"]),
+        locked_source,
+        tuple(aware(moment) for moment in looks),  # type: ignore[misc]
+    )
+
+
+def record_look(conn: Connection, trial_id: str, data_hash: str, when: datetime) -> None:
+    """Count this analysis as one more look at the results."""
+    conn.execute(
+        result_looks.insert().values(
+            trial_id=trial_id, looked_at=when, data_hash=data_hash, kind="analyze"
+        )
+    )
+
+
+def looks_count(conn: Connection, trial_id: str) -> int:
+    return conn.execute(
+        select(func.count()).select_from(result_looks).where(result_looks.c.trial_id == trial_id)
+    ).scalar_one()
+
+
+def plan_trial(record: TrialRecord, analysed: Trial) -> Trial:
+    """The pre-registered trial: the locked version if it parses, else the analysed one."""
+    if record.locked_source:
+        loaded = load_text(record.locked_source, "<locked version>")
+        if loaded.trial is not None and loaded.trial.id == analysed.id:
+            return loaded.trial
+    return analysed
+
+
+# -- the values the report shows ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArmShown:
+    """One arm as visitors saw it, in every language."""
+
+    id: str
+    element: str
+    strength: str
+    control: bool
+    weight: int
+    materials: tuple[tuple[str, str, str], ...]  # (language, title, body)
+    claims: tuple[str, ...]
+    messenger: str | None
+    figure: str | None
+
+
+@dataclass(frozen=True)
+class Deviation:
+    """A difference between the pre-registered plan and what was done."""
+
+    kind: str
+    what: str
+    planned: str
+    actual: str
+
+
+@dataclass(frozen=True)
+class Preregistration:
+    hypotheses: tuple[str, ...]
+    primary_outcome: str
+    outcome_ids: tuple[str, ...]
+    outcomes: tuple[str, ...]
+    alpha: float
+    correction: str
+    planned_sample_size: int
+    baseline_rate: float
+    expected_effect: float | None
+    power: float
+    subgroups: tuple[str, ...]
+    confirmatory_subgroups: tuple[str, ...]
+    schedule: str
+    locked_version: str | None
+    locked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Transparency:
+    """Everything an attentive citizen needs to see how they were steered (WRR publicity)."""
+
+    title: str
+    purpose: str
+    organisation: str
+    contact: str
+    privacy_contact: str
+    privacy_statement: str
+    register_url: str
+    domain_sensitivity: str
+    sensitivity_reason: str | None
+    disclosures: tuple[tuple[str, str, str], ...]  # (language, version hash, full text)
+    arms: tuple[ArmShown, ...]
+    preregistration: Preregistration
+    deviations: tuple[Deviation, ...]
+    exclusions: tuple[str, ...]
+    looks: int
+    looks_while_running: int
+    software_version: str
+    data_hash: str
+    data_source: str
+    retention_days: int
+    deletion_date: date
+    deletion_basis: str
+    no_individual_decisions: str = NO_INDIVIDUAL_DECISIONS
+    statistical_notes: tuple[str, ...] = field(default=(OPT_OUT_RULE,))
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self), default=_iso))
+
+
+def arms_shown(trial: Trial) -> tuple[ArmShown, ...]:
+    shown = []
+    for arm in trial.arms:
+        claims = tuple(
+            f"{' / '.join(claim.text.values())} (source: {claim.source}, as of "
+            f"{claim.as_of.isoformat()}{', illustrative' if claim.illustrative else ''}"
+            f"{', ' + claim.url if claim.url else ''})"
+            for claim in arm.claims
+        )
+        figure = None
+        if arm.figure and arm.figure in trial.figures:
+            fig = trial.figures[arm.figure]
+            values = ", ".join(f"{loc}: {value}" for loc, value in fig.values.items())
+            figure = (
+                f"{arm.figure} = {values} {' / '.join(fig.denominator.values())} (source: "
+                f"{fig.source}, as of {fig.as_of.isoformat()}"
+                f"{', illustrative' if fig.illustrative else ''})"
+            )
+        messenger = None
+        if arm.messenger:
+            m = arm.messenger
+            messenger = (
+                f"{m.name}, {' / '.join(m.role.values())} (real person: {m.real_person}, "
+                f"consent recorded: {m.consent_recorded})"
+            )
+        shown.append(
+            ArmShown(
+                arm.id,
+                arm.element,
+                arm.strength,
+                arm.control,
+                arm.weight,
+                tuple((lang, mat.title, mat.body) for lang, mat in arm.material.items()),
+                claims,
+                messenger,
+                figure,
+            )
+        )
+    return tuple(shown)
+
+
+def preregistration(plan: Trial, record: TrialRecord) -> Preregistration:
+    p = plan.analysis
+    return Preregistration(
+        tuple(
+            f"{h.id}: {h.statement} (arm {h.arm or 'any'}, outcome {h.outcome or 'primary'}, "
+            f"{h.direction.replace('_', '-')})"
+            for h in p.hypotheses
+        ),
+        plan.primary_outcome.id,
+        tuple(o.id for o in plan.outcomes),
+        tuple(f"{o.id} (event {o.event}): {o.description}" for o in plan.outcomes),
+        p.alpha,
+        p.correction,
+        p.planned_sample_size,
+        p.baseline_rate,
+        p.expected_effect,
+        p.power,
+        tuple(p.subgroups),
+        tuple(p.confirmatory_subgroups),
+        f"{plan.schedule.start.isoformat()} to {plan.schedule.end.isoformat()}",
+        record.locked_version,
+        record.locked_at,
+    )
+
+
+def deletion(trial: Trial, record: TrialRecord) -> tuple[date, str]:
+    """Deletion date of raw events: end of the trial plus the declared retention period."""
+    days = trial.privacy.retention_days
+    if record.stopped_at is not None:
+        end, basis = record.stopped_at.date(), "the day the trial was stopped"
+    else:
+        end, basis = trial.schedule.end, "the scheduled end date (the trial has not been stopped)"
+    return end + timedelta(days=days), f"{days} days after {basis}, {end.isoformat()}"
+
+
+def version_deviations(plan: Trial, analysed: Trial) -> list[Deviation]:
+    """Differences between the locked trial file and the one analysed, field by field."""
+    if plan is analysed:
+        return []
+    found: list[Deviation] = []
+    before, after = plan.model_dump(mode="json"), analysed.model_dump(mode="json")
+    plan_outcomes = {o.id: o for o in plan.outcomes}
+    now_outcomes = {o.id: o for o in analysed.outcomes}
+    for oid in now_outcomes.keys() - plan_outcomes.keys():
+        found.append(Deviation("outcome added", oid, "not pre-registered", "added later"))
+    for oid in plan_outcomes.keys() - now_outcomes.keys():
+        found.append(
+            Deviation("outcome removed", oid, "pre-registered", "removed later; still reported")
+        )
+    if plan.primary_outcome.id != analysed.primary_outcome.id:
+        found.append(
+            Deviation(
+                "primary outcome changed",
+                "primary outcome",
+                plan.primary_outcome.id,
+                f"{analysed.primary_outcome.id} (the report keeps the pre-registered primary)",
+            )
+        )
+    for key in ("start", "end"):
+        if before["schedule"][key] != after["schedule"][key]:
+            found.append(
+                Deviation(
+                    "date changed",
+                    f"schedule.{key}",
+                    before["schedule"][key],
+                    after["schedule"][key],
+                )
+            )
+    for key, value in before["analysis"].items():
+        if after["analysis"].get(key) != value:
+            found.append(
+                Deviation(
+                    "plan changed", f"analysis.{key}", _short(value), _short(after["analysis"][key])
+                )
+            )
+    found += _arm_deviations(plan, analysed)
+    for key in before.keys() - {"schedule", "analysis", "outcomes", "arms"}:
+        if before[key] != after.get(key):
+            found.append(
+                Deviation("trial file changed", key, _short(before[key]), _short(after[key]))
+            )
+    return sorted(found, key=lambda d: (d.kind, d.what))
+
+
+def _arm_deviations(plan: Trial, analysed: Trial) -> list[Deviation]:
+    found = []
+    old = {arm.id: arm for arm in plan.arms}
+    new = {arm.id: arm for arm in analysed.arms}
+    for arm_id in new.keys() - old.keys():
+        found.append(Deviation("arm added", arm_id, "not pre-registered", "added later"))
+    for arm_id in old.keys() - new.keys():
+        found.append(Deviation("arm removed", arm_id, "pre-registered", "removed later"))
+    for arm_id in old.keys() & new.keys():
+        a, b = old[arm_id], new[arm_id]
+        if a.model_dump(mode="json") != b.model_dump(mode="json"):
+            found.append(
+                Deviation(
+                    "arm changed",
+                    arm_id,
+                    f"element {a.element}, weight {a.weight}",
+                    f"element {b.element}, weight {b.weight}; material or claims edited",
+                )
+            )
+    return found
+
+
+def _short(value: object, limit: int = 120) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def option_deviations(
+    plan: Trial, *, correction: str, alpha: float, interval: str
+) -> list[Deviation]:
+    """Analysis choices that differ from the pre-registered plan (or the documented default)."""
+    found = []
+    if correction != plan.analysis.correction:
+        found.append(
+            Deviation("analysis choice", "correction", plan.analysis.correction, correction)
+        )
+    if alpha != plan.analysis.alpha:
+        found.append(
+            Deviation("analysis choice", "alpha", f"{plan.analysis.alpha:g}", f"{alpha:g}")
+        )
+    if interval != "newcombe":
+        found.append(Deviation("analysis choice", "interval", "newcombe (default)", interval))
+    return found
+
+
+def data_deviations(record: TrialRecord, visits_by_version: Mapping[str, int]) -> list[Deviation]:
+    """No lock, or visits recorded under a trial version other than the locked one."""
+    if record.locked_version is None:
+        return [
+            Deviation(
+                "no pre-registration lock",
+                "trial",
+                "locked when started",
+                "never started, so no version was locked; nothing here was pre-registered",
+            )
+        ]
+    return [
+        Deviation(
+            "data under a changed version",
+            f"version {version[:12]}",
+            f"locked version {record.locked_version[:12]}",
+            f"{number} visits recorded under it",
+        )
+        for version, number in sorted(visits_by_version.items())
+        if version != record.locked_version
+    ]
+
+
+def looks_while_running(record: TrialRecord, now: datetime) -> int:
+    """Looks (including this one) before the trial stopped."""
+    moments: Sequence[datetime | None] = (*record.looks, now)
+    end = record.stopped_at
+    return sum(1 for m in moments if m is not None and (end is None or m < end))
