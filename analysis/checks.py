@@ -298,12 +298,13 @@ class Checks:
 BALANCE_COVARIATES = ("location", "language", "daypart", "weekday", "week")
 
 
-def run_checks(counts: Counts, trial: Trial, quality: Quality) -> Checks:
+def run_checks(
+    counts: Counts, arms: Sequence[str], weights: Mapping[str, int], quality: Quality
+) -> Checks:
     """Every check on the counts, with the warnings the report must show."""
-    arms = [arm.id for arm in trial.arms]
     by_arm = counts.by("arm")
     observed = {arm: int(by_arm["n"].get(arm, 0)) for arm in arms}
-    srm = sample_ratio(observed, trial.weights)
+    srm = sample_ratio(observed, {arm: weights.get(arm, 1) for arm in arms})
     tables = tuple(balance_table(counts, arms, covariate) for covariate in BALANCE_COVARIATES)
     warnings: list[str] = []
     if srm.mismatch:

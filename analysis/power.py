@@ -108,12 +108,13 @@ def power_summary(
         )
         warnings.append(
             f"underpowered: at the analysed sample size the power for the pre-registered effect "
-            f"of {plan.expected_effect:+.2%} is {_percent(weakest.power_for_expected)} for "
-            f"{weakest.arm} (target {plan.power:.0%}); a null result is weak evidence of no effect"
+            f"of {plan.expected_effect * 100:+.2f} pp is {_percent(weakest.power_for_expected)} "
+            f"for {weakest.arm} (target {plan.power:.0%}); a null result is weak evidence of "
+            "no effect"
         )
     if analysed < plan.planned_sample_size:
         warnings.append(
-            f"analysed {analysed} visits of the {plan.planned_sample_size} planned "
+            f"analysed {analysed:,} visits of the {plan.planned_sample_size:,} planned "
             f"({analysed / plan.planned_sample_size:.0%})"
         )
     return PowerSummary(

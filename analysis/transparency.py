@@ -196,6 +196,7 @@ class Transparency:
     exclusions: tuple[str, ...]
     looks: int
     looks_while_running: int
+    looks_note: str
     software_version: str
     data_hash: str
     data_source: str
@@ -402,8 +403,8 @@ def data_deviations(record: TrialRecord, visits_by_version: Mapping[str, int]) -
     ]
 
 
-def looks_while_running(record: TrialRecord, now: datetime) -> int:
-    """Looks (including this one) before the trial stopped."""
-    moments: Sequence[datetime | None] = (*record.looks, now)
+def looks_while_running(record: TrialRecord, now: datetime | None) -> int:
+    """Looks before the trial stopped: the recorded ones, plus this one when ``now`` is given."""
+    moments: Sequence[datetime] = (*record.looks, *((now,) if now is not None else ()))
     end = record.stopped_at
-    return sum(1 for m in moments if m is not None and (end is None or m < end))
+    return sum(1 for moment in moments if end is None or moment < end)

@@ -1,0 +1,150 @@
+"""The export file: cell counts safe to share, and enough metadata to re-run the analysis.
+
+Format ``nudgelab-export/1``: a CSV file whose first two lines are comments, the format name
+and one line of JSON metadata (trial id, outcomes, lock, looks, data-quality counts, what was
+suppressed), followed by the table ``arm,location,language,week,n,opted_out,exposed,
+outcome_<id>…``. Times are rounded to the ISO week (``week`` is its Monday).
+
+Small cells (``shared/ETHICS.md``): in every row, ``n`` and every count and its complement
+(visits without the event) must be 0 or at least the threshold (default 10). Rows that break
+the rule are merged step by step, first over weeks, then languages, then locations (the merged
+value is ``*``); rows stay disjoint, so per-arm totals are exact. A count that is still small
+after merging everything but the arm is left empty and listed in ``suppressed``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from analysis.checks import Quality
+from analysis.counts import MERGED, Counts, OutcomeSpec, cells_hash, normalise_cells, outcome_column
+from analysis.transparency import TrialRecord
+
+FORMAT = "nudgelab-export/1"
+EXPORT_KEYS = ("arm", "location", "language", "week")
+MERGE_ORDER = ("week", "language", "location")
+
+
+class ExportError(ValueError):
+    """The file is not a nudgelab export or does not match the trial."""
+
+
+@dataclass(frozen=True)
+class Exported:
+    """An export read back: counts to analyse, and the event-log facts stored with them."""
+
+    counts: Counts
+    record: TrialRecord
+    quality: Quality
+    suppressed: dict[str, list[str]]  # column -> arms whose value was left empty
+    meta: dict[str, Any]
+
+
+def _columns(outcomes: Sequence[OutcomeSpec]) -> list[str]:
+    return ["n", "opted_out", "exposed", *(outcome_column(o.id) for o in outcomes)]
+
+
+def _small(frame: pd.DataFrame, outcomes: Sequence[OutcomeSpec], k: int) -> pd.DataFrame:
+    """Boolean frame: which count of which row lies in 1 … k-1 (counting complements too)."""
+
+    def small(values: pd.Series) -> pd.Series:
+        return (values > 0) & (values < k)
+
+    analysed = frame["n"] - frame["opted_out"]
+    flags = {
+        "n": small(frame["n"]),
+        "opted_out": small(frame["opted_out"]) | small(analysed),
+        "exposed": small(frame["exposed"]) | small(frame["n"] - frame["exposed"]),
+    }
+    for o in outcomes:
+        column = outcome_column(o.id)
+        flags[column] = small(frame[column]) | small(analysed - frame[column])
+    return pd.DataFrame(flags)
+
+
+def coarsen(
+    cells: pd.DataFrame, outcomes: Sequence[OutcomeSpec], threshold: int = 10
+) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Merge small cells as described in the module docstring; return the table and gaps."""
+    columns = _columns(outcomes)
+    keys = list(EXPORT_KEYS)
+    frame = cells.groupby(keys, as_index=False)[columns].sum()
+    for level in MERGE_ORDER:
+        bad = _small(frame, outcomes, threshold).any(axis=1)
+        if not bad.any():
+            break
+        frame.loc[bad, level] = MERGED
+        frame = frame.groupby(keys, as_index=False)[columns].sum()
+    flags = _small(frame, outcomes, threshold)
+    suppressed: dict[str, list[str]] = {}
+    frame = frame.astype({column: "Int64" for column in columns})
+    for column in columns:
+        if flags[column].any():
+            suppressed[column] = sorted(frame.loc[flags[column], "arm"].unique().tolist())
+            frame.loc[flags[column], column] = pd.NA
+    return frame.sort_values(keys).reset_index(drop=True), suppressed
+
+
+def write_export(
+    path: str | Path,
+    counts: Counts,
+    record: TrialRecord,
+    quality: Quality,
+    *,
+    threshold: int = 10,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Write the export file; return its metadata."""
+    table, suppressed = coarsen(counts.cells, counts.outcomes, threshold)
+    meta = {
+        "format": FORMAT,
+        "trial_id": counts.trial_id,
+        "exported_at": (now or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "threshold": threshold,
+        "time_unit": "ISO week (Monday), UTC",
+        "outcomes": [{"id": o.id, "event": o.event} for o in counts.outcomes],
+        "source_data_hash": counts.data_hash,
+        "suppressed": suppressed,
+        "record": record.to_dict(),
+        "quality": quality.to_dict(),
+    }
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        handle.write(f"# {FORMAT}\n# {json.dumps(meta, ensure_ascii=False)}\n")
+        table.to_csv(handle, index=False, lineterminator="\n")
+    return meta
+
+
+def read_export(path: str | Path, trial_id: str | None = None) -> Exported:
+    """Read an export file written by :func:`write_export`."""
+    with open(path, encoding="utf-8") as handle:
+        first, second = handle.readline().strip(), handle.readline().strip()
+        if first != f"# {FORMAT}" or not second.startswith("# {"):
+            raise ExportError(f"{path} is not a {FORMAT} file")
+        meta = json.loads(second[2:])
+        table = pd.read_csv(
+            handle,
+            dtype={key: str for key in EXPORT_KEYS},
+            keep_default_na=False,
+            na_values={c: [""] for c in ("n", "opted_out", "exposed")},
+        )
+    if trial_id is not None and meta["trial_id"] != trial_id:
+        raise ExportError(f"{path} holds trial {meta['trial_id']!r}, not {trial_id!r}")
+    outcomes = tuple(OutcomeSpec(o["id"], o["event"]) for o in meta["outcomes"])
+    for column in _columns(outcomes):
+        table[column] = pd.to_numeric(table[column].replace("", pd.NA))
+    cells = normalise_cells(table, outcomes)
+    counts = Counts(meta["trial_id"], outcomes, cells, "export", cells_hash(cells, outcomes))
+    return Exported(
+        counts,
+        TrialRecord.from_dict(meta["record"]),
+        Quality.from_dict(meta["quality"]),
+        {key: list(value) for key, value in meta["suppressed"].items()},
+        meta,
+    )

@@ -1,0 +1,173 @@
+"""Per-outcome estimates for the report: unadjusted, covariate-adjusted and by subgroup.
+
+Works on the cell counts only. Unadjusted comparisons come from
+:func:`analysis.estimate.compare_arms`, adjusted ones from
+:func:`analysis.adjust.adjusted_effects`. Failures become warnings on the result (the arm
+totals are always kept), never an exception in the middle of a report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.counts import Counts, OutcomeSpec, outcome_column
+from analysis.report.model import ArmTotal, Options, OutcomeResult, SubgroupResult
+from experiments.model import Trial
+
+ESTIMATION_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError)
+
+
+def arm_totals(
+    counts: Counts, spec: OutcomeSpec, arms: Sequence[str], where: dict[str, str] | None = None
+) -> tuple[ArmTotal, ...]:
+    """Analysed visits (randomized minus opted out) and successes per arm."""
+    by_arm = counts.by("arm", where=where)
+    column = outcome_column(spec.id)
+    totals = []
+    for arm in arms:
+        if arm in by_arm.index:
+            row = by_arm.loc[arm]
+            totals.append(ArmTotal(arm, int(row["n"] - row["opted_out"]), int(row[column])))
+        else:
+            totals.append(ArmTotal(arm, 0, 0))
+    return tuple(totals)
+
+
+def compare(
+    totals: Sequence[ArmTotal], control: str, options: Options
+) -> tuple[Any | None, str | None]:
+    """``compare_arms`` on the totals; ``(None, reason)`` when it cannot be computed."""
+    from analysis.estimate import ArmCounts, compare_arms
+
+    try:
+        comparison = compare_arms(
+            [ArmCounts(t.arm, t.n, t.successes) for t in totals],
+            control,
+            correction=options.correction,
+            alpha=options.alpha,
+            interval=options.interval,
+        )
+    except ESTIMATION_ERRORS as error:
+        return None, f"not estimable: {error}"
+    return comparison, None
+
+
+def adjust_data(counts: Counts, spec: OutcomeSpec) -> pd.DataFrame:
+    """Analysed visits and successes per arm × location × language (the adjustment's input)."""
+    table = counts.by("arm", "location", "language").reset_index()
+    return pd.DataFrame(
+        {
+            "arm": table["arm"],
+            "location": table["location"],
+            "language": table["language"],
+            "n": table["n"] - table["opted_out"],
+            "successes": table[outcome_column(spec.id)],
+        }
+    )
+
+
+def adjusted(
+    counts: Counts, spec: OutcomeSpec, control: str, options: Options
+) -> tuple[tuple[Any, ...], list[str]]:
+    """Covariate-adjusted effects (location, language where they vary)."""
+    try:
+        from analysis.adjust import adjusted_effects
+    except ImportError:
+        return (), ["covariate-adjusted estimates are not available (analysis.adjust missing)"]
+    data = adjust_data(counts, spec)
+    data = data[data["n"] > 0]
+    covariates = tuple(c for c in ("location", "language") if len(set(data[c]) - {"*"}) > 1)
+    try:
+        estimates = adjusted_effects(
+            data,
+            spec.id,
+            control,
+            covariates=covariates,
+            cluster=options.cluster,
+            model=options.adjustment,
+        )
+    except ESTIMATION_ERRORS as error:
+        return (), [f"covariate-adjusted estimate for {spec.id} not computed: {error}"]
+    return tuple(estimates), []
+
+
+def subgroups(
+    counts: Counts, spec: OutcomeSpec, arms: Sequence[str], plan: Trial, options: Options
+) -> tuple[SubgroupResult, ...]:
+    """Pre-registered subgroups: each level of each subgroup variable, arms vs control."""
+    results = []
+    control = plan.control_arm.id
+    for dimension in plan.analysis.subgroups:
+        levels = sorted(set(counts.cells[dimension]) - {"*"})
+        for level in levels:
+            totals = arm_totals(counts, spec, arms, where={dimension: level})
+            comparison, error = compare(totals, control, options)
+            results.append(
+                SubgroupResult(
+                    dimension,
+                    level,
+                    dimension in plan.analysis.confirmatory_subgroups,
+                    comparison,
+                    totals,
+                    error,
+                )
+            )
+    return tuple(results)
+
+
+def estimate_outcome(
+    counts: Counts,
+    spec: OutcomeSpec,
+    arms: Sequence[str],
+    plan: Trial,
+    options: Options,
+    *,
+    status: str,
+    suppressed: Sequence[str] = (),
+) -> OutcomeResult:
+    """Everything the report shows for one outcome."""
+    control = plan.control_arm.id
+    totals = arm_totals(counts, spec, arms)
+    warnings: list[str] = []
+    described = {o.id: o.description for o in plan.outcomes}
+    description = described.get(spec.id, f"Outcome {spec.id}.")
+    if suppressed:
+        warnings.append(
+            f"{spec.id}: counts of arms {', '.join(suppressed)} were suppressed in the export "
+            "(small cells), so no estimate is computed"
+        )
+        return OutcomeResult(
+            spec.id,
+            spec.event,
+            description,
+            spec.id == plan.primary_outcome.id,
+            status,
+            totals,
+            None,
+            (),
+            (),
+            tuple(warnings),
+        )
+    comparison, error = compare(totals, control, options)
+    if error:
+        warnings.append(f"{spec.id}: {error}")
+    fitted: tuple[Any, ...] = ()
+    if comparison is not None:
+        fitted, notes = adjusted(counts, spec, control, options)
+        warnings += notes
+    return OutcomeResult(
+        spec.id,
+        spec.event,
+        description,
+        spec.id == plan.primary_outcome.id,
+        status,
+        totals,
+        comparison,
+        fitted,
+        subgroups(counts, spec, arms, plan, options) if comparison is not None else (),
+        tuple(warnings),
+    )

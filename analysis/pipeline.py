@@ -1,0 +1,270 @@
+"""The steps of :func:`analysis.analyze`: read the data, estimate, check, assemble the report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from analysis import AnalysisError
+from analysis.checks import Quality, read_quality, run_checks
+from analysis.consort import participant_flow
+from analysis.counts import Counts, OutcomeSpec, load_counts, outcome_column
+from analysis.outcomes import estimate_outcome
+from analysis.power import power_summary
+from analysis.report.model import Options, Report
+from analysis.transparency import (
+    OPT_OUT_RULE,
+    Transparency,
+    TrialRecord,
+    arms_shown,
+    data_deviations,
+    deletion,
+    looks_while_running,
+    option_deviations,
+    plan_trial,
+    preregistration,
+    read_record,
+    record_look,
+    version_deviations,
+)
+from experiments.eventlog import make_engine
+from experiments.model import Arm, Trial
+
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything read from the database or export before any statistics."""
+
+    counts: Counts
+    record: TrialRecord
+    quality: Quality
+    plan: Trial
+    source: str
+    look_counted: bool
+    suppressed: Mapping[str, list[str]] = field(default_factory=dict)
+
+
+def outcome_specs(plan: Trial, trial: Trial) -> list[OutcomeSpec]:
+    """Pre-registered outcomes (primary first), then outcomes added later."""
+    ordered = sorted(plan.outcomes, key=lambda o: not o.primary)
+    specs = [OutcomeSpec(o.id, o.event) for o in ordered]
+    known = {o.id for o in plan.outcomes}
+    return specs + [OutcomeSpec(o.id, o.event) for o in trial.outcomes if o.id not in known]
+
+
+def read_database(
+    trial: Trial,
+    engine_or_url: Engine | str | None,
+    step: Step,
+    *,
+    record_look: bool,
+    now: datetime,
+) -> Inputs:
+    owned = isinstance(engine_or_url, str)
+    engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
+    assert engine is not None
+    try:
+        with engine.begin() as conn:
+            record = read_record(conn, trial.id)
+            if record.status is None:
+                raise AnalysisError(
+                    f"trial {trial.id!r} is not in this database; load it with `nudgelab trial "
+                    "load` (or write simulated visits with `nudgelab simulate`)"
+                )
+            plan = plan_trial(record, trial)
+            step("counting visits per arm and stratum (SQL)")
+            counts = load_counts(conn, trial.id, outcome_specs(plan, trial))
+            step("checking data quality (SQL)")
+            quality = read_quality(conn, trial, counts)
+            if record_look:
+                _record(conn, trial.id, counts.data_hash, now)
+    finally:
+        if owned:
+            engine.dispose()
+    return Inputs(counts, record, quality, plan, "event-log database", record_look)
+
+
+def _record(conn: Any, trial_id: str, data_hash: str, now: datetime) -> None:
+    record_look(conn, trial_id, data_hash, now)
+
+
+def read_exported(trial: Trial, path: str | Path, step: Step) -> Inputs:
+    from analysis.export import ExportError, read_export
+
+    step("reading the export file")
+    try:
+        exported = read_export(path, trial.id)
+    except ExportError as error:
+        raise AnalysisError(str(error)) from error
+    plan = plan_trial(exported.record, trial)
+    return Inputs(
+        exported.counts,
+        exported.record,
+        exported.quality,
+        plan,
+        f"export file {Path(path).name} (exported {exported.meta['exported_at']}, "
+        f"small cells merged below {exported.meta['threshold']})",
+        False,
+        exported.suppressed,
+    )
+
+
+def arm_union(plan: Trial, trial: Trial) -> list[Arm]:
+    """The analysed trial's arms, then any pre-registered arm it dropped."""
+    arms = list(trial.arms)
+    return arms + [arm for arm in plan.arms if arm.id not in {a.id for a in arms}]
+
+
+def build_report(
+    trial: Trial, inputs: Inputs, options: Mapping[str, Any], step: Step, now: datetime
+) -> Report:
+    plan, counts = inputs.plan, inputs.counts
+    correction = options["correction"] or plan.analysis.correction
+    alpha = plan.analysis.alpha if options["alpha"] is None else options["alpha"]
+    arms = arm_union(plan, trial)
+    arm_ids = [arm.id for arm in arms]
+    locations = sorted(set(counts.cells["location"]) - {"*"})
+    cluster = "location" if len(locations) > 1 else None
+    settings = Options(
+        correction,
+        alpha,
+        options["interval"],
+        options["adjustment"],
+        cluster,
+        options["small_cell_threshold"],
+        inputs.source,
+    )
+    step("estimating effects")
+    registered = {o.id for o in plan.outcomes}
+    current = {o.id for o in trial.outcomes}
+    outcomes = tuple(
+        estimate_outcome(
+            counts,
+            spec,
+            arm_ids,
+            plan,
+            settings,
+            status=_status(spec.id, registered, current, inputs.record),
+            suppressed=[arm for arm in inputs.suppressed.get(outcome_column(spec.id), [])],
+        )
+        for spec in counts.outcomes
+    )
+    step("checks and power")
+    weights = {arm.id: arm.weight for arm in arms}
+    checks = run_checks(counts, arm_ids, weights, inputs.quality)
+    flow = participant_flow(counts, arm_ids, inputs.quality.visits_without_assignment)
+    primary = outcomes[0]
+    control = plan.control_arm.id
+    control_total = next((t for t in primary.totals if t.arm == control), None)
+    observed = (
+        control_total.successes / control_total.n if control_total and control_total.n else None
+    )
+    power = power_summary(plan, flow, observed)
+    transparency = build_transparency(trial, inputs, arms, settings, now)
+    unknown = sorted(set(counts.cells["arm"]) - set(arm_ids))
+    warnings = tuple(
+        f"visits assigned to undeclared arm {arm!r} are not analysed" for arm in unknown
+    )
+    return Report(
+        trial.id, trial.title, now, settings, flow, outcomes, checks, power, transparency, warnings
+    )
+
+
+def _status(oid: str, registered: set[str], current: set[str], record: TrialRecord) -> str:
+    if record.locked_version is None:
+        return "declared in the trial file; not pre-registered (the trial was never locked)"
+    if oid in registered and oid in current:
+        return "pre-registered"
+    if oid in registered:
+        return "pre-registered, removed from the trial file later (still reported)"
+    return "added after pre-registration (not pre-registered: exploratory)"
+
+
+def build_transparency(
+    trial: Trial, inputs: Inputs, arms: Sequence[Arm], options: Options, now: datetime
+) -> Transparency:
+    plan, record, quality = inputs.plan, inputs.record, inputs.quality
+    deviations = [
+        *option_deviations(
+            plan, correction=options.correction, alpha=options.alpha, interval=options.interval
+        ),
+        *version_deviations(plan, trial),
+        *data_deviations(record, quality.visits_by_version),
+    ]
+    shown = {arm.id: arm for arm in arms_shown(trial)}
+    shown |= {arm.id: arm for arm in arms_shown(plan) if arm.id not in shown}
+    deleted_on, basis = deletion(trial, record)
+    looks = len(record.looks) + (1 if inputs.look_counted else 0)
+    note = (
+        "this analysis included"
+        if inputs.look_counted
+        else "looks recorded up to the export; this analysis of the export is not recorded"
+        if inputs.source.startswith("export")
+        else "this analysis was run without recording a look"
+    )
+    return Transparency(
+        title=trial.title,
+        purpose=trial.purpose,
+        organisation=trial.organisation,
+        contact=trial.contact,
+        privacy_contact=trial.privacy.contact,
+        privacy_statement=trial.privacy.statement,
+        register_url=trial.register_url,
+        domain_sensitivity=trial.domain_sensitivity,
+        sensitivity_reason=trial.sensitivity_reason,
+        disclosures=tuple(
+            (language, trial.disclosure_version(language), trial.disclosure_text(language))
+            for language in trial.languages
+        ),
+        arms=tuple(shown[arm.id] for arm in arms),
+        preregistration=preregistration(plan, record),
+        deviations=tuple(deviations),
+        exclusions=exclusions(inputs, [arm.id for arm in arms]),
+        looks=looks,
+        looks_while_running=looks_while_running(record, now if inputs.look_counted else None),
+        looks_note=note,
+        software_version=_version(),
+        data_hash=inputs.counts.data_hash,
+        data_source=inputs.source,
+        retention_days=trial.privacy.retention_days,
+        deletion_date=deleted_on,
+        deletion_basis=basis,
+        statistical_notes=(OPT_OUT_RULE,),
+    )
+
+
+def exclusions(inputs: Inputs, arm_ids: Sequence[str]) -> tuple[str, ...]:
+    counts, quality = inputs.counts, inputs.quality
+    by_arm = counts.by("arm")
+    opted = int(by_arm["opted_out"].sum())
+    items = [
+        f"{opted:,} randomized visits opted out and are excluded from every outcome analysis "
+        "(counted in the participant flow only).",
+        "Visits that were randomized but never saw the material are NOT excluded "
+        "(intention to treat).",
+    ]
+    if quality.visits_without_assignment:
+        items.append(
+            f"{quality.visits_without_assignment:,} visits without an assignment (not randomized)."
+        )
+    for kind, number in quality.events_without_assignment.items():
+        items.append(f"{number:,} {kind} events of visits without an assignment.")
+    unknown = by_arm[~by_arm.index.isin(list(arm_ids))]
+    for arm, row in unknown.iterrows():
+        items.append(f"{int(row['n']):,} visits assigned to undeclared arm {arm!r}.")
+    for column, arms in inputs.suppressed.items():
+        items.append(f"{column} left empty in the export for arms {', '.join(arms)} (small cells).")
+    return tuple(items)
+
+
+def _version() -> str:
+    from nudgelab import __version__
+
+    return __version__

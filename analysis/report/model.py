@@ -1,0 +1,191 @@
+"""The frozen :class:`Report`: one object, rendered to Markdown, HTML and JSON.
+
+The transparency section, every arm and every pre-registered outcome are checked when the
+object is built (``__post_init__``), so no caller, trial file or renderer can leave them out:
+a report without them cannot exist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from analysis.checks import Checks
+from analysis.consort import Flow
+from analysis.power import PowerSummary
+from analysis.transparency import Transparency
+
+
+class IncompleteReport(ValueError):
+    """A report would leave out something it must always contain."""
+
+
+@dataclass(frozen=True)
+class ArmTotal:
+    """Analysed visits and successes of one arm for one outcome (kept even if estimation fails)."""
+
+    arm: str
+    n: int
+    successes: int
+
+
+@dataclass(frozen=True)
+class SubgroupResult:
+    """Arm comparison within one level of a pre-registered subgroup variable."""
+
+    dimension: str
+    level: str
+    confirmatory: bool
+    comparison: Any | None  # analysis.estimate.Comparison
+    totals: tuple[ArmTotal, ...]
+    error: str | None = None
+
+    @property
+    def label(self) -> str:
+        return "confirmatory (pre-registered)" if self.confirmatory else "exploratory"
+
+
+@dataclass(frozen=True)
+class OutcomeResult:
+    """Everything estimated for one outcome."""
+
+    id: str
+    event: str
+    description: str
+    primary: bool
+    #: ``pre-registered``, ``added after pre-registration`` or ``removed after pre-registration``.
+    status: str
+    totals: tuple[ArmTotal, ...]
+    comparison: Any | None  # analysis.estimate.Comparison
+    adjusted: tuple[Any, ...]  # analysis.adjust.AdjustedEstimate
+    subgroups: tuple[SubgroupResult, ...]
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Options:
+    """How the analysis was run (differences from the plan are listed as deviations)."""
+
+    correction: str
+    alpha: float
+    interval: str
+    adjustment: str
+    cluster: str | None
+    small_cell_threshold: int
+    source: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """The whole analysis of one trial. Build with :func:`analysis.analyze`."""
+
+    trial_id: str
+    title: str
+    generated_at: datetime
+    options: Options
+    flow: Flow
+    outcomes: tuple[OutcomeResult, ...]
+    checks: Checks
+    power: PowerSummary
+    transparency: Transparency
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.transparency, Transparency):
+            raise IncompleteReport("a report always carries its transparency section")
+        arms = [arm.id for arm in self.transparency.arms]
+        if not arms:
+            raise IncompleteReport("the transparency section must describe every arm")
+        if [a.arm for a in self.flow.arms] != arms:
+            raise IncompleteReport(
+                f"the participant flow must list every arm {arms}, "
+                f"got {[a.arm for a in self.flow.arms]}"
+            )
+        registered = self.transparency.preregistration.outcome_ids
+        present = [outcome.id for outcome in self.outcomes]
+        missing = [oid for oid in registered if oid not in present]
+        if missing:
+            raise IncompleteReport(f"pre-registered outcomes missing from the report: {missing}")
+        if (
+            not self.outcomes
+            or self.outcomes[0].id != self.transparency.preregistration.primary_outcome
+        ):
+            raise IncompleteReport("the pre-registered primary outcome must come first")
+        for outcome in self.outcomes:
+            listed = [total.arm for total in outcome.totals]
+            if listed != arms:
+                raise IncompleteReport(
+                    f"outcome {outcome.id} must list every arm {arms}, got {listed}"
+                )
+            if outcome.comparison is not None:
+                estimated = {estimate.arm for estimate in outcome.comparison.arms}
+                if estimated != set(arms):
+                    raise IncompleteReport(
+                        f"outcome {outcome.id}: estimates for {sorted(estimated)}"
+                    )
+
+    @property
+    def arm_ids(self) -> list[str]:
+        return [arm.id for arm in self.transparency.arms]
+
+    @property
+    def primary(self) -> OutcomeResult:
+        return self.outcomes[0]
+
+    # -- renderings -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Every number of the report as JSON-ready data (NaN and infinities become null)."""
+        from analysis.report.json import report_dict
+
+        return report_dict(self)
+
+    def to_json(self) -> str:
+        from analysis.report.json import render_json
+
+        return render_json(self)
+
+    def to_markdown(self, figure_dir: str = "figures") -> str:
+        from analysis.report.markdown import render_markdown
+
+        return render_markdown(self, figure_dir)
+
+    def to_html(self) -> str:
+        from analysis.report.html import render_html
+
+        return render_html(self)
+
+    def summary(self) -> str:
+        """A compact text summary for the terminal."""
+        from analysis.report.text import render_summary
+
+        return render_summary(self)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses, tuples, datetimes and floats → JSON-ready values (non-finite → ``None``)."""
+    if hasattr(value, "to_dict") and not isinstance(value, type):
+        return plain(value.to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return plain(value.item())
+    return value

@@ -1,0 +1,439 @@
+"""The report's content and order, as blocks: flow, results, forest, checks, power, transparency.
+
+Order (issue 4): participant flow; primary outcome, then secondary outcomes; forest plot;
+checks; power; transparency. Warnings are repeated in a box under the title.
+"""
+
+from __future__ import annotations
+
+from analysis.report.blocks import (
+    Block,
+    Bullets,
+    FigureRef,
+    Heading,
+    Paragraph,
+    Table,
+    interval,
+    number,
+    p_value,
+    percent,
+    points,
+    ratio,
+    small,
+    statistic,
+)
+from analysis.report.model import OutcomeResult, Report, SubgroupResult
+from analysis.report.transparency_section import transparency_blocks
+
+CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "Benjamini–Hochberg"}
+TEST_NAMES = {"z": "z-test", "fisher": "Fisher exact"}
+
+
+def document(report: Report) -> list[Block]:
+    """All blocks of the report in their fixed order."""
+    return [
+        *header(report),
+        *flow(report),
+        *results(report),
+        *forest(report),
+        *checks(report),
+        *power(report),
+        *transparency_blocks(report),
+    ]
+
+
+def all_warnings(report: Report) -> list[str]:
+    seen: list[str] = []
+    groups = [report.warnings, report.checks.warnings, report.power.warnings]
+    groups += [outcome.warnings for outcome in report.outcomes]
+    for group in groups:
+        seen += [w for w in group if w not in seen]
+    return seen
+
+
+def header(report: Report) -> list[Block]:
+    o = report.options
+    blocks: list[Block] = [
+        Heading(1, f"Trial report: {report.title}", "top"),
+        Paragraph(
+            f"Trial `{report.trial_id}`; generated {report.generated_at:%Y-%m-%d %H:%M} UTC "
+            f"from the {o.source}; {number(report.flow.total.randomized)} randomized visits, "
+            f"{number(report.flow.total.analysed)} analysed. Correction "
+            f"{CORRECTION_NAMES.get(o.correction, o.correction)}, alpha {o.alpha:g}, "
+            f"difference intervals {o.interval}."
+        ),
+    ]
+    warnings = all_warnings(report)
+    if warnings:
+        alarm = any(w.startswith("SAMPLE RATIO MISMATCH") for w in warnings)
+        blocks.append(Heading(2, "Warnings", "warnings"))
+        blocks += [
+            Paragraph(w, "alarm" if alarm and i == 0 else "warning")
+            for i, w in enumerate(sorted(warnings, key=lambda w: not w.isupper()))
+        ]
+    return blocks
+
+
+def flow(report: Report) -> list[Block]:
+    rows = [
+        (
+            a.arm,
+            number(a.randomized),
+            number(a.exposed),
+            number(a.not_exposed),
+            number(a.opted_out),
+            number(a.analysed),
+        )
+        for a in (*report.flow.arms, report.flow.total)
+    ]
+    blocks: list[Block] = [
+        Heading(2, "Participant flow", "flow"),
+        FigureRef(
+            "flow",
+            "Participant flow: visits randomized → exposed → opted out → analysed, per arm.",
+            "CONSORT-style flow diagram with the numbers of the table below",
+        ),
+        Table(
+            ("Arm", "Randomized", "Exposed", "Not exposed", "Opted out", "Analysed"), tuple(rows)
+        ),
+        Paragraph(
+            "Intention to treat: visits are analysed in the arm they were randomized to, "
+            "including visits that never saw the material (not exposed). Visits that opted "
+            "out are excluded from every outcome analysis; only their number is kept.",
+            "note",
+        ),
+    ]
+    if report.flow.not_randomized:
+        blocks.append(
+            Paragraph(
+                f"{number(report.flow.not_randomized)} visits have no assignment (not randomized) "
+                "and are not analysed.",
+                "warning",
+            )
+        )
+    return blocks
+
+
+def results(report: Report) -> list[Block]:
+    blocks: list[Block] = [Heading(2, "Results", "results")]
+    for outcome in report.outcomes:
+        blocks += outcome_blocks(report, outcome)
+    return blocks
+
+
+def outcome_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
+    kind = "Primary outcome" if outcome.primary else "Secondary outcome"
+    blocks: list[Block] = [
+        Heading(3, f"{kind}: {outcome.id}", f"outcome-{outcome.id}"),
+        Paragraph(f"{outcome.description} Event `{outcome.event}`; {outcome.status}."),
+    ]
+    comparison = outcome.comparison
+    if comparison is None:
+        rows = tuple(
+            (t.arm, number(t.n), number(t.successes), "–", "–", "–", "–", "–", "–", "–")
+            for t in outcome.totals
+        )
+        blocks.append(Table(("Arm", "Analysed", "Successes", *(["–"] * 7)), rows))
+        return blocks + [Paragraph(w, "warning") for w in outcome.warnings]
+    level = f"{1 - comparison.alpha:.0%}"
+    correction = CORRECTION_NAMES.get(comparison.correction, comparison.correction)
+    elements = {arm.id: arm.element for arm in report.transparency.arms}
+    rows = []
+    for e in comparison.arms:
+        control = e.is_control
+        rows.append(
+            (
+                e.arm + (" (control)" if control else ""),
+                elements.get(e.arm, ""),
+                number(e.n),
+                number(e.successes),
+                f"{percent(e.rate)} {interval(e.rate_ci_low, e.rate_ci_high)}",
+                "–" if control else f"{points(e.diff)} {interval(e.diff_ci_low, e.diff_ci_high)}",
+                "–"
+                if control
+                else ratio(e.relative_risk, e.relative_risk_ci_low, e.relative_risk_ci_high),
+                "–" if control else ratio(e.odds_ratio, e.odds_ratio_ci_low, e.odds_ratio_ci_high),
+                "–" if control else TEST_NAMES.get(e.test, str(e.test)),
+                "–" if control else p_value(e.p_value),
+                "–" if control else p_value(e.p_adjusted),
+            )
+        )
+    blocks.append(
+        Table(
+            (
+                "Arm",
+                "Element",
+                "Analysed",
+                "Successes",
+                f"Rate, Wilson {level} CI",
+                f"Difference vs control, {comparison.interval} {level} CI",
+                f"Risk ratio, {level} CI",
+                f"Odds ratio, {level} CI",
+                "Test",
+                "p",
+                f"p adjusted ({correction})",
+            ),
+            tuple(rows),
+            f"{outcome.id}: each arm against {comparison.control}; rates and differences in "
+            "percent and percentage points; ratio intervals on the log scale (Woolf).",
+        )
+    )
+    blocks.append(
+        Paragraph(
+            f"Omnibus chi-square test of equal rates across all arms: chi² = "
+            f"{statistic(comparison.omnibus_chi2)}, df = {comparison.omnibus_df}, "
+            f"p = {p_value(comparison.omnibus_p)}."
+        )
+    )
+    for warning in (*comparison.warnings, *(w for e in comparison.arms for w in e.warnings)):
+        blocks.append(Paragraph(warning, "note"))
+    blocks += adjusted_blocks(report, outcome)
+    for subgroup_dimension in dict.fromkeys(s.dimension for s in outcome.subgroups):
+        blocks += subgroup_blocks(
+            report, outcome, [s for s in outcome.subgroups if s.dimension == subgroup_dimension]
+        )
+    return blocks + [Paragraph(w, "warning") for w in outcome.warnings]
+
+
+def adjusted_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
+    if not outcome.adjusted:
+        return []
+    rows = tuple(
+        (
+            a.arm,
+            f"{points(a.effect)} {interval(a.ci_low, a.ci_high)}",
+            p_value(a.p_value),
+            str(a.model),
+            str(a.se_type),
+            number(a.n),
+            "; ".join(a.warnings),
+        )
+        for a in outcome.adjusted
+    )
+    o = report.options
+    cluster = f", standard errors clustered by {o.cluster}" if o.cluster else ""
+    return [
+        Heading(4, f"Covariate-adjusted estimates: {outcome.id}", f"adjusted-{outcome.id}"),
+        Table(
+            (
+                "Arm",
+                "Marginal effect vs control (CI)",
+                "p",
+                "Model",
+                "Standard errors",
+                "n",
+                "Notes",
+            ),
+            rows,
+            f"{o.adjustment} adjusted for location and language{cluster}; "
+            "a check on the unadjusted estimates above, not a replacement.",
+        ),
+    ]
+
+
+def subgroup_blocks(
+    report: Report, outcome: OutcomeResult, groups: list[SubgroupResult]
+) -> list[Block]:
+    k = report.options.small_cell_threshold
+    label = groups[0].label
+    rows = []
+    for group in groups:
+        if group.comparison is None:
+            rows += [
+                (group.level, t.arm, small(t.n, k), small(t.successes, k), "–", "–", "–")
+                for t in group.totals
+            ]
+            continue
+        for e in group.comparison.arms:
+            diff = (
+                "control"
+                if e.is_control
+                else f"{points(e.diff)} {interval(e.diff_ci_low, e.diff_ci_high)}"
+            )
+            rows.append(
+                (
+                    group.level,
+                    e.arm,
+                    small(e.n, k),
+                    small(e.successes, k),
+                    diff,
+                    "–" if e.is_control else p_value(e.p_value),
+                    "–" if e.is_control else p_value(e.p_adjusted),
+                )
+            )
+    dimension = groups[0].dimension
+    notes = [f"{g.level}: {g.error}" for g in groups if g.error]
+    return [
+        Heading(
+            4,
+            f"Subgroups by {dimension} ({label}): {outcome.id}",
+            f"subgroups-{outcome.id}-{dimension}",
+        ),
+        Table(
+            (
+                "Subgroup",
+                "Arm",
+                "Analysed",
+                "Successes",
+                "Difference vs control (CI)",
+                "p",
+                "p adjusted",
+            ),
+            tuple(rows),
+            f"{label.capitalize()} subgroup analysis; counts from 1 to {k - 1} are shown as "
+            f"<{k} (small-cell rule).",
+        ),
+        *[Paragraph(note, "note") for note in notes],
+    ]
+
+
+def forest(report: Report) -> list[Block]:
+    return [
+        Heading(2, "Effects at a glance", "forest"),
+        FigureRef(
+            "forest",
+            "Forest plot: difference from control in percentage points with confidence "
+            "intervals, per outcome (filled: unadjusted; open: covariate-adjusted).",
+            "Forest plot of the differences listed in the results tables",
+        ),
+    ]
+
+
+def checks(report: Report) -> list[Block]:
+    c = report.checks
+    k = report.options.small_cell_threshold
+    srm = c.sample_ratio
+    weights = {arm.id: arm.weight for arm in report.transparency.arms}
+    verdict = (
+        f"SAMPLE RATIO MISMATCH (p = {p_value(srm.p_value)} < {srm.threshold:g})"
+        if srm.mismatch
+        else f"no sample-ratio mismatch (p = {p_value(srm.p_value)}; alarm below {srm.threshold:g})"
+    )
+    blocks: list[Block] = [
+        Heading(2, "Checks", "checks"),
+        Heading(3, "Sample ratio", "srm"),
+        Paragraph(
+            f"Chi-square test of randomized visits per arm against the allocation weights: "
+            f"chi² = {srm.chi2:.3f}, df = {srm.df}: {verdict}.",
+            "alarm" if srm.mismatch else "plain",
+        ),
+        Table(
+            ("Arm", "Weight", "Expected", "Randomized"),
+            tuple(
+                (
+                    arm,
+                    str(weights.get(arm, "")),
+                    f"{srm.expected[arm]:,.1f}",
+                    number(srm.observed[arm]),
+                )
+                for arm in srm.observed
+            ),
+        ),
+        Heading(3, "Opt-outs per arm", "opt-outs"),
+        Table(
+            ("Arm", "Randomized", "Opted out", "Share"),
+            tuple(
+                (arm, number(n), number(out), percent(out / n if n else None))
+                for arm, (n, out) in c.opt_outs.per_arm.items()
+            ),
+        ),
+        Paragraph(
+            "Test of equal opt-out rates across arms (chi-square): "
+            + (
+                "not computable"
+                if c.opt_outs.p_value is None
+                else f"chi² = {c.opt_outs.chi2:.3f}, p = {p_value(c.opt_outs.p_value)}"
+            )
+            + "."
+        ),
+        Heading(3, "Data quality", "quality"),
+        Bullets(quality_items(report)),
+        Heading(3, "Covariate balance", "balance"),
+        Paragraph(
+            f"Randomized visits per arm by location, language and time (UTC). Counts from "
+            f"1 to {k - 1} are shown as <{k}.",
+            "note",
+        ),
+    ]
+    for table in c.balance:
+        rows = tuple(
+            (arm, *(small(v, k) for v in row))
+            for arm, row in zip(table.arms, table.counts, strict=True)
+        )
+        test = (
+            "not tested"
+            if table.p_value is None
+            else f"chi² = {table.chi2:.2f}, df = {table.df}, p = {p_value(table.p_value)}"
+        )
+        caption = f"Balance by {table.covariate}: {test}" + (
+            f" ({table.note})" if table.note else ""
+        )
+        blocks.append(Table(("Arm", *table.levels), rows, caption))
+    return blocks
+
+
+def quality_items(report: Report) -> tuple[str, ...]:
+    q = report.checks.quality
+    items = [
+        f"Visits without an assignment (not analysed): {number(q.visits_without_assignment)}.",
+        "Events of visits without an assignment: "
+        + (
+            ", ".join(f"{kind} {number(n)}" for kind, n in q.events_without_assignment.items())
+            or "none"
+        )
+        + ".",
+        "Analysed visits with an outcome but no exposure (kept in the analysis): "
+        + ", ".join(f"{o} {number(n)}" for o, n in q.outcomes_without_exposure.items())
+        + ".",
+        f"Opted-out visits that still have outcome events: {number(q.opted_out_with_outcome)}.",
+        f"Exposures carrying the current disclosure: {percent(q.disclosure_share, 1)} (target 100%)"
+        + "".join(f"; {d.group} {number(d.current)} of {number(d.exposures)}" for d in q.disclosure)
+        + ".",
+        "Exposures showing the arm's current material: "
+        + ("; ".join(f"{m.group} {percent(m.share, 1)}" for m in q.material) or "no exposures")
+        + ".",
+        "Visits per trial version: "
+        + ("; ".join(f"{v[:12]} {number(n)}" for v, n in q.visits_by_version.items()) or "none")
+        + ".",
+    ]
+    return tuple(items)
+
+
+def power(report: Report) -> list[Block]:
+    p = report.power
+    rows = tuple(
+        (
+            r.arm,
+            f"{number(r.planned_n_control)} / {number(r.planned_n_arm)}",
+            points(r.planned_mde),
+            percent(r.planned_power, 0),
+            f"{number(r.n_control)} / {number(r.n_arm)}",
+            points(r.mde),
+            percent(r.power_for_expected, 0),
+        )
+        for r in p.arms
+    )
+    expected = "none pre-registered" if p.expected_effect is None else points(p.expected_effect)
+    return [
+        Heading(2, "Power", "power"),
+        Paragraph(
+            f"Two-sided test at alpha {p.alpha:g}/{p.comparisons} = {p.comparison_alpha:.4g} per "
+            f"comparison, pre-registered baseline {percent(p.baseline_rate)} (observed control "
+            f"rate {percent(p.observed_control_rate)}), target power {p.target_power:.0%}, "
+            f"pre-registered effect {expected}. Analysed {number(p.analysed)} of "
+            f"{number(p.planned_sample_size)} planned visits."
+        ),
+        Table(
+            (
+                "Arm vs control",
+                "Planned n (control / arm)",
+                "Planned MDE",
+                "Planned power",
+                "Analysed n (control / arm)",
+                "MDE now",
+                "Power for the pre-registered effect",
+            ),
+            rows,
+        ),
+        *[Paragraph(w, "warning") for w in p.warnings],
+    ]

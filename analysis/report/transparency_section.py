@@ -1,0 +1,142 @@
+"""The transparency section's blocks. Written for every report; no option turns it off."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from analysis.report.blocks import Block, Bullets, Heading, Paragraph, Quote, Table, percent
+
+if TYPE_CHECKING:
+    from analysis.report.model import Report
+
+#: The heading every rendering must contain (the writers check it).
+TRANSPARENCY_HEADING = "Transparency"
+
+
+def transparency_blocks(report: Report) -> list[Block]:
+    t = report.transparency
+    pre = t.preregistration
+    blocks: list[Block] = [
+        Heading(2, TRANSPARENCY_HEADING, "transparency"),
+        Paragraph(
+            "This section is always written by nudgelab from the trial files stored in the "
+            "event log; a trial file cannot switch it off.",
+            "note",
+        ),
+        Heading(3, "Who ran this trial and why", "who"),
+        Bullets(
+            (
+                f"Purpose: {t.purpose}",
+                f"Organisation: {t.organisation}",
+                f"Contact: {t.contact}; data protection: {t.privacy_contact}",
+                f"Public register: {t.register_url}",
+                f"Domain sensitivity: {t.domain_sensitivity}"
+                + (f" ({t.sensitivity_reason})" if t.sensitivity_reason else "")
+                + (
+                    "; elements refused in high-sensitivity trials are allowed here"
+                    if t.domain_sensitivity == "low"
+                    else ""
+                ),
+                t.no_individual_decisions,
+                f"Privacy statement of the trial: {t.privacy_statement}",
+            )
+        ),
+        Heading(3, "The disclosure every visitor saw", "disclosure"),
+        Paragraph("Identical on every arm, control included; exposures record its hash."),
+    ]
+    for language, version, text in t.disclosures:
+        blocks.append(Quote(text, language, f"Disclosure ({language}, version {version})"))
+    blocks.append(Heading(3, "What each arm showed", "arms"))
+    blocks.append(
+        Table(
+            ("Arm", "Element", "Nudge strength", "Control", "Weight"),
+            tuple(
+                (a.id, a.element, a.strength, "yes" if a.control else "no", str(a.weight))
+                for a in t.arms
+            ),
+        )
+    )
+    for arm in t.arms:
+        blocks.append(
+            Heading(4, f"Arm {arm.id} ({arm.element}, strength {arm.strength})", f"arm-{arm.id}")
+        )
+        for language, title, body in arm.materials:
+            blocks.append(Quote(f"{title}\n\n{body}", language, f"Material ({language})"))
+        extras = [f"Claim: {claim}" for claim in arm.claims]
+        if arm.figure:
+            extras.append(f"Figure: {arm.figure}")
+        if arm.messenger:
+            extras.append(f"Messenger: {arm.messenger}")
+        if extras:
+            blocks.append(Bullets(tuple(extras)))
+    locked = (
+        f"locked version {pre.locked_version} at {pre.locked_at:%Y-%m-%d %H:%M} UTC"
+        if pre.locked_version and pre.locked_at
+        else "NOT LOCKED: the trial was never started, so no version was pre-registered"
+    )
+    expected = "none" if pre.expected_effect is None else f"{pre.expected_effect * 100:+.2f} pp"
+    blocks += [
+        Heading(3, "Pre-registration", "preregistration"),
+        Bullets(
+            (
+                f"Lock: {locked}.",
+                f"Primary outcome: {pre.primary_outcome}.",
+                *(f"Outcome {text}" for text in pre.outcomes),
+                *(f"Hypothesis {text}" for text in pre.hypotheses),
+                f"Alpha {pre.alpha:g}, correction {pre.correction}, planned sample size "
+                f"{pre.planned_sample_size:,}, baseline rate {percent(pre.baseline_rate)}, "
+                f"pre-registered effect {expected}, power {pre.power:.0%}.",
+                "Subgroups: "
+                + (", ".join(pre.subgroups) or "none")
+                + "; confirmatory: "
+                + (", ".join(pre.confirmatory_subgroups) or "none")
+                + ".",
+                f"Schedule: {pre.schedule}.",
+            )
+        ),
+        Heading(3, "Deviations from the plan", "deviations"),
+    ]
+    if t.deviations:
+        blocks.append(
+            Table(
+                ("Kind", "What", "Planned", "Actual"),
+                tuple((d.kind, d.what, d.planned, d.actual) for d in t.deviations),
+            )
+        )
+    else:
+        blocks.append(Paragraph("None: the analysis followed the locked plan."))
+    blocks += [
+        Heading(3, "Exclusions", "exclusions"),
+        Bullets(t.exclusions or ("None.",)),
+        Heading(3, "Looks, software, data and retention", "audit"),
+        Bullets(
+            (
+                f"Results were looked at {t.looks} time{'s' if t.looks != 1 else ''}, "
+                f"{t.looks_while_running} of them "
+                f"before the trial was stopped ({t.looks_note}).",
+                f"Software: nudgelab {t.software_version}.",
+                f"Data analysed: {t.data_source}; SHA-256 {t.data_hash}.",
+                f"Raw events are kept {t.retention_days} days and deleted on "
+                f"{t.deletion_date.isoformat()} ({t.deletion_basis}).",
+                *t.statistical_notes,
+                f"Tables by location, language or time show counts from 1 to "
+                f"{report.options.small_cell_threshold - 1} as "
+                f"<{report.options.small_cell_threshold}; totals per arm are exact.",
+            )
+        ),
+    ]
+    return blocks
+
+
+def check_rendering(text: str, report: Report, writer: str) -> None:
+    """Refuse a rendering that lacks the transparency section, an arm or an outcome."""
+    from analysis.report.model import IncompleteReport
+
+    if writer == "JSON":
+        needles = ['"transparency"', *(f'"id": "{arm}"' for arm in report.arm_ids)]
+    else:
+        needles = [TRANSPARENCY_HEADING, *(f"Arm {arm} (" for arm in report.arm_ids)]
+    needles += [report.transparency.data_hash, *(outcome.id for outcome in report.outcomes)]
+    missing = [needle for needle in needles if needle not in text]
+    if missing:
+        raise IncompleteReport(f"{writer} rendering lacks {missing}")
