@@ -1,0 +1,77 @@
+"""The kiosk: how a trial is shown on Tea Room kiosks and logged.
+
+``create_app(config=None)`` builds config → database → Babel → blueprints → error handlers.
+Importing this package never connects to anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response
+
+from app.config import StartupError, default_database_url, from_environment, resolve
+
+__all__ = ["StartupError", "configured_database_url", "create_app"]
+
+#: Only this app's own files: no CDN, no web fonts, nothing from outside the kiosk.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+    "base-uri 'none'"
+)
+
+
+def _security_headers(response: Response) -> Response:
+    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    response.headers.setdefault("Referrer-Policy", "no-referrer")
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    return response
+
+
+def configured_database_url() -> str:
+    """The database the app would use (``NUDGELAB_DATABASE_URL``, ``DATABASE_URL`` or the
+    instance SQLite file), without building the app; for the command line."""
+    instance = Path(Flask(__name__, instance_relative_config=True).instance_path)
+    url = from_environment(os.environ).get("DATABASE_URL")
+    if url:
+        return str(url)
+    instance.mkdir(parents=True, exist_ok=True)
+    return default_database_url(instance)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the kiosk app; ``config`` overrides defaults and ``NUDGELAB_*`` (tests use it).
+
+    Raises :class:`StartupError` for an unknown ``NUDGELAB_*`` variable or a bad value.
+    """
+    app = Flask(__name__, instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    app.config.update(resolve(Path(app.instance_path), os.environ, config))
+    app.config.update(
+        SESSION_COOKIE_NAME="nudgelab_visit",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=app.config["SECURE_COOKIES"],
+        SESSION_REFRESH_EACH_REQUEST=False,
+        JSON_SORT_KEYS=False,
+    )
+    # The request log of Werkzeug's development server names the client's IP address:
+    # keep it to errors only. (gunicorn's access log is off, see app/server.py.)
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    from app import db, errors, events, i18n, kiosk, register
+
+    db.init_app(app)
+    i18n.init_app(app)
+    app.register_blueprint(kiosk.bp)
+    app.register_blueprint(events.bp)
+    app.register_blueprint(register.bp)
+    errors.init_app(app)
+    app.after_request(_security_headers)
+    return app
