@@ -1,0 +1,65 @@
+"""The kiosk blueprint: welcome → randomized visit → variant page → outcome, opt-out, finish.
+
+Every kiosk URL starts with ``/kiosk/<trial>/<location>/<token>/``. The token (only its hash is
+stored) says which kiosk this is; a kiosk serves only its own trial and location, and only
+while the trial runs. See :mod:`app.kiosk.views` for the pages.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g
+from flask_babel import gettext as _
+
+from app.db import get_connection
+from app.errors import refuse
+from app.kiosk.render import long_date, plain_paragraphs
+from app.kiosks import find_kiosk
+from app.trials import get_record
+
+bp = Blueprint("kiosk", __name__, url_prefix="/kiosk/<trial_id>/<location>/<token>")
+
+bp.add_app_template_filter(plain_paragraphs, "paragraphs")
+bp.add_app_template_filter(long_date, "long_date")
+
+
+@bp.url_value_preprocessor
+def _pull_kiosk(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    values = values or {}
+    g.url_trial = values.pop("trial_id", "")
+    g.url_location = values.pop("location", "")
+    g.token = values.pop("token", "")
+
+
+@bp.url_defaults
+def _add_kiosk(_endpoint: str, values: dict[str, Any]) -> None:
+    if "token" in g:
+        values.setdefault("trial_id", g.url_trial)
+        values.setdefault("location", g.url_location)
+        values.setdefault("token", g.token)
+
+
+@bp.before_request
+def _resolve_kiosk() -> None:
+    """Refuse unknown tokens, tokens of another trial or location, and stopped trials."""
+    conn = get_connection()
+    kiosk = find_kiosk(conn, g.token)
+    if kiosk is None:
+        raise refuse(404, _("This kiosk link is not valid. Please ask a staff member."))
+    if kiosk.trial_id != g.url_trial or kiosk.location != g.url_location:
+        raise refuse(
+            403,
+            _("This kiosk link belongs to another study or location. Please ask a staff member."),
+        )
+    if not kiosk.active:
+        raise refuse(403, _("This kiosk has been switched off. Please ask a staff member."))
+    record = get_record(conn, kiosk.trial_id)
+    if record is None or not record.running:
+        raise refuse(403, _("This study is not running at the moment. Please ask a staff member."))
+    g.kiosk = kiosk
+    g.record = record
+    g.trial = record.trial
+
+
+from app.kiosk import views  # noqa: E402, F401  (registers the routes)

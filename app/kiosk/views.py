@@ -1,0 +1,243 @@
+"""The kiosk's pages. Every state change is a form POST; the small script only adds the event
+queue and the inactivity timer (the pages work without it).
+
+welcome ──start(language)──▶ visit (variant page, exposure logged) ──▶ end (finish / timeout)
+                               │ language · why · opt-out · outcome action
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import abort, current_app, g, redirect, render_template, request, session, url_for
+from flask_babel import force_locale, gettext
+from werkzeug.wrappers import Response
+
+from app.db import commit, get_connection
+from app.kiosk import bp
+from app.kiosk import visit as visits
+from app.kiosk.render import render_variant
+from app.labels import ELEMENT_LABELS, NEVER_STORED, STORED, STRENGTH_LABELS
+from experiments import recording
+
+
+def _welcome() -> Response:
+    return redirect(url_for("kiosk.welcome"))
+
+
+def _visit_or_welcome() -> visits.Visit | Response:
+    """The current visit (its last tap now), or a redirect to the welcome screen."""
+    if visits.timed_out_visit():
+        return _welcome()
+    visit = visits.current()
+    if visit is None:
+        return _welcome()
+    visits.touch(visit)
+    g.language = visit.language
+    return visit
+
+
+def _page_context(visit: visits.Visit | None) -> dict[str, object]:
+    return {
+        "visit": visit,
+        "kiosk": g.kiosk,
+        "inactivity_seconds": current_app.config["INACTIVITY_SECONDS"],
+        "retry_max_seconds": current_app.config["RETRY_MAX_SECONDS"],
+    }
+
+
+def _no_store(html: str, status: int = 200) -> Response:
+    response = current_app.make_response((html, status))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/")
+def welcome() -> Response:
+    """Language choice (each language named in itself) and the short study notice."""
+    visits.timed_out_visit()
+    visits.end()
+    g.language = g.trial.languages[0]
+    greetings = []
+    for code in g.trial.languages:
+        with force_locale(code):
+            greetings.append(
+                {
+                    "language": code,
+                    "welcome": gettext("Welcome"),
+                    "start": gettext("Start"),
+                    "notice": gettext(
+                        "This kiosk is part of a study: different visitors see different "
+                        "versions of the same information. Using it is voluntary and has no "
+                        "effect on your case."
+                    ),
+                    "why": gettext("Why am I seeing this?"),
+                }
+            )
+    html = render_template(
+        "kiosk/welcome.html", trial=g.trial, greetings=greetings, **_page_context(None)
+    )
+    return _no_store(html)
+
+
+@bp.post("/start")
+def start() -> Response:
+    """A new visitor: create the visit and record its assignment before anything is shown."""
+    language = request.form.get("language", "")
+    if language not in g.trial.languages:
+        abort(400)
+    started = recording.start_visit(
+        get_connection(),
+        g.trial,
+        location=g.kiosk.location,
+        language=language,
+        kiosk_id=g.kiosk.id,
+    )
+    commit()
+    visits.begin(started.id, language)
+    return redirect(url_for("kiosk.variant"))
+
+
+@bp.get("/visit")
+def variant() -> Response:
+    """The arm's material with the disclosure; the exposure is logged once it has rendered."""
+    visit = _visit_or_welcome()
+    if isinstance(visit, Response):
+        return visit
+    trial = g.trial
+    arm = trial.arm(visit.arm)
+    noted = request.args.get("noted")
+    html = render_variant(
+        trial,
+        arm,
+        visit.language,
+        g.kiosk.location,
+        noted=noted if noted in trial.outcome_events else None,
+        fallback_key=uuid.uuid4().hex,
+        **_page_context(visit),
+    )
+    spec = recording.EventSpec(
+        visit.id,
+        "exposure",
+        f"x-{visit.id}-{visit.language}",
+        visit.language,
+        material_version=trial.material_version(arm.id, visit.language),
+        disclosure_version=trial.disclosure_version(visit.language),
+    )
+    recording.record_event(get_connection(), trial, spec)
+    commit()
+    return _no_store(html)
+
+
+@bp.post("/alive")
+def alive() -> Response:
+    """The page's script reports touches here, so a visitor who is reading keeps the visit."""
+    visit = _visit_or_welcome()
+    active = not isinstance(visit, Response)
+    response = current_app.make_response(({"active": active}, 200))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/language")
+def language() -> Response:
+    """Switch language inside a visit: logged, and the arm stays the same."""
+    visit = _visit_or_welcome()
+    if isinstance(visit, Response):
+        return visit
+    chosen = request.form.get("language", "")
+    if chosen not in g.trial.languages:
+        abort(400)
+    if chosen != visit.language:
+        spec = recording.EventSpec(visit.id, "language_switch", uuid.uuid4().hex, chosen)
+        recording.record_event(get_connection(), g.trial, spec)
+        commit()
+        session["language"] = chosen
+    return redirect(url_for("kiosk.variant"))
+
+
+@bp.post("/action")
+def action() -> Response:
+    """An outcome button without JavaScript (with it, the page posts to the events API)."""
+    visit = _visit_or_welcome()
+    if isinstance(visit, Response):
+        return visit
+    event = request.form.get("event", "")
+    labelled = {outcome.event for outcome in g.trial.outcomes if outcome.label}
+    key = request.form.get("key", "")
+    if event not in labelled or not 16 <= len(key) <= 64 or not key.isalnum():
+        abort(400)
+    spec = recording.EventSpec(visit.id, event, key, visit.language)
+    recording.record_event(get_connection(), g.trial, spec)
+    commit()
+    return redirect(url_for("kiosk.variant", noted=event))
+
+
+@bp.post("/opt-out")
+def opt_out() -> Response:
+    """ "Don't use my visit for the study": one tap; the visit stays only as a count."""
+    visit = _visit_or_welcome()
+    if isinstance(visit, Response):
+        return visit
+    spec = recording.EventSpec(visit.id, "opt_out", f"o-{visit.id}", visit.language)
+    recording.record_event(get_connection(), g.trial, spec)
+    commit()
+    session["opted_out"] = True
+    visit.opted_out = True
+    html = render_template("kiosk/opted_out.html", trial=g.trial, **_page_context(visit))
+    return _no_store(html)
+
+
+@bp.post("/end")
+def end() -> Response:
+    """ "Finish" (or the inactivity timer): log it once and show the welcome screen."""
+    visit = visits.current()
+    reason = request.form.get("reason", "finish")
+    if visit is not None and not visits.timed_out_visit():
+        visits.record_end(visit, "timeout" if reason == "timeout" else "finish")
+    visits.end()
+    return _welcome()
+
+
+@bp.get("/why")
+def why() -> Response:
+    """The full explanation: the disclosure, what is stored, which version and the others."""
+    visit = _visit_or_welcome() if visits.current() else None
+    if isinstance(visit, Response):
+        return visit
+    if visit is None:
+        language = request.args.get("lang", "")
+        g.language = language if language in g.trial.languages else g.trial.languages[0]
+    html = render_template(
+        "kiosk/why.html",
+        trial=g.trial,
+        language=g.language,
+        seen=g.trial.arm(visit.arm) if visit else None,
+        element_labels=ELEMENT_LABELS,
+        strength_labels=STRENGTH_LABELS,
+        stored=STORED,
+        never_stored=NEVER_STORED,
+        **_page_context(visit),
+    )
+    return _no_store(html)
+
+
+@bp.get("/register")
+def register() -> Response:
+    """The trial's public register entry inside the kiosk frame ("Finish" stays visible)."""
+    visit = _visit_or_welcome() if visits.current() else None
+    if isinstance(visit, Response):
+        return visit
+    if visit is None:
+        language = request.args.get("lang", "")
+        g.language = language if language in g.trial.languages else g.trial.languages[0]
+    html = render_template(
+        "kiosk/register.html",
+        trial=g.trial,
+        record=g.record,
+        languages=[g.language],
+        element_labels=ELEMENT_LABELS,
+        strength_labels=STRENGTH_LABELS,
+        **_page_context(visit),
+    )
+    return _no_store(html)

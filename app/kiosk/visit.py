@@ -1,0 +1,99 @@
+"""The current visit of a kiosk, kept in the signed visit cookie, and its inactivity reset.
+
+The cookie holds only what the kiosk needs between two taps: the random visit id, the kiosk
+id, the language, the time of the last tap and whether the visitor opted out. It is a browser
+session cookie (never persistent) and is cleared when the visit ends.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from flask import current_app, g, session
+from sqlalchemy import select
+
+from app.db import commit, get_connection
+from experiments import recording
+from experiments.eventlog import assignments
+
+#: The only keys the visit cookie may hold (``tests/app/test_privacy.py`` checks this).
+COOKIE_KEYS = frozenset({"visit", "kiosk", "language", "seen", "opted_out"})
+
+
+@dataclass
+class Visit:
+    id: str
+    language: str
+    seen: float
+    opted_out: bool
+    arm: str
+
+
+def begin(visit_id: str, language: str) -> None:
+    """Remember a newly started visit in the cookie."""
+    session.clear()
+    session.update(
+        visit=visit_id, kiosk=g.kiosk.id, language=language, seen=time.time(), opted_out=False
+    )
+
+
+def end() -> None:
+    session.clear()
+
+
+def current() -> Visit | None:
+    """The visit of this kiosk in the cookie, or None (none, another kiosk's, or unknown)."""
+    visit_id = session.get("visit")
+    if not visit_id or session.get("kiosk") != g.kiosk.id:
+        return None
+    arm = (
+        get_connection()
+        .execute(
+            select(assignments.c.arm).where(
+                assignments.c.visit_id == visit_id, assignments.c.trial_id == g.trial.id
+            )
+        )
+        .scalar_one_or_none()
+    )
+    if arm is None:
+        session.clear()
+        return None
+    return Visit(
+        visit_id,
+        str(session.get("language", g.trial.languages[0])),
+        float(session.get("seen", 0)),
+        bool(session.get("opted_out")),
+        arm,
+    )
+
+
+def expired(visit: Visit, now: float | None = None) -> bool:
+    limit = current_app.config["INACTIVITY_SECONDS"]
+    return (now or time.time()) - visit.seen > limit
+
+
+def record_end(visit: Visit, reason: str, at: float | None = None) -> None:
+    """Log ``finish`` or ``timeout`` once per visit (a second tap is a duplicate) and commit."""
+    occurred = datetime.fromtimestamp(at, UTC) if at else None
+    spec = recording.EventSpec(
+        visit.id, reason, f"{reason[0]}-{visit.id}", visit.language, occurred_at=occurred
+    )
+    recording.record_event(get_connection(), g.trial, spec)
+    commit()
+
+
+def touch(visit: Visit) -> None:
+    session["seen"] = time.time()
+    visit.seen = session["seen"]
+
+
+def timed_out_visit() -> bool:
+    """End the cookie's visit if it was inactive too long; True when that happened."""
+    visit = current()
+    if visit is None or not expired(visit):
+        return False
+    record_end(visit, "timeout", visit.seen + current_app.config["INACTIVITY_SECONDS"])
+    end()
+    return True
