@@ -1,0 +1,201 @@
+"""The idempotent JSON event API: ``POST /api/v1/events`` (one event or a batch).
+
+A kiosk page queues each event with a client-generated idempotency key and retries until the
+server acknowledges it, so a dropped connection or a database restart loses nothing and a
+retry is stored once. Bad input is a 4xx with ``{"error": {"message", "field"}}`` and nothing
+is written; a database that cannot be reached is a 503 (retry later). The OpenAPI document
+(:mod:`app.openapi`) describes exactly this.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any
+
+from flask import Blueprint, current_app, jsonify, request
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from app import openapi
+from app.db import commit, get_connection
+from app.errors import ApiError
+from app.kiosks import Kiosk, find_kiosk
+from app.trials import get_record
+from experiments import recording
+from experiments.eventlog import events, visits
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+#: Event types only the server logs (when it renders a page or switches the language).
+SERVER_ONLY = frozenset({"exposure", "language_switch"})
+
+
+class EventIn(BaseModel):
+    """One event as a kiosk sends it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    visit_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,36}$")]
+    type: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+    idempotency_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{16,64}$")]
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")] | None = None
+    occurred_at: Annotated[str, StringConstraints(max_length=40)] | None = None
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware_timestamp(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date-time, e.g. 2027-01-04T10:15:00Z") from None
+        if moment.tzinfo is None:
+            raise ValueError("must include a time zone, e.g. 2027-01-04T10:15:00Z")
+        return value
+
+
+class BatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    events: list[EventIn]
+
+
+def _field(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _parse_body() -> tuple[list[EventIn], str]:
+    """The request's events and the field prefix of each (``events.<i>.`` for a batch)."""
+    if not request.is_json:
+        raise ApiError(415, "send the body as JSON (Content-Type: application/json)")
+    try:
+        data: Any = json.loads(request.get_data(cache=False))
+    except (ValueError, RecursionError) as error:
+        raise ApiError(400, f"the body is not valid JSON: {error.__class__.__name__}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, 'send one event object, or {"events": [event, ...]}')
+    batch = "events" in data
+    try:
+        parsed = BatchIn.model_validate(data).events if batch else [EventIn.model_validate(data)]
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        raise ApiError(400, first["msg"], _field(tuple(first["loc"])) or None) from None
+    limit = current_app.config["MAX_EVENTS_PER_REQUEST"]
+    if batch and not 1 <= len(parsed) <= limit:
+        raise ApiError(400, f"a batch holds 1 to {limit} events", "events")
+    return parsed, "events." if batch else ""
+
+
+def _kiosk() -> Kiosk:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401, "send the kiosk token as 'Authorization: Bearer <token>'", "Authorization"
+        )
+    kiosk = find_kiosk(get_connection(), token.strip())
+    if kiosk is None or not kiosk.active:
+        raise ApiError(403, "this kiosk token is not valid or switched off", "Authorization")
+    return kiosk
+
+
+def _specs(parsed: list[EventIn], prefix: str, kiosk: Kiosk) -> list[recording.EventSpec]:
+    """Check every event against the trial and the kiosk before anything is written."""
+    conn = get_connection()
+    record = get_record(conn, kiosk.trial_id)
+    if record is None:
+        raise ApiError(409, f"trial {kiosk.trial_id!r} is not loaded")
+    trial = record.trial
+    allowed = recording.allowed_events(trial) - SERVER_ONLY
+    ids = sorted({event.visit_id for event in parsed})
+    own = set(
+        conn.execute(
+            select(visits.c.id).where(visits.c.id.in_(ids), visits.c.kiosk_id == kiosk.id)
+        ).scalars()
+    )
+    keys = [event.idempotency_key for event in parsed]
+    stored = {
+        row.idempotency_key: (row.visit_id, row.type)
+        for row in conn.execute(
+            select(events.c.idempotency_key, events.c.visit_id, events.c.type).where(
+                events.c.idempotency_key.in_(keys)
+            )
+        )
+    }
+    for index, event in enumerate(parsed):
+        at = f"{prefix}{index}." if prefix else ""
+        if event.type in SERVER_ONLY:
+            raise ApiError(400, f"{event.type!r} is logged by the kiosk server itself", at + "type")
+        if event.type not in allowed:
+            raise ApiError(
+                400,
+                f"event {event.type!r} is not declared by trial {trial.id!r}; "
+                f"allowed: {', '.join(sorted(allowed))}",
+                at + "type",
+            )
+        if event.language is not None and event.language not in trial.languages:
+            raise ApiError(
+                400, f"{event.language!r} is not a language of the trial", at + "language"
+            )
+        if event.visit_id not in own:
+            raise ApiError(400, "unknown visit for this kiosk", at + "visit_id")
+        earlier = stored.get(event.idempotency_key)
+        if earlier is not None and earlier != (event.visit_id, event.type):
+            raise ApiError(
+                409,
+                "this idempotency_key was already used for a different event; "
+                "generate a new key per event",
+                at + "idempotency_key",
+            )
+    return [
+        recording.EventSpec(
+            event.visit_id,
+            event.type,
+            event.idempotency_key,
+            event.language,
+            occurred_at=datetime.fromisoformat(event.occurred_at) if event.occurred_at else None,
+        )
+        for event in parsed
+    ]
+
+
+@bp.post("/events")
+def post_events():  # type: ignore[no-untyped-def]
+    """Store one event or a batch, idempotently; answer what happened to each."""
+    kiosk = _kiosk()
+    parsed, prefix = _parse_body()
+    specs = _specs(parsed, prefix, kiosk)
+    trial = get_record(get_connection(), kiosk.trial_id).trial  # type: ignore[union-attr]
+    for attempt in (1, 2):
+        try:
+            outcomes = recording.record_events(get_connection(), trial, specs)
+            commit()
+            break
+        except IntegrityError:  # the same key sent twice at once: the retry sees a duplicate
+            get_connection().rollback()
+            if attempt == 2:
+                raise
+        except recording.RecordingError as error:
+            get_connection().rollback()
+            raise ApiError(400, error.message, error.field) from None
+    results = [
+        {"idempotency_key": spec.idempotency_key, "status": outcome}
+        for spec, outcome in zip(specs, outcomes, strict=True)
+    ]
+    return jsonify({"results": results})
+
+
+@bp.get("/health")
+def health():  # type: ignore[no-untyped-def]
+    """Whether the app can reach its database (for monitoring a kiosk)."""
+    get_connection().execute(text("SELECT 1"))
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/openapi.json")
+def openapi_document():  # type: ignore[no-untyped-def]
+    """The OpenAPI 3.1 description of this API."""
+    return jsonify(openapi.document(current_app.config["MAX_EVENTS_PER_REQUEST"]))

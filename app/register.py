@@ -1,0 +1,56 @@
+"""The public register: every trial that is or was running, in full, without login.
+
+This is the publicity principle made concrete: purpose, organisation, contacts, every arm with
+its full materials, element and strength, the disclosure, the schedule, the trial file itself,
+and once a trial is closed a link to its results.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, redirect, render_template, url_for
+
+from app.db import get_connection
+from app.labels import ELEMENT_LABELS, STATUS_LABELS, STRENGTH_LABELS
+from app.trials import get_record, registered_records, trial_source
+
+bp = Blueprint("register", __name__)
+
+
+@bp.get("/")
+def home() -> Response:
+    return redirect(url_for("register.index"))
+
+
+@bp.get("/register")
+def index() -> str:
+    """All trials that are or were running."""
+    records = registered_records(get_connection())
+    return render_template("register/index.html", records=records, status_labels=STATUS_LABELS)
+
+
+def _registered(trial_id: str):  # type: ignore[no-untyped-def]
+    record = get_record(get_connection(), trial_id)
+    if record is None or record.started_at is None:
+        abort(404)
+    return record
+
+
+@bp.get("/register/<trial_id>")
+def trial(trial_id: str) -> str:
+    """One trial in full, in every language it uses."""
+    record = _registered(trial_id)
+    return render_template(
+        "register/trial.html",
+        record=record,
+        languages=record.trial.languages,
+        element_labels=ELEMENT_LABELS,
+        strength_labels=STRENGTH_LABELS,
+    )
+
+
+@bp.get("/register/<trial_id>/trial.yaml")
+def trial_file(trial_id: str) -> Response:
+    """The trial file exactly as loaded (the current version)."""
+    record = _registered(trial_id)
+    source = trial_source(get_connection(), trial_id, record.version) or ""
+    return Response(source, mimetype="text/plain; charset=utf-8")
