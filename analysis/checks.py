@@ -109,7 +109,9 @@ def balance_table(counts: Counts, arms: Sequence[str], covariate: str) -> Balanc
     tested = matrix[:, keep][matrix.sum(axis=1) > 0]
     chi2 = df = p = None
     note = ""
-    if tested.shape[0] < 2 or tested.shape[1] < 2:
+    if "*" in table.columns:
+        note = "not tested: some strata were merged (export file), so levels are not comparable"
+    elif tested.shape[0] < 2 or tested.shape[1] < 2:
         note = "not tested: fewer than two arms or levels with visits"
     else:
         result = stats.chi2_contingency(tested, correction=False)

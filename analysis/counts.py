@@ -237,7 +237,8 @@ def normalise_cells(frame: pd.DataFrame, outcomes: Sequence[OutcomeSpec]) -> pd.
             frame[key] = MERGED
         frame[key] = frame[key].map(_key_text)
     for column in columns:
-        frame[column] = pd.to_numeric(frame.get(column, 0)).fillna(0).astype("int64")
+        values = frame[column] if column in frame else pd.Series(0, index=frame.index)
+        frame[column] = pd.to_numeric(values).fillna(0).astype("int64")
     frame = frame[[*KEY_COLUMNS, *columns]]
     return frame.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
 

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import Engine
 
 from analysis.checks import Quality
 from analysis.counts import MERGED, Counts, OutcomeSpec, cells_hash, normalise_cells, outcome_column
 from analysis.transparency import TrialRecord
+from experiments.model import Trial
 
 FORMAT = "nudgelab-export/1"
 EXPORT_KEYS = ("arm", "location", "language", "week")
@@ -82,6 +84,7 @@ def coarsen(
             break
         frame.loc[bad, level] = MERGED
         frame = frame.groupby(keys, as_index=False)[columns].sum()
+    frame = _absorb_remainders(frame, outcomes, threshold)
     flags = _small(frame, outcomes, threshold)
     suppressed: dict[str, list[str]] = {}
     frame = frame.astype({column: "Int64" for column in columns})
@@ -90,6 +93,25 @@ def coarsen(
             suppressed[column] = sorted(frame.loc[flags[column], "arm"].unique().tolist())
             frame.loc[flags[column], column] = pd.NA
     return frame.sort_values(keys).reset_index(drop=True), suppressed
+
+
+def _absorb_remainders(
+    frame: pd.DataFrame, outcomes: Sequence[OutcomeSpec], threshold: int
+) -> pd.DataFrame:
+    """Fold an arm's smallest rows into its fully merged row until that row is no longer small."""
+    columns = _columns(outcomes)
+    merged = (frame["week"] == MERGED) & (frame["language"] == MERGED)
+    merged &= frame["location"] == MERGED
+    for index in frame.index[merged]:
+        arm = frame.at[index, "arm"]
+        while _small(frame.loc[[index]], outcomes, threshold).to_numpy().any():
+            others = frame[(frame["arm"] == arm) & (frame.index != index)]
+            if others.empty:
+                break
+            smallest = others["n"].idxmin()
+            frame.loc[index, columns] += frame.loc[smallest, columns]
+            frame = frame.drop(index=smallest)
+    return frame
 
 
 def write_export(
@@ -148,3 +170,29 @@ def read_export(path: str | Path, trial_id: str | None = None) -> Exported:
         {key: list(value) for key, value in meta["suppressed"].items()},
         meta,
     )
+
+
+def export_trial(
+    trial: Trial,
+    engine: Engine,
+    path: str | Path,
+    *,
+    threshold: int = 10,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Count the trial in the database and write its export; the export counts as a look."""
+    from analysis.checks import read_quality
+    from analysis.counts import load_counts
+    from analysis.pipeline import outcome_specs
+    from analysis.transparency import plan_trial, read_record, record_look
+
+    now = now or datetime.now(UTC)
+    with engine.begin() as conn:
+        record = read_record(conn, trial.id)
+        if record.status is None:
+            raise ExportError(f"trial {trial.id!r} is not in this database")
+        counts = load_counts(conn, trial.id, outcome_specs(plan_trial(record, trial), trial))
+        quality = read_quality(conn, trial, counts)
+        record_look(conn, trial.id, counts.data_hash, now, kind="export")
+    record = replace(record, looks=(*record.looks, now))
+    return write_export(path, counts, record, quality, threshold=threshold, now=now)

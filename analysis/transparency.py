@@ -105,11 +105,13 @@ def read_record(conn: Connection, trial_id: str) -> TrialRecord:
     )
 
 
-def record_look(conn: Connection, trial_id: str, data_hash: str, when: datetime) -> None:
-    """Count this analysis as one more look at the results."""
+def record_look(
+    conn: Connection, trial_id: str, data_hash: str, when: datetime, kind: str = "analyze"
+) -> None:
+    """Count this analysis (or export of outcome counts) as one more look at the results."""
     conn.execute(
         result_looks.insert().values(
-            trial_id=trial_id, looked_at=when, data_hash=data_hash, kind="analyze"
+            trial_id=trial_id, looked_at=when, data_hash=data_hash, kind=kind
         )
     )
 

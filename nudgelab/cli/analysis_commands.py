@@ -1,7 +1,281 @@
-"""`nudgelab` subcommands of the analysis side (filled in by its issue)."""
+"""``nudgelab simulate``, ``nudgelab analyze`` and ``nudgelab export``: the evaluation side.
+
+Each command imports ``analysis`` (and with it pandas, statsmodels, matplotlib) inside its
+function, so ``nudgelab check`` starts without them.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 
-COMMANDS: list[click.Command] = []
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from experiments.model import Trial
+
+CORRECTIONS = click.Choice(["holm", "bonferroni", "bh"])
+
+
+def open_trial(spec: str, engine: Engine | None, *, strict: bool) -> tuple[Trial, str | None]:
+    """TRIAL is a trial file, or the id of a trial loaded in the database.
+
+    A file with schema errors is refused. Rule errors are refused when ``strict`` (simulate,
+    export) and printed as warnings otherwise (analysing data already collected stays possible).
+    """
+    from experiments.check import check_path, check_text
+
+    path = Path(spec)
+    if path.is_file():
+        result = check_path(path)
+        source: str | None = result.source
+    else:
+        source = _stored_source(engine, spec) if engine is not None else None
+        if source is None:
+            raise click.ClickException(
+                f"{spec!r} is neither a trial file nor a trial loaded in the database"
+            )
+        result = check_text(source, f"<{spec} as loaded>")
+        source = None  # already stored; nothing to load
+    errors = result.errors
+    if result.trial is None or (strict and errors):
+        for problem in result.problems:
+            click.echo(str(problem), err=True)
+        raise click.ClickException(f"{spec}: fix the trial file first ({len(errors)} errors)")
+    for problem in errors:
+        click.echo(f"warning (rule error, analysed anyway): {problem}", err=True)
+    return result.trial, source
+
+
+def _stored_source(engine: Engine, trial_id: str) -> str | None:
+    from sqlalchemy import select
+
+    from experiments.eventlog import trial_versions, trials
+
+    with engine.connect() as conn:
+        return conn.execute(
+            select(trial_versions.c.source)
+            .select_from(trials.join(trial_versions, trial_versions.c.trial_id == trials.c.id))
+            .where(trials.c.id == trial_id, trial_versions.c.version == trials.c.current_version)
+        ).scalar_one_or_none()
+
+
+def _engine(url: str) -> Engine:
+    from experiments.eventlog import make_engine, upgrade
+
+    try:
+        upgrade(url)
+        return make_engine(url)
+    except Exception as error:  # any driver/URL failure: one readable line, no traceback
+        raise click.ClickException(f"cannot open the database {url!r}: {error}") from error
+
+
+@click.command()
+@click.argument("trial")
+@click.option("--visits", type=click.IntRange(min=1), required=True, help="Visits to simulate.")
+@click.option("--rates", default="", help="True primary-outcome rate per arm: arm=0.05,...")
+@click.option(
+    "--rates-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="CSV outcome,arm,location,language,rate (empty location/language = any).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same data.")
+@click.option("--db", "db_url", required=True, help="Event-log database URL.")
+@click.option("--opt-out-rate", type=click.FloatRange(0, 1), default=0.02, show_default=True)
+@click.option("--exposure-rate", type=click.FloatRange(0, 1), default=0.97, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True)
+def simulate(
+    trial: str,
+    visits: int,
+    rates: str,
+    rates_file: str | None,
+    seed: int,
+    db_url: str,
+    opt_out_rate: float,
+    exposure_rate: float,
+    batch_size: int,
+) -> None:
+    """Write simulated visits with known true rates through the kiosk's write path.
+
+    TRIAL is a trial file (loaded and started if needed) or the id of a loaded trial. Rates not
+    given use the plan's baseline rate. Outcomes happen only after an exposure; opt-outs are
+    logged after the outcomes, so the event log deletes them as on a kiosk.
+    """
+    from analysis.simulate import Settings, SimulationError, parse_rates
+    from analysis.simulate import simulate as run
+
+    engine = _engine(db_url)
+    try:
+        parsed, source = open_trial(trial, engine, strict=True)
+        try:
+            true_rates = parse_rates(parsed, rates, rates_file)
+        except SimulationError as error:
+            raise click.ClickException(str(error)) from error
+        settings = Settings(
+            visits=visits,
+            seed=seed,
+            batch_size=batch_size,
+            exposure_rate=exposure_rate,
+            opt_out_rate=opt_out_rate,
+        )
+        with click.progressbar(length=visits, label="simulating visits", file=sys.stderr) as bar:
+            result = run(engine, parsed, true_rates, settings, source=source, progress=bar.update)
+    finally:
+        engine.dispose()
+    arms = ", ".join(f"{arm} {n:,}" for arm, n in sorted(result.per_arm.items()))
+    stored = sum(n for key, n in result.events.items() if key.endswith(":stored"))
+    click.echo(
+        f"simulated {result.visits:,} visits of {result.trial_id} ({arms}); "
+        f"{stored:,} events stored"
+    )
+
+
+ANALYSIS_STEPS = 7
+
+
+@click.command()
+@click.argument("trial")
+@click.option("--db", "db_url", help="Event-log database URL.")
+@click.option(
+    "--export",
+    "export_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Analyse an export file (nudgelab export) instead of a database.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory for report.html, report.md, report.json and figures/.",
+)
+@click.option("--correction", type=CORRECTIONS, help="Default: the pre-registered correction.")
+@click.option("--alpha", type=click.FloatRange(0, 0.5, min_open=True), help="Default: the plan's.")
+@click.option(
+    "--interval",
+    type=click.Choice(["newcombe", "wald"]),
+    default="newcombe",
+    show_default=True,
+    help="Interval for differences in proportions.",
+)
+@click.option(
+    "--adjustment",
+    type=click.Choice(["lpm", "logit"]),
+    default="lpm",
+    show_default=True,
+    help="Covariate-adjusted model: linear probability or logistic (marginal effect).",
+)
+@click.option(
+    "--small-cell-threshold",
+    type=click.IntRange(min=10),
+    default=10,
+    show_default=True,
+    help="Counts below this in tables by location, language or time are shown as <N.",
+)
+def analyze(
+    trial: str,
+    db_url: str | None,
+    export_file: str | None,
+    out_dir: str,
+    correction: str | None,
+    alpha: float | None,
+    interval: str,
+    adjustment: str,
+    small_cell_threshold: int,
+) -> None:
+    """Analyse a trial and write its report (HTML, Markdown, JSON); print a short summary.
+
+    Every run on a database counts as one look at the results and the report says so. Options
+    that differ from the pre-registered plan are listed as deviations.
+    """
+    if (db_url is None) == (export_file is None):
+        raise click.UsageError("give either --db URL or --export FILE")
+    from analysis import AnalysisError
+    from analysis import analyze as run
+    from analysis.report.markdown import FIGURE_FILES
+
+    engine = _engine(db_url) if db_url else None
+    try:
+        parsed, _ = open_trial(trial, engine, strict=False)
+        with click.progressbar(
+            length=ANALYSIS_STEPS,
+            label="analysing",
+            file=sys.stderr,
+            show_eta=False,
+            item_show_func=lambda item: item,
+        ) as bar:
+
+            def step(message: str) -> None:
+                bar.update(1, message)
+
+            try:
+                report = run(
+                    parsed,
+                    engine,
+                    export=export_file,
+                    correction=correction,
+                    alpha=alpha,
+                    interval=interval,
+                    adjustment=adjustment,
+                    small_cell_threshold=small_cell_threshold,
+                    progress=step,
+                )
+            except AnalysisError as error:
+                raise click.ClickException(str(error)) from error
+            out = Path(out_dir)
+            (out / "figures").mkdir(parents=True, exist_ok=True)
+            step("writing report.html")
+            (out / "report.html").write_text(report.to_html(), encoding="utf-8")
+            step("writing report.md and figures")
+            from analysis.report.figures import render_figures
+
+            for key, png in render_figures(report).items():
+                (out / "figures" / FIGURE_FILES[key]).write_bytes(png)
+            (out / "report.md").write_text(report.to_markdown("figures"), encoding="utf-8")
+            step("writing report.json")
+            (out / "report.json").write_text(report.to_json(), encoding="utf-8")
+    finally:
+        if engine is not None:
+            engine.dispose()
+    click.echo(report.summary())
+    click.echo(f"wrote {out / 'report.html'}, {out / 'report.md'}, {out / 'report.json'}")
+
+
+@click.command("export")
+@click.argument("trial")
+@click.option("--db", "db_url", required=True, help="Event-log database URL.")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False))
+@click.option(
+    "--threshold",
+    type=click.IntRange(min=10),
+    default=10,
+    show_default=True,
+    help="Smallest count allowed in a cell; smaller cells are merged (shared/ETHICS.md).",
+)
+def export(trial: str, db_url: str, out_file: str, threshold: int) -> None:
+    """Write the trial's counts per arm × location × language × week for sharing.
+
+    Times are rounded to the week; cells with counts below the threshold are merged (weeks,
+    then languages, then locations) and anything still small is left empty. Exporting outcome
+    counts counts as a look at the results.
+    """
+    from analysis.export import export_trial
+
+    engine = _engine(db_url)
+    try:
+        parsed, _ = open_trial(trial, engine, strict=False)
+        meta = export_trial(parsed, engine, out_file, threshold=threshold)
+    finally:
+        engine.dispose()
+    gaps = "; ".join(f"{c}: {', '.join(arms)}" for c, arms in meta["suppressed"].items())
+    click.echo(
+        f"wrote {out_file} (trial {meta['trial_id']}, small cells merged below {threshold}"
+        + (f"; left empty: {gaps}" if gaps else "")
+        + ")"
+    )
+
+
+COMMANDS: list[click.Command] = [simulate, analyze, export]
