@@ -1,0 +1,90 @@
+"""``nudgelab simulate``, ``analyze`` and ``export`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from nudgelab.cli import main
+from tests.factories import trial_yaml
+
+
+@pytest.fixture
+def trial_file(tmp_path: Path) -> Path:
+    path = tmp_path / "test-trial.yaml"
+    path.write_text(trial_yaml())
+    return path
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(main, [str(arg) for arg in args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_simulate_analyze_export_and_analyze_the_export(
+    db_url: str, trial_file: Path, tmp_path: Path
+) -> None:
+    out = run(
+        "simulate",
+        trial_file,
+        "--visits",
+        "400",
+        "--rates",
+        "control=0.05,gain=0.2",
+        "--seed",
+        "3",
+        "--db",
+        db_url,
+    )
+    assert "simulated 400 visits of test-trial" in out
+    out = run(
+        "analyze",
+        "test-trial",
+        "--db",
+        db_url,
+        "--out",
+        tmp_path / "r",
+        "--correction",
+        "bonferroni",
+    )
+    assert out.splitlines()[-1].startswith("wrote ")
+    assert "primary outcome requested_contact:" in out
+    for name in (
+        "report.html",
+        "report.md",
+        "report.json",
+        "figures/flow.png",
+        "figures/forest.png",
+    ):
+        assert (tmp_path / "r" / name).stat().st_size > 0, name
+    data = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert data["transparency"]["deviations"][0]["actual"] == "bonferroni"
+    assert data["flow"]["total"]["randomized"] == 400
+    out = run("export", "test-trial", "--db", db_url, "--out", tmp_path / "e.csv")
+    assert "small cells merged below 10" in out
+    out = run("analyze", trial_file, "--export", tmp_path / "e.csv", "--out", tmp_path / "x")
+    exported = json.loads((tmp_path / "x" / "report.json").read_text())
+    assert exported["flow"]["total"]["randomized"] == 400
+    assert exported["transparency"]["looks"] == 2  # one analysis and the export
+
+
+def test_errors_are_one_line_not_a_traceback(tmp_path: Path, trial_file: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = CliRunner().invoke(main, ["analyze", "nope", "--db", url, "--out", tmp_path])
+    assert result.exit_code == 1
+    assert "neither a trial file nor a trial loaded" in result.output
+    result = CliRunner().invoke(
+        main, ["analyze", str(trial_file), "--db", url, "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1 and "not in this database" in result.output
+    result = CliRunner().invoke(main, ["analyze", str(trial_file), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "either --db URL or --export FILE" in result.output
+    result = CliRunner().invoke(
+        main, ["simulate", str(trial_file), "--visits", "5", "--rates", "gain=2", "--db", url]
+    )
+    assert result.exit_code == 1 and "between 0 and 1" in result.output
+    assert "Traceback" not in result.output
