@@ -108,9 +108,10 @@ BY_ENV: dict[str, Setting] = {setting.env: setting for setting in SETTINGS}
 
 
 def _hint(env_name: str) -> str:
-    close = difflib.get_close_matches(env_name, list(BY_ENV), n=1, cutoff=0.6)
+    names = [setting.name for setting in SETTINGS]
+    close = difflib.get_close_matches(env_name.removeprefix(PREFIX), names, n=1, cutoff=0.6)
     if close:
-        return f"did you mean {close[0]}?"
+        return f"did you mean {PREFIX}{close[0]}?"
     return "known settings: " + ", ".join(sorted(BY_ENV))
 
 
@@ -166,6 +167,6 @@ def settings_table() -> str:
     """The settings as a Markdown table (the one in ``docs/kiosk.md``)."""
     rows = ["| variable | default | what it does |", "|---|---|---|"]
     for setting in SETTINGS:
-        default = "(see text)" if setting.default is None else f"`{setting.default}`"
+        default = "–" if setting.default is None else f"`{setting.default}`"
         rows.append(f"| `{setting.env}` | {default} | {setting.help} |")
     return "\n".join(rows)

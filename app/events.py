@@ -39,7 +39,7 @@ class EventIn(BaseModel):
 
     visit_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,36}$")]
     type: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
-    idempotency_key: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{16,64}$")]
+    idempotency_key: Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16,64}$")]
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")] | None = None
     occurred_at: Annotated[str, StringConstraints(max_length=40)] | None = None
 

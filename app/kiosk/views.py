@@ -7,6 +7,7 @@ welcome ──start(language)──▶ visit (variant page, exposure logged) ─
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from flask import abort, current_app, g, redirect, render_template, request, session, url_for
@@ -165,7 +166,7 @@ def action() -> Response:
     event = request.form.get("event", "")
     labelled = {outcome.event for outcome in g.trial.outcomes if outcome.label}
     key = request.form.get("key", "")
-    if event not in labelled or not 16 <= len(key) <= 64 or not key.isalnum():
+    if event not in labelled or not re.fullmatch(r"[0-9a-f]{16,64}", key):
         abort(400)
     spec = recording.EventSpec(visit.id, event, key, visit.language)
     recording.record_event(get_connection(), g.trial, spec)

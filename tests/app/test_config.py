@@ -1,0 +1,81 @@
+"""Settings: declared as data, read from NUDGELAB_*, checked once with a hint."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from app import StartupError, create_app
+from app.config import SETTINGS, from_environment, resolve, settings_table
+from app.db import get_engine
+from tests.app.visitor import Visitor
+
+
+def test_defaults_put_the_database_and_key_in_the_instance_folder(tmp_path: Path) -> None:
+    config = resolve(tmp_path, {}, None)
+    assert config["DATABASE_URL"] == f"sqlite:///{tmp_path / 'nudgelab.db'}"
+    assert config["INACTIVITY_SECONDS"] == 90
+    key_file = tmp_path / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert resolve(tmp_path, {}, None)["SECRET_KEY"] == config["SECRET_KEY"]  # shared by workers
+
+
+def test_environment_values_are_parsed() -> None:
+    values = from_environment(
+        {
+            "NUDGELAB_INACTIVITY_SECONDS": "45",
+            "NUDGELAB_SECURE_COOKIES": "yes",
+            "DATABASE_URL": "postgresql+psycopg://kiosk@db/nudgelab",
+            "NUDGELAB_TEST_POSTGRES_URL": "ignored: belongs to the test suite",
+            "PATH": "/usr/bin",
+        }
+    )
+    assert values == {
+        "INACTIVITY_SECONDS": 45,
+        "SECURE_COOKIES": True,
+        "DATABASE_URL": "postgresql+psycopg://kiosk@db/nudgelab",
+    }
+    both = {"DATABASE_URL": "sqlite:///a.db", "NUDGELAB_DATABASE_URL": "sqlite:///b.db"}
+    assert from_environment(both)["DATABASE_URL"] == "sqlite:///b.db"
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"NUDGELAB_INACTIVTY_SECONDS": "30"}, "did you mean NUDGELAB_INACTIVITY_SECONDS?"),
+        ({"NUDGELAB_COLOUR": "blue"}, "known settings: NUDGELAB_DATABASE_URL"),
+        ({"NUDGELAB_INACTIVITY_SECONDS": "soon"}, "NUDGELAB_INACTIVITY_SECONDS='soon'"),
+        ({"NUDGELAB_INACTIVITY_SECONDS": "0"}, "must be a positive whole number"),
+        ({"NUDGELAB_SECURE_COOKIES": "maybe"}, "must be true or false"),
+    ],
+)
+def test_unknown_or_malformed_settings_stop_startup(
+    environ: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(StartupError, match="NUDGELAB_") as error:
+        from_environment(environ)
+    assert message in str(error.value)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(StartupError):
+        create_app({"SECRET_KEY": "x", "DATABASE_URL": "sqlite:////tmp/never-opened.db"})
+
+
+def test_docs_list_every_setting() -> None:
+    docs = Path("docs/kiosk.md").read_text(encoding="utf-8")
+    assert settings_table() in docs, "regenerate the table with app.config.settings_table()"
+    assert all(setting.help for setting in SETTINGS)
+
+
+def test_each_request_returns_its_connection(app: Flask, visitor: Visitor) -> None:
+    visitor.arrives()
+    visitor.starts_in("en")
+    visitor.taps("contact_requested")
+    visitor.post_events({"broken": True})
+    assert get_engine(app).pool.checkedout() == 0  # type: ignore[attr-defined]
+    other = create_app({"DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "x"})
+    assert get_engine(other) is not get_engine(app)
+    get_engine(other).dispose()

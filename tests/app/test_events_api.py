@@ -1,0 +1,207 @@
+"""``POST /api/v1/events``: idempotent, all-or-nothing, one error shape, never a 500."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from app.db import get_engine
+from experiments.eventlog import events
+from experiments.model import Trial
+from tests.app.visitor import Visitor, add_kiosk
+
+
+def _count(app: Flask) -> int:
+    with get_engine(app).connect() as conn:
+        return conn.execute(select(func.count()).select_from(events)).scalar_one()
+
+
+def _error(response) -> dict:  # type: ignore[no-untyped-def]
+    """The body of an error response, checked against the one error shape."""
+    assert response.is_json, response.get_data(as_text=True)
+    body = response.json
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "field"}
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]
+
+
+@pytest.fixture
+def started(visitor: Visitor) -> Visitor:
+    visitor.arrives()
+    visitor.starts_in("en")
+    return visitor
+
+
+def _event(visitor: Visitor, type_: str = "contact_requested", **extra: object) -> dict:
+    return {
+        "visit_id": visitor.visit_id,
+        "type": type_,
+        "idempotency_key": uuid.uuid4().hex,
+        **extra,
+    }
+
+
+def test_a_retried_event_is_stored_once(app: Flask, started: Visitor) -> None:
+    event = _event(started, occurred_at="2027-01-04T10:15:00Z", language="ar")
+    before = _count(app)
+    for _ in range(3):  # e.g. the connection dropped before the answer arrived
+        response = started.post_events(event)
+        assert response.status_code == 200
+    assert response.json["results"][0]["status"] == "duplicate"
+    assert _count(app) == before + 1
+    batch = {"events": [event, _event(started, "country_info_opened"), event]}
+    statuses = [r["status"] for r in started.post_events(batch).json["results"]]
+    assert statuses == ["duplicate", "stored", "duplicate"]
+    assert _count(app) == before + 2
+
+
+def test_an_undeclared_event_is_refused_and_nothing_is_written(
+    app: Flask, started: Visitor
+) -> None:
+    before = _count(app)
+    batch = {"events": [_event(started), _event(started, "clicked_ad")]}
+    response = started.post_events(batch)
+    assert response.status_code == 400
+    error = _error(response)
+    assert error["field"] == "events.1.type" and "not declared" in error["message"]
+    assert _count(app) == before  # the valid first event was not written either
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ([1, 2], 400, None),
+        ("just a string", 400, None),
+        ({}, 400, "visit_id"),
+        ({"events": []}, 400, "events"),
+        ({"events": "many"}, 400, "events"),
+        ({"visit_id": 5, "type": "finish", "idempotency_key": "a" * 20}, 400, "visit_id"),
+        ({"visit_id": "v", "type": ["finish"], "idempotency_key": "a" * 20}, 400, "type"),
+        ({"visit_id": "v", "type": "finish", "idempotency_key": "short"}, 400, "idempotency_key"),
+        ({"visit_id": "v", "type": "finish", "idempotency_key": "a" * 20, "ip": "1"}, 400, "ip"),
+        (
+            {"visit_id": "v", "type": "finish", "idempotency_key": "a" * 20, "note": None},
+            400,
+            "note",
+        ),
+        ({"visit_id": "v\x00", "type": "finish", "idempotency_key": "a" * 20}, 400, "visit_id"),
+        ({"visit_id": "unknown", "type": "finish", "idempotency_key": "a" * 20}, 400, "visit_id"),
+    ],
+)
+def test_wrong_shapes_and_types_are_400(
+    app: Flask, started: Visitor, body: object, status: int, field: str | None
+) -> None:
+    response = started.post_events(body)
+    assert response.status_code == status
+    assert _error(response)["field"] == field
+    assert _count(app) == 1  # only the exposure of the started visit
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"occurred_at": "yesterday"}, "occurred_at"),
+        ({"occurred_at": "2027-01-04T10:15:00"}, "occurred_at"),  # no time zone
+        ({"occurred_at": 1735980000}, "occurred_at"),
+        ({"language": "xx"}, "language"),
+        ({"type": "exposure"}, "type"),  # only the server logs exposures
+        ({"type": "language_switch"}, "type"),
+    ],
+)
+def test_invalid_values_are_400(app: Flask, started: Visitor, change: dict, field: str) -> None:
+    response = started.post_events(_event(started, **change))
+    assert response.status_code == 400 and _error(response)["field"] == field
+    assert _count(app) == 1
+
+
+def test_malformed_json_huge_bodies_and_deep_nesting_never_500(
+    app: Flask, started: Visitor
+) -> None:
+    headers = {"Authorization": f"Bearer {started.token}", "Content-Type": "application/json"}
+    post = started.client.post
+    cases = {
+        "truncated": (b'{"visit_id": "', 400),
+        "not utf-8": (b'{"visit_id": "\xff\xfe"}', 400),
+        "deep nesting": (b"[" * 50_000 + b"]" * 50_000, 413),
+        "nested within the limit": (b"[" * 30_000 + b"]" * 30_000, 400),
+        "huge": (json.dumps({"events": [_event(started)] * 5000}).encode(), 413),
+        "empty": (b"", 400),
+    }
+    for name, (data, status) in cases.items():
+        response = post("/api/v1/events", data=data, headers=headers)
+        assert response.status_code == status, name
+        _error(response)
+    too_many = {"events": [_event(started) for _ in range(101)]}
+    response = started.post_events(too_many)
+    assert response.status_code == 400 and _error(response)["field"] == "events"
+    form = post(
+        "/api/v1/events", data={"a": "b"}, headers={"Authorization": headers["Authorization"]}
+    )
+    assert form.status_code == 415 and _error(form)
+    assert _count(app) == 1
+
+
+def test_kiosk_token_is_required_and_limits_the_visits(
+    app: Flask, factory_trial: Trial, started: Visitor
+) -> None:
+    event = _event(started)
+    no_token = started.client.post("/api/v1/events", json=event)
+    assert no_token.status_code == 401 and _error(no_token)["field"] == "Authorization"
+    wrong = started.post_events(event, token="not-a-kiosk")
+    assert wrong.status_code == 403 and _error(wrong)["field"] == "Authorization"
+    other_kiosk = add_kiosk(app, factory_trial, "loc-b").rstrip("/").rsplit("/", 1)[1]
+    response = started.post_events(event, token=other_kiosk)  # not this kiosk's visit
+    assert response.status_code == 400 and _error(response)["field"] == "visit_id"
+    assert _count(app) == 1
+
+
+def test_a_key_reused_for_another_event_is_409(app: Flask, started: Visitor) -> None:
+    event = _event(started)
+    started.post_events(event)
+    response = started.post_events({**event, "type": "finish"})
+    assert response.status_code == 409 and _error(response)["field"] == "idempotency_key"
+
+
+def test_events_of_a_stopped_trial_are_still_accepted(
+    app: Flask, factory_trial: Trial, started: Visitor
+) -> None:
+    """A queue that was offline when the trial stopped can still deliver."""
+    from experiments import recording
+
+    with get_engine(app).begin() as conn:
+        recording.stop_trial(conn, factory_trial.id)
+    assert started.post_events(_event(started)).status_code == 200
+
+
+def test_every_api_error_has_the_one_shape(started: Visitor) -> None:
+    for response in [
+        started.client.get("/api/v1/nothing"),
+        started.client.get("/api/v1/events"),
+        started.client.put("/api/v1/events", json={}),
+        started.post_events({"events": [{}]}),
+    ]:
+        assert 400 <= response.status_code < 500
+        _error(response)
+
+
+def test_database_outage_is_503_and_retryable(
+    app: Flask, started: Visitor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from experiments import recording
+
+    def down(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+
+    event = _event(started)
+    monkeypatch.setattr(recording, "record_events", down)
+    response = started.post_events(event)
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    _error(response)
+    monkeypatch.undo()
+    assert started.post_events(event).json["results"][0]["status"] == "stored"

@@ -1,0 +1,219 @@
+"""A visitor's whole path through the kiosk, on SQLite and PostgreSQL (``db_url``)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from app.db import get_engine
+from experiments.eventlog import assignments, events, visits
+from experiments.model import Trial
+from tests.app.visitor import Visitor
+
+METHODS = {
+    "simple": {"randomization": {"method": "simple"}},
+    "block": {"randomization": {"method": "block", "block_size": 6, "strata": ["location"]}},
+    "hash": {"randomization": {"method": "hash"}},
+}
+
+
+def _exposure(app: Flask, visit_id: str, language: str):  # type: ignore[no-untyped-def]
+    with get_engine(app).connect() as conn:
+        return conn.execute(
+            select(events).where(
+                events.c.visit_id == visit_id,
+                events.c.type == "exposure",
+                events.c.language == language,
+            )
+        ).one()
+
+
+@pytest.mark.parametrize("language", ["en", "ar"])
+@pytest.mark.parametrize("factory_trial", list(METHODS.values()), ids=list(METHODS), indirect=True)
+def test_whole_visit(app: Flask, factory_trial: Trial, visitor: Visitor, language: str) -> None:
+    trial = factory_trial
+    method = trial.randomization.method
+    welcome = visitor.arrives()
+    assert welcome.status_code == 200
+    assert visitor.sees("English") and visitor.sees("العربية")
+    assert visitor.sees("Why am I seeing this?") and visitor.sees("لماذا أرى هذا؟")
+
+    page = visitor.starts_in(language)
+    assert page.status_code == 200
+    first_visit = visitor.visit_id
+    arm = trial.arm(visitor.arm_of())
+    other = "ar" if language == "en" else "en"
+    assert f'<html lang="{language}" dir="{trial.direction(language)}">' in visitor.text
+    assert visitor.sees(arm.material[language].title)
+    for outcome in trial.outcomes:
+        assert visitor.sees(outcome.label[language])  # type: ignore[index]
+    for _, text in trial.disclosure_parts(language):
+        assert visitor.sees(text)
+    assert visitor.logged() == ["exposure"]
+    exposure = _exposure(app, first_visit, language)  # type: ignore[arg-type]
+    assert exposure.disclosure_version == trial.disclosure_version(language)
+    assert exposure.material_version == trial.material_version(arm.id, language)
+    with get_engine(app).connect() as conn:
+        assignment = conn.execute(
+            select(assignments).where(assignments.c.visit_id == first_visit)
+        ).one()
+    assert assignment.method == method and json.loads(assignment.inputs)
+
+    key = uuid.uuid4().hex
+    assert visitor.taps("contact_requested", key).json == {
+        "results": [{"idempotency_key": key, "status": "stored"}]
+    }
+    visitor.switches_to(other)
+    assert f'<html lang="{other}"' in visitor.text
+    assert visitor.sees(arm.material[other].title)
+    assert visitor.arm_of() == arm.id and visitor.visit_id == first_visit
+    visitor.finishes()
+    assert visitor.logged(first_visit) == [
+        "exposure",
+        "contact_requested",
+        "language_switch",
+        "exposure",
+        "finish",
+    ]
+    assert visitor.visit_id is None and visitor.sees("English")  # back on the welcome screen
+
+    visitor.starts_in(language)  # the next visitor: a new visit, a new randomization
+    assert visitor.visit_id not in (None, first_visit)
+    with get_engine(app).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(assignments)).scalar_one() == 2
+
+
+def test_language_switch_does_not_rerandomize(app: Flask, visitor: Visitor) -> None:
+    visitor.arrives()
+    visitor.starts_in("en")
+    arm = visitor.arm_of()
+    for language in ["ar", "en", "ar"]:
+        visitor.switches_to(language)
+    assert visitor.arm_of() == arm
+    assert visitor.logged().count("language_switch") == 3
+    assert visitor.logged().count("exposure") == 2  # one per language shown
+    with get_engine(app).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(visits)).scalar_one() == 1
+
+
+def test_opt_out_keeps_only_a_count(app: Flask, visitor: Visitor) -> None:
+    visitor.arrives()
+    visitor.starts_in("ar")
+    visit = visitor.visit_id
+    visitor.taps("contact_requested")
+    page = visitor.opts_out()
+    assert page.status_code == 200 and visitor.sees("لن تُستخدم زيارتك في الدراسة")
+    assert visitor.taps("country_info_opened").json["results"][0]["status"] == "discarded"
+    visitor.looks_again()
+    assert visitor.sees("لن تُستخدم في الدراسة")  # the visit bar says so instead of the button
+    visitor.finishes()
+    assert visitor.logged(visit) == ["exposure", "opt_out"]
+    with get_engine(app).connect() as conn:  # the visit itself stays, as a count
+        assert conn.execute(select(func.count()).select_from(visits)).scalar_one() == 1
+
+
+def _only_visit(app: Flask) -> str:
+    with get_engine(app).connect() as conn:
+        return conn.execute(select(visits.c.id)).scalar_one()
+
+
+def test_outcome_without_javascript(visitor: Visitor) -> None:
+    visitor.arrives()
+    visitor.starts_in("en")
+    assert '<p class="noted" id="noted" role="status" hidden>' in visitor.text
+    visitor.taps_without_script("country_info_opened")
+    assert visitor.page.status_code == 200  # type: ignore[union-attr]
+    assert '<p class="noted" id="noted" role="status">' in visitor.text
+    visitor.page = visitor.client.post(visitor.path + "action", data={"event": "free_text"})
+    assert visitor.page.status_code == 400
+    assert visitor.logged() == ["exposure", "country_info_opened"]
+
+
+def test_inactivity_returns_to_welcome_and_the_next_visitor_starts_afresh(
+    app: Flask, visitor: Visitor
+) -> None:
+    visitor.arrives()
+    visitor.starts_in("en")
+    first = visitor.visit_id
+    visitor.walks_away(60)
+    visitor.looks_again()
+    assert visitor.visit_id == first  # 60 s < 90 s: still the same visit
+    assert 'data-inactivity="90"' in visitor.text
+    visitor.walks_away(91)
+    visitor.looks_again()
+    assert visitor.visit_id is None and visitor.sees("English")  # the welcome screen
+    assert visitor.logged(first)[-1] == "timeout"
+    visitor.starts_in("en")
+    assert visitor.visit_id not in (None, first)
+
+
+def test_inactivity_time_is_configurable(make_app, factory_trial, kiosk_path_a) -> None:  # type: ignore[no-untyped-def]
+    visitor = Visitor(make_app(INACTIVITY_SECONDS=5), kiosk_path_a)
+    visitor.arrives()
+    visitor.starts_in("en")
+    assert 'data-inactivity="5"' in visitor.text
+    visitor.walks_away(6)
+    assert visitor.client.post(visitor.path + "alive").json == {"active": False}
+    assert visitor.logged(_only_visit(visitor.app))[-1] == "timeout"
+
+
+def test_script_keeps_a_reading_visitor(visitor: Visitor) -> None:
+    visitor.arrives()
+    visitor.starts_in("en")
+    for _ in range(3):  # reading and scrolling for 3 x 60 s, the script reports each touch
+        visitor.walks_away(60)
+        assert visitor.client.post(visitor.path + "alive").json == {"active": True}
+    visitor.looks_again()
+    assert visitor.visit_id is not None and "timeout" not in visitor.logged()
+
+
+def test_why_page_before_and_during_a_visit(factory_trial: Trial, visitor: Visitor) -> None:
+    visitor.arrives()
+    visitor.asks_why(lang="ar")
+    assert '<html lang="ar" dir="rtl">' in visitor.text
+    assert visitor.sees("لماذا أرى هذا؟") and not visitor.sees("رأيتَ النسخة")
+    visitor.starts_in("en")
+    seen = factory_trial.arm(visitor.arm_of())
+    visitor.asks_why()
+    number = factory_trial.arms.index(seen) + 1
+    assert visitor.sees(f"You saw version {number} of 3: {seen.material['en'].title}")
+    for arm in factory_trial.arms:  # what the other versions were (ETHICS D10)
+        assert visitor.sees(arm.material["en"].title)
+    for _, text in factory_trial.disclosure_parts("en"):
+        assert visitor.sees(text)
+    assert visitor.sees("your IP address, device details or fingerprints")
+    assert visitor.sees("Open the public register") and visitor.sees("Finish")
+    visitor.page = visitor.client.get(visitor.path + "register")
+    assert visitor.page.status_code == 200 and visitor.sees(factory_trial.title)
+    assert visitor.logged() == ["exposure"]  # the why page is not an exposure
+
+
+def test_norm_arm_shows_the_locations_figure_with_source_and_date(
+    app: Flask, factory_trial: Trial, kiosk_path_a: str
+) -> None:
+    for _ in range(6):  # one block of 6 holds every arm twice
+        visitor = Visitor(app, kiosk_path_a)
+        visitor.arrives()
+        visitor.starts_in("en")
+        if visitor.arm_of() == "norm":
+            break
+    assert visitor.arm_of() == "norm"
+    assert '<strong class="figure-value">34</strong>' in visitor.text  # loc-a's value
+    assert "{figure}" not in visitor.text
+    assert visitor.sees("Return service annual figures") and visitor.sees("October 1, 2026")
+    assert visitor.sees("of about 300 residents")
+
+
+def test_example_trial_in_dutch(app: Flask, example_trial: Trial) -> None:
+    from tests.app.visitor import add_kiosk
+
+    visitor = Visitor(app, add_kiosk(app, example_trial, "azc-budel"))
+    visitor.arrives()
+    assert visitor.sees("Nederlands") and visitor.sees("Welkom")
+    visitor.starts_in("nl")
+    assert visitor.sees("Afsluiten") and visitor.sees("Gebruik mijn bezoek niet voor het onderzoek")
+    assert visitor.sees("Waarom?") and '<html lang="nl" dir="ltr">' in visitor.text
