@@ -66,7 +66,8 @@ def adjust_p_values(
     else:  # "bh"
         values, running = [0.0] * m, 1.0
         for rank in range(m - 1, -1, -1):
-            running = min(running, m * order[rank][1] / (rank + 1))
+            # p·(m/j) rather than m·p/j: m/j ≥ 1 holds exactly in floating point, so p̃ ≥ p.
+            running = min(running, order[rank][1] * (m / (rank + 1)))
             values[rank] = running
     for (index, _), value in zip(order, values, strict=True):
         adjusted[index] = value
