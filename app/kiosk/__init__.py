@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 
 from app.db import get_connection
 from app.errors import refuse
-from app.kiosk.render import long_date, plain_paragraphs
+from app.kiosk.render import disclosure_html, long_date, plain_paragraphs
 from app.kiosks import find_kiosk
 from app.trials import get_record
 
@@ -22,6 +22,7 @@ bp = Blueprint("kiosk", __name__, url_prefix="/kiosk/<trial_id>/<location>/<toke
 
 bp.add_app_template_filter(plain_paragraphs, "paragraphs")
 bp.add_app_template_filter(long_date, "long_date")
+bp.add_app_template_global(disclosure_html, "disclosure_html")
 
 
 @bp.url_value_preprocessor

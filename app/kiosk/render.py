@@ -9,6 +9,7 @@ exposure is logged, so a variant page without its disclosure can never be shown 
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from datetime import date
 
@@ -94,6 +95,34 @@ def shown_claims(claims: list[Claim], language: str) -> list[ShownClaim]:
     ]
 
 
+def disclosure_html(trial: Trial, language: str) -> list[tuple[str, Markup]]:
+    """The disclosure as ``(element, html)`` pairs: the text of ``trial.disclosure_parts``, with
+    each filled-in value isolated in ``<bdi>`` so that, e.g., an English organisation name
+    inside Arabic text keeps its own direction. :func:`ensure_disclosure` checks that the
+    visible text equals ``disclosure_parts`` exactly."""
+    values = {
+        "organisation": trial.organisation,
+        "register_url": trial.register_url,
+        "contact": trial.contact,
+        "privacy_contact": trial.privacy.contact,
+    }
+    texts = trial.disclosure[language]
+    parts = []
+    for element, _ in trial.disclosure_parts(language):
+        html = Markup("")
+        for literal, field, _spec, _conversion in string.Formatter().parse(getattr(texts, element)):
+            html += literal
+            if field is not None:
+                html += Markup("<bdi>{}</bdi>").format(values.get(field, "{" + field + "}"))
+        parts.append((element, html))
+    return parts
+
+
+def visible_text(html: str) -> str:
+    """``html`` without the ``<bdi>`` isolation tags (what a reader sees)."""
+    return html.replace("<bdi>", "").replace("</bdi>", "")
+
+
 def disclosure_block(html: str) -> str:
     """The disclosure ``<aside>`` of a page; DisclosureMissing unless there is exactly one."""
     if html.count(DISCLOSURE_OPEN) != 1:
@@ -113,8 +142,9 @@ def ensure_disclosure(html: str, trial: Trial, language: str) -> None:
     opening = block[: block.index(">") + 1]
     if re.search(r"\bhidden\b|display:\s*none|aria-hidden", opening):
         raise DisclosureMissing("the disclosure block is hidden")
+    shown = visible_text(block)
     for element, text in trial.disclosure_parts(language):
-        if str(escape(text)) not in block:
+        if str(escape(text)) not in shown:
             raise DisclosureMissing(f"disclosure element {element!r} is not on the page")
 
 
@@ -127,7 +157,7 @@ def render_variant(trial: Trial, arm: Arm, language: str, location: str, **conte
         material=arm.material[language],
         paragraphs=paragraphs(trial, arm, language, location),
         claims=shown_claims(arm.claims, language),
-        disclosure=trial.disclosure_parts(language),
+        disclosure=disclosure_html(trial, language),
         outcomes=[outcome for outcome in trial.outcomes if outcome.label],
         **context,
     )

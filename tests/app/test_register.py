@@ -7,7 +7,7 @@ from markupsafe import escape
 from sqlalchemy import update
 
 from app.db import get_engine
-from app.kiosk.render import plain_paragraphs
+from app.kiosk.render import plain_paragraphs, visible_text
 from experiments import recording
 from experiments.eventlog import trials
 from experiments.model import Trial
@@ -16,7 +16,7 @@ from tests.factories import trial_yaml
 
 
 def _sees(html: str, text: str) -> bool:
-    return str(escape(text)) in html
+    return str(escape(text)) in visible_text(html)
 
 
 def test_register_shows_the_whole_example_trial(app: Flask, example_trial: Trial) -> None:

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from markupsafe import escape
 from sqlalchemy import select
 from werkzeug.test import TestResponse
 
 from app.db import get_engine
+from app.kiosk.render import visible_text
 from app.kiosks import kiosk_path, register_kiosk
 from app.trials import parse_trial
 from experiments import recording
@@ -134,9 +136,8 @@ class Visitor:
         return self.page.get_data(as_text=True)
 
     def sees(self, text: str) -> bool:
-        from markupsafe import escape
-
-        return str(escape(text)) in self.text
+        """Whether ``text`` is on the page as a reader sees it (``<bdi>`` isolation removed)."""
+        return str(escape(text)) in visible_text(self.text)
 
     @property
     def visit_id(self) -> str | None:
