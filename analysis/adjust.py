@@ -283,7 +283,9 @@ def adjusted_effects(
     total = int(n.sum())
     if model == "logit":
         notes += [
-            f"perfect separation: {text}" for text in _separation(cells, ["arm", *covariates])
+            f"perfect separation: {text}; its logit coefficient diverges, so the marginal "
+            "effects and intervals are unreliable (compare with the LPM)"
+            for text in _separation(cells, ["arm", *covariates])
         ]
     effects, fit_notes = _fit(design, n, s, groups, model)
     notes += fit_notes
