@@ -38,6 +38,16 @@ def _visit_or_welcome() -> visits.Visit | Response:
     return visit
 
 
+def _visit_if_any() -> visits.Visit | Response | None:
+    """Like :func:`_visit_or_welcome` during a visit; outside one (a page opened from the
+    welcome screen) None, with the language from ``?lang=``."""
+    if visits.current() is not None:
+        return _visit_or_welcome()
+    language = request.args.get("lang", "")
+    g.language = language if language in g.trial.languages else g.trial.languages[0]
+    return None
+
+
 def _page_context(visit: visits.Visit | None) -> dict[str, object]:
     return {
         "visit": visit,
@@ -176,7 +186,7 @@ def action() -> Response:
 
 @bp.post("/opt-out")
 def opt_out() -> Response:
-    """ "Don't use my visit for the study": one tap; the visit stays only as a count."""
+    """Opt-out ("don't use my visit for the study"), one tap: the visit stays only as a count."""
     visit = _visit_or_welcome()
     if isinstance(visit, Response):
         return visit
@@ -191,7 +201,7 @@ def opt_out() -> Response:
 
 @bp.post("/end")
 def end() -> Response:
-    """ "Finish" (or the inactivity timer): log it once and show the welcome screen."""
+    """Finish (or the inactivity timer): log it once and show the welcome screen."""
     visit = visits.current()
     reason = request.form.get("reason", "finish")
     if visit is not None and not visits.timed_out_visit():
@@ -203,12 +213,9 @@ def end() -> Response:
 @bp.get("/why")
 def why() -> Response:
     """The full explanation: the disclosure, what is stored, which version and the others."""
-    visit = _visit_or_welcome() if visits.current() else None
+    visit = _visit_if_any()
     if isinstance(visit, Response):
         return visit
-    if visit is None:
-        language = request.args.get("lang", "")
-        g.language = language if language in g.trial.languages else g.trial.languages[0]
     html = render_template(
         "kiosk/why.html",
         trial=g.trial,
@@ -226,12 +233,9 @@ def why() -> Response:
 @bp.get("/register")
 def register() -> Response:
     """The trial's public register entry inside the kiosk frame ("Finish" stays visible)."""
-    visit = _visit_or_welcome() if visits.current() else None
+    visit = _visit_if_any()
     if isinstance(visit, Response):
         return visit
-    if visit is None:
-        language = request.args.get("lang", "")
-        g.language = language if language in g.trial.languages else g.trial.languages[0]
     html = render_template(
         "kiosk/register.html",
         trial=g.trial,

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import pytest
-from flask import Flask
+from flask import Flask, g
 from flask_babel import force_locale, gettext
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jinja2 import ChoiceLoader, DictLoader
 from sqlalchemy import select
 
-from app.db import get_engine
+from app import create_app
+from app.db import dispose, get_engine
 from app.kiosk import render
+from app.kiosk.visit import Visit
 from experiments.eventlog import events
-from experiments.model import Trial
+from experiments.model import DISCLOSURE_ELEMENTS, Trial
 from tests.app.visitor import Visitor, add_kiosk
+from tests.factories import make_trial
 
 
 def test_every_arm_in_every_language_of_the_example(app: Flask, example_trial: Trial) -> None:
@@ -86,3 +91,37 @@ def test_a_variant_page_without_the_disclosure_is_refused(
     assert visitor.sees("Something went wrong") and "Traceback" not in visitor.text
     assert visitor.logged() == []  # assigned, but no exposure was counted
     assert visitor.arm_of()  # the assignment itself was recorded before anything was shown
+
+
+TEXT = st.text(
+    st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters="{}"), min_size=1
+).filter(lambda text: text.strip() != "")
+
+
+@settings(max_examples=40, deadline=None)
+@given(texts=st.lists(TEXT, min_size=8, max_size=8), organisation=TEXT)
+def test_any_disclosure_text_survives_rendering(
+    translations: str, tmp_path_factory: pytest.TempPathFactory, texts: list[str], organisation: str
+) -> None:
+    """Property: whatever the disclosure says (markup characters, quotes, any script), every
+    arm's page renders it completely and identically, so the guard never has to refuse."""
+    disclosure = dict(zip(DISCLOSURE_ELEMENTS, texts, strict=True))
+    disclosure["who"] = "{organisation}: " + disclosure["who"]
+    trial = make_trial(organisation=organisation, disclosure={"en": disclosure, "ar": disclosure})
+    url = f"sqlite:///{tmp_path_factory.getbasetemp() / 'never-opened.db'}"
+    app = create_app(
+        {"DATABASE_URL": url, "SECRET_KEY": "x", "BABEL_TRANSLATION_DIRECTORIES": translations}
+    )
+    blocks = set()
+    with app.test_request_context():
+        g.token, g.url_trial, g.url_location = "token", trial.id, "loc-a"
+        for language in trial.languages:
+            for arm in trial.arms:
+                visit = Visit("visit", language, 0.0, False, arm.id)
+                html = render.render_variant(
+                    trial, arm, language, "loc-a", visit=visit, noted=None,
+                    fallback_key="0" * 32, inactivity_seconds=90, retry_max_seconds=60,
+                )  # fmt: skip
+                blocks.add((language, render.disclosure_block(html)))
+    assert len(blocks) == len(trial.languages)  # identical on every arm
+    dispose(app)
