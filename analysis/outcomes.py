@@ -89,6 +89,7 @@ def adjusted(
             covariates=covariates,
             cluster=options.cluster,
             model=options.adjustment,
+            alpha=options.alpha,
         )
     except ESTIMATION_ERRORS as error:
         return (), [f"covariate-adjusted estimate for {spec.id} not computed: {error}"]

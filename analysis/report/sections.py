@@ -195,6 +195,12 @@ def outcome_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
     return blocks + [Paragraph(w, "warning") for w in outcome.warnings]
 
 
+MODEL_NAMES = {
+    "lpm": "Linear probability model",
+    "logit": "Logistic regression (average marginal effect)",
+}
+
+
 def adjusted_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
     if not outcome.adjusted:
         return []
@@ -203,31 +209,24 @@ def adjusted_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
             a.arm,
             f"{points(a.effect)} {interval(a.ci_low, a.ci_high)}",
             p_value(a.p_value),
-            str(a.model),
             str(a.se_type),
             number(a.n),
-            "; ".join(a.warnings),
         )
         for a in outcome.adjusted
     )
-    o = report.options
-    cluster = f", standard errors clustered by {o.cluster}" if o.cluster else ""
+    first = outcome.adjusted[0]
+    covariates = ", ".join(getattr(first, "covariates", ())) or "no covariate (none varies)"
+    notes = list(dict.fromkeys(note for a in outcome.adjusted for note in a.warnings))
+    model = MODEL_NAMES.get(str(first.model), str(first.model))
     return [
         Heading(4, f"Covariate-adjusted estimates: {outcome.id}", f"adjusted-{outcome.id}"),
         Table(
-            (
-                "Arm",
-                "Marginal effect vs control (CI)",
-                "p",
-                "Model",
-                "Standard errors",
-                "n",
-                "Notes",
-            ),
+            ("Arm", "Effect vs control (CI)", "p", "Standard errors", "n in model"),
             rows,
-            f"{o.adjustment} adjusted for location and language{cluster}; "
-            "a check on the unadjusted estimates above, not a replacement.",
+            f"{model} adjusted for {covariates}; a check on the unadjusted estimates above, "
+            "not a replacement.",
         ),
+        *[Paragraph(note, "note") for note in notes],
     ]
 
 
