@@ -157,7 +157,8 @@ def render_text(comparison: Comparison, source: str) -> str:
         "risk ratio: log (Katz) CI; odds ratio: log (Woolf) CI",
         "test: z = two-proportion z-test (pooled), fisher = Fisher's exact test (used when an "
         f"expected cell count is below {comparison.fisher_below:g})",
-        f"p adj: {CORRECTION_NAMES[comparison.correction]} across {tested} comparisons; "
+        f"p adj: {CORRECTION_NAMES[comparison.correction]} across {tested} "
+        f"comparison{'' if tested == 1 else 's'}; "
         f"* = p adj < {comparison.alpha:g}",
         "",
     ]
