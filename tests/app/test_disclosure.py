@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 from flask import Flask, g
 from flask_babel import force_locale, gettext
@@ -11,7 +13,7 @@ from jinja2 import ChoiceLoader, DictLoader
 from sqlalchemy import select
 
 from app import create_app
-from app.db import dispose, get_engine
+from app.db import get_engine
 from app.kiosk import render
 from app.kiosk.visit import Visit
 from experiments.eventlog import events
@@ -98,6 +100,18 @@ TEXT = st.text(
 ).filter(lambda text: text.strip() != "")
 
 
+@functools.lru_cache
+def _render_app(translations: str, path: str) -> Flask:
+    """One app for all examples (it never connects: rendering needs no database)."""
+    return create_app(
+        {
+            "DATABASE_URL": f"sqlite:///{path}",
+            "SECRET_KEY": "x",
+            "BABEL_TRANSLATION_DIRECTORIES": translations,
+        }
+    )
+
+
 @settings(max_examples=40, deadline=None)
 @given(texts=st.lists(TEXT, min_size=8, max_size=8), organisation=TEXT)
 def test_any_disclosure_text_survives_rendering(
@@ -108,10 +122,7 @@ def test_any_disclosure_text_survives_rendering(
     disclosure = dict(zip(DISCLOSURE_ELEMENTS, texts, strict=True))
     disclosure["who"] = "{organisation}: " + disclosure["who"]
     trial = make_trial(organisation=organisation, disclosure={"en": disclosure, "ar": disclosure})
-    url = f"sqlite:///{tmp_path_factory.getbasetemp() / 'never-opened.db'}"
-    app = create_app(
-        {"DATABASE_URL": url, "SECRET_KEY": "x", "BABEL_TRANSLATION_DIRECTORIES": translations}
-    )
+    app = _render_app(translations, str(tmp_path_factory.getbasetemp() / "never-opened.db"))
     blocks = set()
     with app.test_request_context():
         g.token, g.url_trial, g.url_location = "token", trial.id, "loc-a"
@@ -124,4 +135,3 @@ def test_any_disclosure_text_survives_rendering(
                 )  # fmt: skip
                 blocks.add((language, render.disclosure_block(html)))
     assert len(blocks) == len(trial.languages)  # identical on every arm
-    dispose(app)
