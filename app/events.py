@@ -25,6 +25,7 @@ from app.kiosks import Kiosk, find_kiosk
 from app.trials import get_record
 from experiments import recording
 from experiments.eventlog import events, visits
+from experiments.model import Trial
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -102,7 +103,9 @@ def _kiosk() -> Kiosk:
     return kiosk
 
 
-def _specs(parsed: list[EventIn], prefix: str, kiosk: Kiosk) -> list[recording.EventSpec]:
+def _specs(
+    parsed: list[EventIn], prefix: str, kiosk: Kiosk
+) -> tuple[Trial, list[recording.EventSpec]]:
     """Check every event against the trial and the kiosk before anything is written."""
     conn = get_connection()
     record = get_record(conn, kiosk.trial_id)
@@ -150,7 +153,7 @@ def _specs(parsed: list[EventIn], prefix: str, kiosk: Kiosk) -> list[recording.E
                 "generate a new key per event",
                 at + "idempotency_key",
             )
-    return [
+    return trial, [
         recording.EventSpec(
             event.visit_id,
             event.type,
@@ -167,8 +170,7 @@ def post_events():  # type: ignore[no-untyped-def]
     """Store one event or a batch, idempotently; answer what happened to each."""
     kiosk = _kiosk()
     parsed, prefix = _parse_body()
-    specs = _specs(parsed, prefix, kiosk)
-    trial = get_record(get_connection(), kiosk.trial_id).trial  # type: ignore[union-attr]
+    trial, specs = _specs(parsed, prefix, kiosk)
     for attempt in (1, 2):
         try:
             outcomes = recording.record_events(get_connection(), trial, specs)

@@ -309,13 +309,19 @@ def demo_setup(url: str, base_url: str) -> str:
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32))
 @click.option(
+    "--base-url",
+    help="Where kiosks reach this server, for the printed URL (default: http://HOST:PORT).",
+)
+@click.option(
     "--demo",
     is_flag=True,
     help=f"Set up the database, load and start {DEMO_TRIAL}, register a kiosk, print its URL.",
 )
 @DB_OPTION
 @_friendly
-def serve(host: str, port: int, workers: int, demo: bool, db_url: str | None) -> None:
+def serve(
+    host: str, port: int, workers: int, base_url: str | None, demo: bool, db_url: str | None
+) -> None:
     """Serve the kiosk app (and the public register at /register)."""
     from app import create_app
     from app.server import serve as run
@@ -324,7 +330,7 @@ def serve(host: str, port: int, workers: int, demo: bool, db_url: str | None) ->
     overrides = {"DATABASE_URL": url}
     create_app(overrides)  # check the settings now, before the workers start
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    base_url = f"http://{shown_host}:{port}"
+    base_url = (base_url or f"http://{shown_host}:{port}").rstrip("/")
     if demo:
         kiosk_url = demo_setup(url, base_url)
         click.echo(f"Demo: trial {DEMO_TRIAL} is running on {_shown(url)}.")

@@ -7,12 +7,14 @@ import uuid
 
 import pytest
 from flask import Flask
+from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
 from app.db import get_engine
 from experiments.eventlog import assignments, events, visits
 from experiments.model import Trial
-from tests.app.visitor import Visitor
+from experiments.vocabulary import LANGUAGE_NAMES
+from tests.app.visitor import Visitor, add_kiosk
 
 METHODS = {
     "simple": {"randomization": {"method": "simple"}},
@@ -208,12 +210,26 @@ def test_norm_arm_shows_the_locations_figure_with_source_and_date(
     assert visitor.sees("of about 300 residents")
 
 
-def test_example_trial_in_dutch(app: Flask, example_trial: Trial) -> None:
-    from tests.app.visitor import add_kiosk
-
-    visitor = Visitor(app, add_kiosk(app, example_trial, "azc-budel"))
+@pytest.mark.parametrize("language", ["nl", "en", "ar"])
+def test_whole_visit_of_the_example_trial(app: Flask, example_trial: Trial, language: str) -> None:
+    trial = example_trial
+    visitor = Visitor(app, add_kiosk(app, trial, "azc-budel"))
     visitor.arrives()
-    assert visitor.sees("Nederlands") and visitor.sees("Welkom")
-    visitor.starts_in("nl")
-    assert visitor.sees("Afsluiten") and visitor.sees("Gebruik mijn bezoek niet voor het onderzoek")
-    assert visitor.sees("Waarom?") and '<html lang="nl" dir="ltr">' in visitor.text
+    for code in trial.languages:
+        assert visitor.sees(LANGUAGE_NAMES[code])  # each language named in itself
+    visitor.starts_in(language)
+    arm = trial.arm(visitor.arm_of())
+    assert f'<html lang="{language}" dir="{trial.direction(language)}">' in visitor.text
+    assert visitor.sees(arm.material[language].title)
+    with app.test_request_context(), force_locale(language):
+        buttons = [gettext("Finish"), gettext("Don't use my visit for the study"), gettext("Why?")]
+    for text in buttons + [outcome.label[language] for outcome in trial.outcomes]:  # type: ignore[index]
+        assert visitor.sees(text)
+    assert visitor.taps("contact_requested").status_code == 200
+    visitor.asks_why()
+    assert visitor.sees(arm.material[language].title) and visitor.page.status_code == 200  # type: ignore[union-attr]
+    visitor.switches_to("en" if language != "en" else "ar")
+    visitor.finishes()
+    assert visitor.logged(_only_visit(app)) == [
+        "exposure", "contact_requested", "language_switch", "exposure", "finish",
+    ]  # fmt: skip
