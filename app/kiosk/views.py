@@ -135,8 +135,7 @@ def variant() -> Response:
         material_version=trial.material_version(arm.id, visit.language),
         disclosure_version=trial.disclosure_version(visit.language),
     )
-    recording.record_event(get_connection(), trial, spec)
-    commit()
+    visits.log(spec)
     return _no_store(html)
 
 
@@ -161,8 +160,7 @@ def language() -> Response:
         abort(400)
     if chosen != visit.language:
         spec = recording.EventSpec(visit.id, "language_switch", uuid.uuid4().hex, chosen)
-        recording.record_event(get_connection(), g.trial, spec)
-        commit()
+        visits.log(spec)
         session["language"] = chosen
     return redirect(url_for("kiosk.variant"))
 
@@ -179,8 +177,7 @@ def action() -> Response:
     if event not in labelled or not re.fullmatch(r"[0-9a-f]{16,64}", key):
         abort(400)
     spec = recording.EventSpec(visit.id, event, key, visit.language)
-    recording.record_event(get_connection(), g.trial, spec)
-    commit()
+    visits.log(spec)
     return redirect(url_for("kiosk.variant", noted=event))
 
 
@@ -191,8 +188,7 @@ def opt_out() -> Response:
     if isinstance(visit, Response):
         return visit
     spec = recording.EventSpec(visit.id, "opt_out", f"o-{visit.id}", visit.language)
-    recording.record_event(get_connection(), g.trial, spec)
-    commit()
+    visits.log(spec)
     session["opted_out"] = True
     visit.opted_out = True
     html = render_template("kiosk/opted_out.html", trial=g.trial, **_page_context(visit))

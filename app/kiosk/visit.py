@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from flask import current_app, g, session
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from app.db import commit, get_connection
 from experiments import recording
@@ -80,8 +81,23 @@ def record_end(visit: Visit, reason: str, at: float | None = None) -> None:
     spec = recording.EventSpec(
         visit.id, reason, f"{reason[0]}-{visit.id}", visit.language, occurred_at=occurred
     )
-    recording.record_event(get_connection(), g.trial, spec)
-    commit()
+    log(spec)
+
+
+def log(spec: recording.EventSpec) -> recording.Outcome:
+    """Store one server-side event of the visit and commit it.
+
+    The same key written twice at the same moment (e.g. a page loaded twice at once) makes
+    the database refuse the second insert; that is a duplicate, not an error.
+    """
+    conn = get_connection()
+    try:
+        outcome = recording.record_event(conn, g.trial, spec)
+        commit()
+    except IntegrityError:
+        conn.rollback()
+        return "duplicate"
+    return outcome
 
 
 def touch(visit: Visit) -> None:

@@ -233,3 +233,22 @@ def test_whole_visit_of_the_example_trial(app: Flask, example_trial: Trial, lang
     assert visitor.logged(_only_visit(app)) == [
         "exposure", "contact_requested", "language_switch", "exposure", "finish",
     ]  # fmt: skip
+
+
+def test_a_page_loaded_twice_at_once_is_not_an_error(
+    visitor: Visitor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two loads racing to store the same exposure key: the loser is a duplicate, not a 503."""
+    from sqlalchemy.exc import IntegrityError
+
+    from experiments import recording
+
+    visitor.arrives()
+    visitor.starts_in("en")
+
+    def lost_the_race(*_args: object) -> None:
+        raise IntegrityError("INSERT INTO events", {}, Exception("duplicate key"))
+
+    monkeypatch.setattr(recording, "record_event", lost_the_race)
+    assert visitor.looks_again().status_code == 200
+    assert visitor.logged() == ["exposure"]
