@@ -221,14 +221,16 @@ def _fit_logit(x: np.ndarray, n: np.ndarray, s: np.ndarray, groups: np.ndarray |
     return beta, cov, effects
 
 
-def _separation(cells: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+def _separation(cells: pd.DataFrame, columns: Sequence[str]) -> list[tuple[str, str, str]]:
+    """``(column, level, kind)`` for every model term whose visits all failed or all succeeded."""
     found = []
     for column in columns:
         sums = cells.groupby(column, observed=True)[["n", "successes"]].sum()
+        if column != "arm" and len(sums) < 2:
+            continue  # a constant covariate is not in the model
         for level, row in sums.iterrows():
             if row["successes"] in (0, row["n"]):
-                kind = "no" if row["successes"] == 0 else "only"
-                found.append(f"{column} {level} has {kind} successes")
+                found.append((column, str(level), "no" if row["successes"] == 0 else "only"))
     return found
 
 
@@ -281,12 +283,17 @@ def adjusted_effects(
     n = cells["n"].to_numpy(float)
     s = cells["successes"].to_numpy(float)
     total = int(n.sum())
+    separated: set[str] = set()
     if model == "logit":
-        notes += [
-            f"perfect separation: {text}; its logit coefficient diverges, so the marginal "
-            "effects and intervals are unreliable (compare with the LPM)"
-            for text in _separation(cells, ["arm", *covariates])
-        ]
+        for column, level, kind in _separation(cells, ["arm", *covariates]):
+            notes.append(
+                f"perfect separation: {column} {level} has {kind} successes; its logit "
+                "coefficient diverges, so marginal effects are unreliable (compare with the LPM)"
+            )
+            if column == "arm":
+                separated.add(level)
+        if control in separated:
+            separated.update(design.arms)
     effects, fit_notes = _fit(design, n, s, groups, model)
     notes += fit_notes
     if effects is None:
@@ -297,12 +304,22 @@ def adjusted_effects(
     for arm, (effect, se) in zip(design.arms, effects, strict=True):
         arm_notes = list(notes)
         low = high = p = math.nan
-        if math.isfinite(se) and se > 0:
+        if arm in separated:
+            arm_notes.append(f"arm {arm}: no interval or p-value, the logit fit is separated")
+        elif math.isfinite(se) and se > 0:
             low, high = effect - quantile * se, effect + quantile * se
             z = abs(effect) / se
             p = float(2 * (norm.sf(z) if df is None else student_t.sf(z, df)))
         elif math.isfinite(effect):
-            arm_notes.append(f"arm {arm}: standard error not finite, so no interval")
+            why = (
+                "HC2 is undefined when a visit is fitted exactly (leverage 1, e.g. a cell of one "
+                "visit that no other term shares)"
+                if se_type == "HC2" and not math.isfinite(se)
+                else "every visit in the compared arms had the same outcome"
+                if se == 0
+                else "the covariance is not finite"
+            )
+            arm_notes.append(f"arm {arm}: no interval or p-value: {why}")
         estimates.append(
             AdjustedEstimate(
                 arm=arm,
