@@ -274,7 +274,7 @@ def adjusted_effects(
         )
     se_type = f"cluster({cluster})" if groups is not None else ("HC2" if model == "lpm" else "HC0")
     present = set(cells["arm"])
-    order = [str(a) for a in pd.unique(data["arm"].astype(str))]
+    order = list(dict.fromkeys(_labels(data["arm"])))
     design = _design(cells, [a for a in order if a in present and a != control], covariates)
     if design.dropped:
         notes.append(
