@@ -128,3 +128,11 @@ def test_examples_are_valid_requests_and_the_api_answers_as_documented(
         error.validate(response.json)
     with pytest.raises(ValidationError, match="is not valid"):
         request_schema.validate({"visit_id": "x", "type": "finish"})
+
+
+def test_document_passes_the_openapi_specification_validator(document: dict[str, Any]) -> None:
+    """An independent validator of the OpenAPI 3.1 specification accepts the document."""
+    from openapi_spec_validator import validate
+
+    validate(document)  # raises OpenAPIValidationError on any violation
+    assert document["openapi"].startswith("3.1")
