@@ -380,11 +380,15 @@ def record_events(conn: Connection, trial: Trial, specs: Iterable[EventSpec]) ->
     opted_out: set[str] = set()
     for chunk_start in range(0, len(visit_ids), 500):
         chunk = visit_ids[chunk_start : chunk_start + 500]
-        known |= set(
-            conn.execute(
-                select(visits.c.id).where(visits.c.id.in_(chunk), visits.c.trial_id == trial.id)
-            ).scalars()
-        )
+        # Look visits up by primary key and check the trial here: with ``AND trial_id = ?`` in
+        # SQL, SQLite (without ANALYZE statistics) scans every visit of the trial instead.
+        known |= {
+            visit_id
+            for visit_id, trial_id in conn.execute(
+                select(visits.c.id, visits.c.trial_id).where(visits.c.id.in_(chunk))
+            )
+            if trial_id == trial.id
+        }
         opted_out |= set(
             conn.execute(
                 select(events.c.visit_id).where(
