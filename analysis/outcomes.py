@@ -71,7 +71,11 @@ def adjust_data(counts: Counts, spec: OutcomeSpec) -> pd.DataFrame:
 
 
 def adjusted(
-    counts: Counts, spec: OutcomeSpec, control: str, options: Options
+    counts: Counts,
+    spec: OutcomeSpec,
+    control: str,
+    options: Options,
+    arms: Sequence[str] = (),
 ) -> tuple[tuple[Any, ...], list[str]]:
     """Covariate-adjusted effects (location, language where they vary)."""
     try:
@@ -93,7 +97,8 @@ def adjusted(
         )
     except ESTIMATION_ERRORS as error:
         return (), [f"covariate-adjusted estimate for {spec.id} not computed: {error}"]
-    return tuple(estimates), []
+    order = {arm: i for i, arm in enumerate(arms)}
+    return tuple(sorted(estimates, key=lambda e: order.get(e.arm, len(order)))), []
 
 
 def subgroups(
@@ -158,7 +163,7 @@ def estimate_outcome(
         warnings.append(f"{spec.id}: {error}")
     fitted: tuple[Any, ...] = ()
     if comparison is not None:
-        fitted, notes = adjusted(counts, spec, control, options)
+        fitted, notes = adjusted(counts, spec, control, options, arms)
         warnings += notes
     return OutcomeResult(
         spec.id,

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from experiments.eventlog import result_looks, trial_versions, trials
 from experiments.load import load_text
@@ -114,12 +114,6 @@ def record_look(
             trial_id=trial_id, looked_at=when, data_hash=data_hash, kind=kind
         )
     )
-
-
-def looks_count(conn: Connection, trial_id: str) -> int:
-    return conn.execute(
-        select(func.count()).select_from(result_looks).where(result_looks.c.trial_id == trial_id)
-    ).scalar_one()
 
 
 def plan_trial(record: TrialRecord, analysed: Trial) -> Trial:

@@ -23,13 +23,13 @@ if TYPE_CHECKING:
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",Arial,sans-serif;
 margin:0;color:#1b1b1b;background:#fff}
-main{max-width:1100px;margin:0 auto;padding:1.5rem 1.25rem 4rem}
+main{max-width:1280px;margin:0 auto;padding:1.5rem 1.25rem 4rem}
 h1{font-size:1.6rem;margin:.2rem 0 .6rem}h2{border-bottom:2px solid #ddd;padding-bottom:.2rem;
 margin-top:2.2rem}h3{margin-top:1.6rem}h4{margin:1.2rem 0 .4rem}
 nav{font-size:.9rem;margin:.4rem 0 1rem}nav a{margin-right:.9rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.86rem;display:block;overflow-x:auto}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.82rem;display:block;overflow-x:auto}
 p.caption{font-style:italic;margin:.8rem 0 .2rem;color:#444;font-size:.9rem}
-th,td{border:1px solid #d0d0d0;padding:.25rem .5rem;vertical-align:top}
+th,td{border:1px solid #d0d0d0;padding:.22rem .4rem;vertical-align:top}
 th{background:#f3f3f3;text-align:left}td.num{text-align:right;white-space:nowrap}td.short{white-space:nowrap}
 p.note{color:#444;font-size:.92rem}
 p.warning{background:#fff6df;border-left:5px solid #e0a800;padding:.5rem .75rem}
