@@ -52,25 +52,41 @@ def open_trial(spec: str, engine: Engine | None, *, strict: bool) -> tuple[Trial
 
 def _stored_source(engine: Engine, trial_id: str) -> str | None:
     from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
 
     from experiments.eventlog import trial_versions, trials
 
-    with engine.connect() as conn:
-        return conn.execute(
-            select(trial_versions.c.source)
-            .select_from(trials.join(trial_versions, trial_versions.c.trial_id == trials.c.id))
-            .where(trials.c.id == trial_id, trial_versions.c.version == trials.c.current_version)
-        ).scalar_one_or_none()
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                select(trial_versions.c.source)
+                .select_from(trials.join(trial_versions, trial_versions.c.trial_id == trials.c.id))
+                .where(
+                    trials.c.id == trial_id, trial_versions.c.version == trials.c.current_version
+                )
+            ).scalar_one_or_none()
+    except SQLAlchemyError as error:
+        raise _database_error(error) from error
 
 
-def _engine(url: str) -> Engine:
+def _engine(url: str, *, migrate: bool) -> Engine:
+    """An engine for ``url``; ``migrate`` creates or upgrades the schema (simulate only)."""
     from experiments.eventlog import make_engine, upgrade
 
     try:
-        upgrade(url)
+        if migrate:
+            upgrade(url)
         return make_engine(url)
     except Exception as error:  # any driver/URL failure: one readable line, no traceback
         raise click.ClickException(f"cannot open the database {url!r}: {error}") from error
+
+
+def _database_error(error: Exception) -> click.ClickException:
+    reason = str(error).splitlines()[0]
+    return click.ClickException(
+        f"cannot read the event log: {reason} (is this a nudgelab database? "
+        "`nudgelab db upgrade --db URL` creates the schema)"
+    )
 
 
 @click.command()
@@ -107,7 +123,7 @@ def simulate(
     from analysis.simulate import Settings, SimulationError, parse_rates
     from analysis.simulate import simulate as run
 
-    engine = _engine(db_url)
+    engine = _engine(db_url, migrate=True)
     try:
         parsed, source = open_trial(trial, engine, strict=True)
         try:
@@ -193,11 +209,13 @@ def analyze(
     """
     if (db_url is None) == (export_file is None):
         raise click.UsageError("give either --db URL or --export FILE")
+    from sqlalchemy.exc import SQLAlchemyError
+
     from analysis import AnalysisError
     from analysis import analyze as run
     from analysis.report.markdown import FIGURE_FILES
 
-    engine = _engine(db_url) if db_url else None
+    engine = _engine(db_url, migrate=False) if db_url else None
     try:
         parsed, _ = open_trial(trial, engine, strict=False)
         with click.progressbar(
@@ -225,6 +243,8 @@ def analyze(
                 )
             except AnalysisError as error:
                 raise click.ClickException(str(error)) from error
+            except SQLAlchemyError as error:
+                raise _database_error(error) from error
             out = Path(out_dir)
             (out / "figures").mkdir(parents=True, exist_ok=True)
             step("writing report.html")
@@ -262,12 +282,18 @@ def export(trial: str, db_url: str, out_file: str, threshold: int) -> None:
     then languages, then locations) and anything still small is left empty. Exporting outcome
     counts counts as a look at the results.
     """
-    from analysis.export import export_trial
+    from sqlalchemy.exc import SQLAlchemyError
 
-    engine = _engine(db_url)
+    from analysis.export import ExportError, export_trial
+
+    engine = _engine(db_url, migrate=False)
     try:
         parsed, _ = open_trial(trial, engine, strict=False)
         meta = export_trial(parsed, engine, out_file, threshold=threshold)
+    except ExportError as error:
+        raise click.ClickException(str(error)) from error
+    except SQLAlchemyError as error:
+        raise _database_error(error) from error
     finally:
         engine.dispose()
     gaps = "; ".join(f"{c}: {', '.join(arms)}" for c, arms in meta["suppressed"].items())

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from experiments.eventlog import upgrade
 from nudgelab.cli import main
 from tests.factories import trial_yaml
 
@@ -74,6 +75,11 @@ def test_simulate_analyze_export_and_analyze_the_export(
 
 def test_errors_are_one_line_not_a_traceback(tmp_path: Path, trial_file: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = CliRunner().invoke(
+        main, ["analyze", str(trial_file), "--db", url, "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 1 and "nudgelab db upgrade" in result.output  # no schema
+    upgrade(url)
     result = CliRunner().invoke(main, ["analyze", "nope", "--db", url, "--out", tmp_path])
     assert result.exit_code == 1
     assert "neither a trial file nor a trial loaded" in result.output
