@@ -150,6 +150,7 @@ class OptOuts:
 
 
 def opt_outs(counts: Counts, arms: Sequence[str]) -> OptOuts:
+    """Opt-outs per arm and a chi-square test of equal opt-out rates."""
     by_arm = counts.by("arm").reindex(list(arms)).fillna(0)
     per_arm = {arm: (int(by_arm.at[arm, "n"]), int(by_arm.at[arm, "opted_out"])) for arm in arms}
     table = np.array([[out, n - out] for n, out in per_arm.values()])
@@ -172,6 +173,7 @@ class VersionShare:
 
     @property
     def share(self) -> float | None:
+        """Share of exposures with the current version (``None`` without exposures)."""
         return self.current / self.exposures if self.exposures else None
 
 
@@ -189,16 +191,19 @@ class Quality:
 
     @property
     def disclosure_share(self) -> float | None:
+        """Share of all exposures that carried the current disclosure hash."""
         total = sum(item.exposures for item in self.disclosure)
         return sum(item.current for item in self.disclosure) / total if total else None
 
     def to_dict(self) -> dict[str, object]:
+        """JSON-ready values, the overall disclosure share included."""
         data = asdict(self)
         data["disclosure_share"] = self.disclosure_share
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Quality:
+        """Rebuild from :meth:`to_dict` output (as stored in an export file)."""
         values = {key: data[key] for key in cls.__dataclass_fields__ if key in data}
         for key in ("disclosure", "material"):
             values[key] = tuple(VersionShare(**item) for item in values.get(key, ()))  # type: ignore[attr-defined]

@@ -51,6 +51,7 @@ class Flow:
 
     @property
     def total(self) -> ArmFlow:
+        """All arms together (``arm == "all"``)."""
         return ArmFlow(
             "all",
             sum(a.randomized for a in self.arms),
@@ -59,6 +60,7 @@ class Flow:
         )
 
     def arm(self, arm_id: str) -> ArmFlow:
+        """The flow of one arm."""
         return next(a for a in self.arms if a.arm == arm_id)
 
     def to_dict(self) -> dict[str, object]:

@@ -37,10 +37,12 @@ MERGED = "*"
 
 
 def outcome_column(outcome_id: str) -> str:
+    """Cell column with the successes of an outcome."""
     return f"outcome_{outcome_id}"
 
 
 def unexposed_column(outcome_id: str) -> str:
+    """Cell column with analysed visits that have the outcome but no exposure."""
     return f"unexposed_{outcome_id}"
 
 
@@ -68,6 +70,7 @@ class Counts:
 
     @property
     def count_columns(self) -> list[str]:
+        """The count columns of a cell table, in their fixed order."""
         return count_columns(self.outcomes)
 
     def by(self, *keys: str, where: dict[str, str] | None = None) -> pd.DataFrame:
@@ -79,6 +82,7 @@ class Counts:
 
 
 def count_columns(outcomes: Iterable[OutcomeSpec]) -> list[str]:
+    """The count columns of a cell table, in their fixed order."""
     outcomes = list(outcomes)
     return [
         *BASE_COUNTS,

@@ -67,6 +67,7 @@ def read_database(
     record_look: bool,
     now: datetime,
 ) -> Inputs:
+    """Read counts, lock, looks and data quality in one transaction; count the look."""
     owned = isinstance(engine_or_url, str)
     engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
     assert engine is not None
@@ -96,6 +97,7 @@ def _record(conn: Any, trial_id: str, data_hash: str, now: datetime) -> None:
 
 
 def read_exported(trial: Trial, path: str | Path, step: Step) -> Inputs:
+    """Read an export file: counts and the event-log facts stored with them."""
     from analysis.export import ExportError, read_export
 
     step("reading the export file")
@@ -125,6 +127,7 @@ def arm_union(plan: Trial, trial: Trial) -> list[Arm]:
 def build_report(
     trial: Trial, inputs: Inputs, options: Mapping[str, Any], step: Step, now: datetime
 ) -> Report:
+    """Estimates, checks, flow, power and transparency assembled into the Report."""
     plan, counts = inputs.plan, inputs.counts
     correction = options["correction"] or plan.analysis.correction
     alpha = plan.analysis.alpha if options["alpha"] is None else options["alpha"]
@@ -190,6 +193,7 @@ def _status(oid: str, registered: set[str], current: set[str], record: TrialReco
 def build_transparency(
     trial: Trial, inputs: Inputs, arms: Sequence[Arm], options: Options, now: datetime
 ) -> Transparency:
+    """The transparency values: plan, lock, deviations, exclusions, looks, hashes, retention."""
     plan, record, quality = inputs.plan, inputs.record, inputs.quality
     deviations = [
         *option_deviations(
@@ -241,6 +245,7 @@ def build_transparency(
 
 
 def exclusions(inputs: Inputs, arm_ids: Sequence[str]) -> tuple[str, ...]:
+    """What the estimates leave out, and what they deliberately keep (ITT)."""
     counts, quality = inputs.counts, inputs.quality
     by_arm = counts.by("arm")
     opted = int(by_arm["opted_out"].sum())

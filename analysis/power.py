@@ -37,6 +37,8 @@ class ArmPower:
 
 @dataclass(frozen=True)
 class PowerSummary:
+    """Power of every comparison at the analysed sample size, with warnings."""
+
     baseline_rate: float
     observed_control_rate: float | None
     expected_effect: float | None

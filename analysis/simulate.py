@@ -51,6 +51,7 @@ class Rates:
     default: float
 
     def rate(self, outcome: str, arm: str, location: str, language: str) -> float:
+        """True probability of ``outcome`` for a visit with these attributes."""
         for key in (
             (outcome, arm, location, language),
             (outcome, arm, location, None),
@@ -136,6 +137,8 @@ class Settings:
 
 @dataclass(frozen=True)
 class SimulationResult:
+    """What a simulation wrote: visits per arm and events by type and outcome."""
+
     trial_id: str
     visits: int
     per_arm: dict[str, int]

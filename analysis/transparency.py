@@ -155,6 +155,8 @@ class Deviation:
 
 @dataclass(frozen=True)
 class Preregistration:
+    """The locked plan as the report states it."""
+
     hypotheses: tuple[str, ...]
     primary_outcome: str
     outcome_ids: tuple[str, ...]
@@ -207,6 +209,7 @@ class Transparency:
 
 
 def arms_shown(trial: Trial) -> tuple[ArmShown, ...]:
+    """Every arm as visitors saw it: element, strength, materials, claims, figure, messenger."""
     shown = []
     for arm in trial.arms:
         claims = tuple(
@@ -248,6 +251,7 @@ def arms_shown(trial: Trial) -> tuple[ArmShown, ...]:
 
 
 def preregistration(plan: Trial, record: TrialRecord) -> Preregistration:
+    """The pre-registration of ``plan`` with the lock from ``record``."""
     p = plan.analysis
     return Preregistration(
         tuple(

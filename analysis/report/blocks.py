@@ -59,10 +59,12 @@ Block = Heading | Paragraph | Table | Bullets | FigureRef | Quote
 
 
 def missing(value: float | None) -> bool:
+    """True for ``None``, NaN and infinities."""
     return value is None or (isinstance(value, float) and not math.isfinite(value))
 
 
 def percent(value: float | None, digits: int = 2) -> str:
+    """A proportion as a percentage."""
     return "–" if missing(value) else f"{value * 100:.{digits}f}%"  # type: ignore[operator]
 
 
@@ -72,18 +74,21 @@ def points(value: float | None, digits: int = 2) -> str:
 
 
 def interval(low: float | None, high: float | None, scale: float = 100, digits: int = 2) -> str:
+    """``[low, high]`` scaled (percent by default)."""
     if missing(low) or missing(high):
         return "–"
     return f"[{low * scale:.{digits}f}, {high * scale:.{digits}f}]"  # type: ignore[operator]
 
 
 def ratio(value: float | None, low: float | None, high: float | None) -> str:
+    """A ratio with its interval."""
     if missing(value):
         return "–"
     return f"{value:.3f} {interval(low, high, 1, 3)}"
 
 
 def p_value(value: float | None) -> str:
+    """A p-value: 4 decimals, or scientific below 0.0001."""
     if missing(value):
         return "–"
     if value < 1e-4:  # type: ignore[operator]
@@ -92,10 +97,12 @@ def p_value(value: float | None) -> str:
 
 
 def statistic(value: float | None, digits: int = 3) -> str:
+    """A test statistic."""
     return "–" if missing(value) else f"{value:.{digits}f}"
 
 
 def number(value: float | int | None) -> str:
+    """A count or size with thousands separators."""
     if missing(value):  # type: ignore[arg-type]
         return "–"
     if isinstance(value, float) and not value.is_integer():
@@ -111,4 +118,5 @@ def small(value: int | None, threshold: int) -> str:
 
 
 def is_small(value: int | None, threshold: int) -> bool:
+    """True for counts 1 … threshold-1 (zero is not small)."""
     return value is not None and 0 < value < threshold

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 
 def checks(report: Report) -> list[Block]:
+    """Sample ratio, opt-outs, data quality and balance tables."""
     c = report.checks
     k = report.options.small_cell_threshold
     srm = c.sample_ratio
@@ -94,6 +95,7 @@ def checks(report: Report) -> list[Block]:
 
 
 def quality_items(report: Report) -> tuple[str, ...]:
+    """One line per data-quality count (nothing is dropped silently)."""
     q = report.checks.quality
     items = [
         f"Visits without an assignment (not analysed): {number(q.visits_without_assignment)}.",
@@ -121,6 +123,7 @@ def quality_items(report: Report) -> tuple[str, ...]:
 
 
 def power(report: Report) -> list[Block]:
+    """Planned and achieved MDE and power per comparison."""
     p = report.power
     rows = tuple(
         (

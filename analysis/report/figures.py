@@ -173,4 +173,5 @@ def _finite(*values: float | None) -> bool:
 
 
 def render_figures(report: Report) -> dict[str, bytes]:
+    """Both figures as PNG bytes, keyed ``flow`` and ``forest``."""
     return {"flow": flow_figure(report), "forest": forest_figure(report)}

@@ -61,6 +61,7 @@ def _inline(text: str) -> str:
 
 
 def block_html(block: Block, figures: dict[str, bytes]) -> str:
+    """One block as HTML (text escaped)."""
     if isinstance(block, Heading):
         anchor, text = html.escape(block.anchor), html.escape(block.text)
         return f'<h{block.level} id="{anchor}">{text}</h{block.level}>'

@@ -36,6 +36,7 @@ def _subgroup(group: SubgroupResult, threshold: int) -> dict[str, Any]:
 
 
 def report_dict(report: Report) -> dict[str, Any]:
+    """The report as JSON-ready data, small stratified counts suppressed."""
     k = report.options.small_cell_threshold
     checks = plain(report.checks)
     for table in checks["balance"]:
@@ -62,6 +63,7 @@ def report_dict(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
+    """The report as indented JSON (checked for completeness)."""
     text = json.dumps(report_dict(report), indent=2, ensure_ascii=False, allow_nan=False)
     check_rendering(text, report, "JSON")
     return text + "\n"

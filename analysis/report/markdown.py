@@ -20,6 +20,7 @@ def _cell(text: str) -> str:
 
 
 def block_markdown(block: Block, figure_dir: str) -> str:
+    """One block as Markdown."""
     if isinstance(block, Heading):
         return f"{'#' * block.level} {block.text}"
     if isinstance(block, Paragraph):

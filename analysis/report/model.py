@@ -45,6 +45,7 @@ class SubgroupResult:
 
     @property
     def label(self) -> str:
+        """``confirmatory (pre-registered)`` or ``exploratory``."""
         return "confirmatory (pre-registered)" if self.confirmatory else "exploratory"
 
 
@@ -129,10 +130,12 @@ class Report:
 
     @property
     def arm_ids(self) -> list[str]:
+        """Every arm of the trial, in the trial's order."""
         return [arm.id for arm in self.transparency.arms]
 
     @property
     def primary(self) -> OutcomeResult:
+        """The pre-registered primary outcome (always first)."""
         return self.outcomes[0]
 
     # -- renderings -----------------------------------------------------------------------
@@ -143,16 +146,19 @@ class Report:
         return report_dict(self)
 
     def to_json(self) -> str:
+        """The JSON rendering (every number; see :mod:`analysis.report.json`)."""
         from analysis.report.json import render_json
 
         return render_json(self)
 
     def to_markdown(self, figure_dir: str = "figures") -> str:
+        """The Markdown rendering; figures are referenced under ``figure_dir``."""
         from analysis.report.markdown import render_markdown
 
         return render_markdown(self, figure_dir)
 
     def to_html(self) -> str:
+        """The self-contained HTML rendering."""
         from analysis.report.html import render_html
 
         return render_html(self)

@@ -43,6 +43,7 @@ def document(report: Report) -> list[Block]:
 
 
 def all_warnings(report: Report) -> list[str]:
+    """Every warning of the report once, in order of appearance."""
     seen: list[str] = []
     groups = [report.warnings, report.checks.warnings, report.power.warnings]
     groups += [outcome.warnings for outcome in report.outcomes]
@@ -52,6 +53,7 @@ def all_warnings(report: Report) -> list[str]:
 
 
 def header(report: Report) -> list[Block]:
+    """Title, one-line summary and the warnings box."""
     o = report.options
     blocks: list[Block] = [
         Heading(1, f"Trial report: {report.title}", "top"),
@@ -75,6 +77,7 @@ def header(report: Report) -> list[Block]:
 
 
 def flow(report: Report) -> list[Block]:
+    """Participant flow: figure, table and the intention-to-treat rule."""
     rows = [
         (
             a.arm,
@@ -115,6 +118,7 @@ def flow(report: Report) -> list[Block]:
 
 
 def results(report: Report) -> list[Block]:
+    """Every outcome, the pre-registered primary first."""
     blocks: list[Block] = [Heading(2, "Results", "results")]
     for outcome in report.outcomes:
         blocks += outcome_blocks(report, outcome)
@@ -122,6 +126,7 @@ def results(report: Report) -> list[Block]:
 
 
 def outcome_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
+    """Results table, omnibus test, adjusted estimates and subgroups of one outcome."""
     kind = "Primary outcome" if outcome.primary else "Secondary outcome"
     blocks: list[Block] = [
         Heading(3, f"{kind}: {outcome.id}", f"outcome-{outcome.id}"),
@@ -202,6 +207,7 @@ MODEL_NAMES = {
 
 
 def adjusted_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
+    """Covariate-adjusted effects of one outcome (if any were computed)."""
     if not outcome.adjusted:
         return []
     rows = tuple(
@@ -233,6 +239,7 @@ def adjusted_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
 def subgroup_blocks(
     report: Report, outcome: OutcomeResult, groups: list[SubgroupResult]
 ) -> list[Block]:
+    """One subgroup variable of one outcome; small counts shown as ``<k``."""
     k = report.options.small_cell_threshold
     label = groups[0].label
     rows = []
@@ -287,6 +294,7 @@ def subgroup_blocks(
 
 
 def forest(report: Report) -> list[Block]:
+    """The forest plot of all outcomes."""
     return [
         Heading(2, "Effects at a glance", "forest"),
         FigureRef(

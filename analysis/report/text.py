@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 
 def render_summary(report: Report, max_warnings: int = 6) -> str:
+    """A few lines: flow totals, each outcome's effects, checks, warnings."""
     flow, o = report.flow.total, report.options
     lines = [
         f"{report.trial_id}: {number(flow.randomized)} randomized, {number(flow.opted_out)} "

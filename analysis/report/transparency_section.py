@@ -14,6 +14,7 @@ TRANSPARENCY_HEADING = "Transparency"
 
 
 def transparency_blocks(report: Report) -> list[Block]:
+    """The transparency section; part of every rendering."""
     t = report.transparency
     pre = t.preregistration
     blocks: list[Block] = [
