@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, exists, func, select
 
 from analysis.counts import Counts, unexposed_column
 from experiments.eventlog import assignments, events, visits
@@ -212,44 +212,46 @@ class Quality:
 
 def read_quality(conn: Connection, trial: Trial, counts: Counts) -> Quality:
     """Query the event log for orphans and the versions shown; combine with the cell counts."""
-    orphan_visits = conn.execute(
-        select(func.count())
-        .select_from(visits.outerjoin(assignments, assignments.c.visit_id == visits.c.id))
-        .where(visits.c.trial_id == trial.id, assignments.c.visit_id.is_(None))
-    ).scalar_one()
-    shown = conn.execute(
-        select(
-            assignments.c.arm,
-            events.c.type,
-            events.c.language,
-            events.c.disclosure_version,
-            events.c.material_version,
-            func.count().label("events"),
-        )
-        .select_from(events.outerjoin(assignments, assignments.c.visit_id == events.c.visit_id))
-        .where(events.c.trial_id == trial.id)
-        .group_by(
-            assignments.c.arm,
-            events.c.type,
-            events.c.language,
-            events.c.disclosure_version,
-            events.c.material_version,
-        )
-    ).all()
     by_version = conn.execute(
         select(visits.c.trial_version, func.count())
         .where(visits.c.trial_id == trial.id)
         .group_by(visits.c.trial_version)
     ).all()
+    # Every visit with an assignment is in the cells, so the rest have none.
+    orphan_visits = sum(number for _, number in by_version) - int(counts.cells["n"].sum())
     orphans: dict[str, int] = {}
+    if orphan_visits:
+        unassigned = select(visits.c.id).where(
+            visits.c.trial_id == trial.id,
+            ~exists().where(assignments.c.visit_id == visits.c.id),
+        )
+        orphans = dict(
+            conn.execute(
+                select(events.c.type, func.count())
+                .where(events.c.visit_id.in_(unassigned))
+                .group_by(events.c.type)
+            ).all()
+        )
+    shown = conn.execute(
+        select(
+            assignments.c.arm,
+            events.c.language,
+            events.c.disclosure_version,
+            events.c.material_version,
+            func.count().label("events"),
+        )
+        .select_from(events.join(assignments, assignments.c.visit_id == events.c.visit_id))
+        .where(events.c.trial_id == trial.id, events.c.type == "exposure")
+        .group_by(
+            assignments.c.arm,
+            events.c.language,
+            events.c.disclosure_version,
+            events.c.material_version,
+        )
+    ).all()
     disclosure: dict[str, list[int]] = {}
     material: dict[str, list[int]] = {}
-    for arm, kind, language, disclosure_version, material_version, number in shown:
-        if arm is None:
-            orphans[kind] = orphans.get(kind, 0) + number
-            continue
-        if kind != "exposure":
-            continue
+    for arm, language, disclosure_version, material_version, number in shown:
         lang = language or "?"
         current_d = trial.disclosure_version(lang) if lang in trial.disclosure else ""
         bucket = disclosure.setdefault(lang, [0, 0])
