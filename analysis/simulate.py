@@ -25,7 +25,7 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, select
 
 from experiments import recording
 from experiments.eventlog import trials
@@ -156,10 +156,8 @@ def prepare_trial(conn: Connection, trial: Trial, source: str | None, seed: int)
     if exists is None and source is None:
         raise SimulationError(f"trial {trial.id!r} is not loaded; pass the trial file")
     if source is not None:
-        recording.load_trial(conn, trial, source)
-    if exists is None:
         secret = hashlib.sha256(f"nudgelab-simulate|{trial.id}|{seed}".encode()).hexdigest()[:32]
-        conn.execute(update(trials).where(trials.c.id == trial.id).values(allocation_secret=secret))
+        recording.load_trial(conn, trial, source, allocation_secret=secret)
     if recording.trial_state(conn, trial.id).status != "running":
         recording.start_trial(conn, trial.id)
 

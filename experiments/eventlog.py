@@ -131,7 +131,7 @@ result_looks = Table(
     Column("trial_id", ForeignKey("trials.id"), nullable=False),
     Column("looked_at", DateTime(timezone=True), nullable=False),
     Column("data_hash", String(64), nullable=False),
-    Column("kind", String(32), nullable=False),  # analyze | interim | final
+    Column("kind", String(32), nullable=False),  # analyze | export
 )
 
 #: The complete list of columns the event log may hold. Anything else is a privacy defect.

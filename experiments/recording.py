@@ -97,11 +97,15 @@ def trial_state(conn: Connection, trial_id: str) -> TrialState:
     )
 
 
-def load_trial(conn: Connection, trial: Trial, source: str) -> str:
+def load_trial(
+    conn: Connection, trial: Trial, source: str, *, allocation_secret: str | None = None
+) -> str:
     """Store a checked trial file's text as a new version; return the version hash.
 
     Reloading the same text is a no-op. A trial that has started keeps its locked version:
     the report lists any later version as a deviation from the pre-registration.
+    ``allocation_secret`` (seeds blocks and hash salts) is drawn at random unless given, which
+    only a simulation should do; it is set once, when the trial is first loaded.
     """
     version = source_version(source)
     now = utcnow()
@@ -113,7 +117,7 @@ def load_trial(conn: Connection, trial: Trial, source: str) -> str:
                 title=trial.title,
                 status="loaded",
                 current_version=version,
-                allocation_secret=secrets.token_hex(16),
+                allocation_secret=allocation_secret or secrets.token_hex(16),
                 created_at=now,
             )
         )

@@ -180,7 +180,8 @@ def outcome_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
             ),
             tuple(rows),
             f"{outcome.id}: each arm against {comparison.control}; rates and differences in "
-            "percent and percentage points; ratio intervals on the log scale (Woolf).",
+            "percent and percentage points; relative-risk intervals on the log scale (Katz), "
+            "odds-ratio intervals by Woolf's method.",
         )
     )
     blocks.append(
