@@ -365,6 +365,25 @@ def _check_event(trial: Trial, spec: EventSpec) -> None:
         raise RecordingError(f"language {spec.language!r} is not a trial language", "language")
 
 
+def _lock_visits(conn: Connection, visit_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """Lock the visits' rows until the transaction ends; return ``(id, trial_id)`` pairs.
+
+    Events of one visit are then written one transaction at a time, so an opt-out and an
+    outcome sent at the same moment cannot both miss each other (ETHICS: nothing is kept after
+    an opt-out). PostgreSQL locks the rows (``FOR UPDATE``); SQLite takes its database write
+    lock with a no-op update. Visits are looked up by primary key and their trial checked here:
+    with ``AND trial_id = ?`` in SQL, SQLite without statistics scans the whole trial instead.
+    """
+    query = select(visits.c.id, visits.c.trial_id).where(visits.c.id.in_(visit_ids))
+    if conn.dialect.name == "sqlite":
+        conn.execute(
+            update(visits).where(visits.c.id.in_(visit_ids)).values(language=visits.c.language)
+        )
+    else:
+        query = query.with_for_update()
+    return [(row.id, row.trial_id) for row in conn.execute(query)]
+
+
 def record_events(conn: Connection, trial: Trial, specs: Iterable[EventSpec]) -> list[Outcome]:
     """Store events idempotently, in order; return what happened to each.
 
@@ -384,14 +403,8 @@ def record_events(conn: Connection, trial: Trial, specs: Iterable[EventSpec]) ->
     opted_out: set[str] = set()
     for chunk_start in range(0, len(visit_ids), 500):
         chunk = visit_ids[chunk_start : chunk_start + 500]
-        # Look visits up by primary key and check the trial here: with ``AND trial_id = ?`` in
-        # SQL, SQLite (without ANALYZE statistics) scans every visit of the trial instead.
         known |= {
-            visit_id
-            for visit_id, trial_id in conn.execute(
-                select(visits.c.id, visits.c.trial_id).where(visits.c.id.in_(chunk))
-            )
-            if trial_id == trial.id
+            visit_id for visit_id, trial_id in _lock_visits(conn, chunk) if trial_id == trial.id
         }
         opted_out |= set(
             conn.execute(

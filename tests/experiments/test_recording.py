@@ -60,3 +60,50 @@ def test_undeclared_event_and_reused_key_are_refused(running, trial):  # type: i
             recording.record_event(conn, trial, recording.EventSpec(visit.id, "exposure", "k"))
         with pytest.raises(recording.UnknownVisit):
             recording.record_event(conn, trial, recording.EventSpec("nope", "finish", "k9"))
+
+
+def test_concurrent_opt_out_and_outcome_never_leave_an_outcome(running, trial):  # type: ignore[no-untyped-def]
+    """An outcome and an opt-out of the same visit sent at once: the outcome never survives.
+
+    Each pair runs in two threads on two connections, released together by a barrier.
+    """
+    import threading
+
+    with running.begin() as conn:
+        started = recording.start_visits(
+            conn, trial, [recording.VisitSpec("loc-a", "en")] * 40, rng=random.Random(5)
+        )
+    failures: list[BaseException] = []
+
+    def send(visit_id: str, kind: str, barrier: threading.Barrier) -> None:
+        try:
+            barrier.wait(timeout=10)
+            with running.begin() as conn:
+                recording.record_event(
+                    conn, trial, recording.EventSpec(visit_id, kind, f"{kind}-{visit_id}")
+                )
+        except BaseException as error:  # collected and re-raised in the main thread
+            failures.append(error)
+
+    for visit in started:
+        barrier = threading.Barrier(2)
+        threads = [
+            threading.Thread(target=send, args=(visit.id, kind, barrier))
+            for kind in ("contact_requested", "opt_out")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert failures == []
+    with running.connect() as conn:
+        opted = set(
+            conn.execute(select(events.c.visit_id).where(events.c.type == "opt_out")).scalars()
+        )
+        kept = set(
+            conn.execute(
+                select(events.c.visit_id).where(events.c.type == "contact_requested")
+            ).scalars()
+        )
+    assert opted == {visit.id for visit in started}
+    assert kept & opted == set()
