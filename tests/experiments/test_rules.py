@@ -322,6 +322,27 @@ CASES: list[tuple[str, Mutation, str, str, str]] = [
         "outcomes.1.event",
     ),
     (
+        "no-country-events",
+        _set("outcomes.1.event", "opened_info_syria"),
+        "error",
+        "'opened_info_syria' records 'syria'",
+        "outcomes.1.event",
+    ),
+    (
+        "no-country-events",
+        _set("outcomes.1.id", "nationality_afghan"),
+        "error",
+        "'nationality_afghan' records 'afghan'",
+        "outcomes.1.id",
+    ),
+    (
+        "no-country-events",
+        _set("outcomes.1.event", "info_sierra_leone_opened"),
+        "error",
+        "records 'sierra_leone'",
+        "outcomes.1.event",
+    ),
+    (
         "analysis-plan",
         _set("analysis.hypotheses.0.arm", "placebo"),
         "error",
