@@ -288,8 +288,11 @@ def export(trial: str, db_url: str, out_file: str, threshold: int) -> None:
 
     engine = _engine(db_url, migrate=False)
     try:
+        Path(out_file).parent.mkdir(parents=True, exist_ok=True)
         parsed, _ = open_trial(trial, engine, strict=False)
         meta = export_trial(parsed, engine, out_file, threshold=threshold)
+    except OSError as error:
+        raise click.ClickException(f"cannot write {out_file}: {error.strerror}") from error
     except ExportError as error:
         raise click.ClickException(str(error)) from error
     except SQLAlchemyError as error:

@@ -65,7 +65,8 @@ def test_simulate_analyze_export_and_analyze_the_export(
     data = json.loads((tmp_path / "r" / "report.json").read_text())
     assert data["transparency"]["deviations"][0]["actual"] == "bonferroni"
     assert data["flow"]["total"]["randomized"] == 400
-    out = run("export", "test-trial", "--db", db_url, "--out", tmp_path / "e.csv")
+    out = run("export", "test-trial", "--db", db_url, "--out", tmp_path / "new" / "e.csv")
+    (tmp_path / "new" / "e.csv").rename(tmp_path / "e.csv")  # a missing folder is created
     assert "small cells merged below 10" in out
     out = run("analyze", trial_file, "--export", tmp_path / "e.csv", "--out", tmp_path / "x")
     exported = json.loads((tmp_path / "x" / "report.json").read_text())
