@@ -15,6 +15,7 @@ from typing import Any
 from flask import Flask, Response
 
 from app.config import StartupError, default_database_url, from_environment, resolve
+from app.logs import scrub_logger
 
 __all__ = ["StartupError", "configured_database_url", "create_app"]
 
@@ -61,9 +62,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_REFRESH_EACH_REQUEST=False,
         JSON_SORT_KEYS=False,
     )
-    # The request log of Werkzeug's development server names the client's IP address:
-    # keep it to errors only. (gunicorn's access log is off, see app/server.py.)
+    # The request log of Werkzeug's development server names the client's IP address: keep it
+    # to errors only, and remove addresses from what is left and from the app's own log.
+    # (gunicorn's access log is off and its error log scrubbed, see app/server.py.)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    scrub_logger(logging.getLogger("werkzeug"))
+    scrub_logger(app.logger)
 
     from app import db, errors, events, i18n, kiosk, register
 

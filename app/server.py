@@ -1,8 +1,10 @@
 """Serving the kiosk: gunicorn through its Python API, Flask's own server only as a fallback.
 
-Privacy: gunicorn's access log (which would name each client's IP address and the kiosk URL
-with its token) stays off, and its error log goes to stderr only, never to a file. Werkzeug's
-request log is limited to errors in :func:`app.create_app`.
+Privacy: no log of the server names a client's address. gunicorn's access log (which would name
+each client's IP address and the kiosk URL with its token) stays off, and its error log goes to
+stderr only, never to a file, through :func:`logger_class`, which removes every IPv4 and IPv6
+address from each line (gunicorn itself writes e.g. ``Invalid request from ip=...`` at WARNING).
+Werkzeug's request log is limited to errors and scrubbed the same way in :func:`app.create_app`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,24 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+
+
+def logger_class() -> type:
+    """gunicorn's logger, with every address removed from its lines and no access log at all."""
+    from gunicorn.glogging import Logger
+
+    from app.logs import scrub_handlers
+
+    class AddresslessLogger(Logger):  # type: ignore[misc]
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            scrub_handlers(self.error_log)
+            scrub_handlers(self.access_log)
+
+        def access(self, *_args: Any, **_kwargs: Any) -> None:
+            """No access log: it would name each client and each kiosk URL with its token."""
+
+    return AddresslessLogger
 
 
 def serve(factory: Callable[[], Flask], host: str, port: int, workers: int) -> None:
@@ -29,6 +49,7 @@ def serve(factory: Callable[[], Flask], host: str, port: int, workers: int) -> N
                 "workers": workers,
                 "threads": 4,
                 "accesslog": None,
+                "logger_class": logger_class(),
                 "errorlog": "-",
                 "loglevel": "warning",
                 "timeout": 30,
