@@ -51,6 +51,7 @@ def _http_error(error: HTTPException) -> Response | tuple[str, int]:
         403: _("This page is not available here"),
         404: _("Page not found"),
         413: _("The request was too large"),
+        503: _("This page is not available here"),
     }
     messages = {
         404: _("Please go back to the start screen."),

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g
+from flask import Blueprint, current_app, g
 from flask_babel import gettext as _
 
 from app.db import get_connection
 from app.errors import refuse
+from app.i18n import missing_languages
 from app.kiosk.render import disclosure_html, long_date, plain_paragraphs
 from app.kiosks import find_kiosk
 from app.trials import get_record
@@ -43,7 +44,8 @@ def _add_kiosk(_endpoint: str, values: dict[str, Any]) -> None:
 
 @bp.before_request
 def _resolve_kiosk() -> None:
-    """Refuse unknown tokens, tokens of another trial or location, and stopped trials."""
+    """Refuse unknown tokens, tokens of another trial or location, stopped trials, and trials
+    in a language the interface has no catalogue for."""
     conn = get_connection()
     kiosk = find_kiosk(conn, g.token)
     if kiosk is None:
@@ -58,6 +60,22 @@ def _resolve_kiosk() -> None:
     record = get_record(conn, kiosk.trial_id)
     if record is None or not record.running:
         raise refuse(403, _("This study is not running at the moment. Please ask a staff member."))
+    missing = missing_languages(record.trial.languages)
+    if missing:
+        # The disclosure names the buttons in each language: English buttons would not match.
+        current_app.logger.error(
+            "trial %s uses %s, which the kiosk has no interface catalogue for: add "
+            "app/translations/<language>/LC_MESSAGES/messages.po (see docs/kiosk.md)",
+            record.trial.id,
+            ", ".join(missing),
+        )
+        raise refuse(
+            503,
+            _(
+                "This kiosk is not set up for every language of the study. "
+                "Please ask a staff member."
+            ),
+        )
     g.kiosk = kiosk
     g.record = record
     g.trial = record.trial

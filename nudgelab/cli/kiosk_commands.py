@@ -120,9 +120,9 @@ def load_checked(path: str | Path, url: str) -> tuple[str, str, bool]:
     for language in loaded.languages:
         if language not in catalogue_languages():
             click.echo(
-                f"warning: the kiosk has no interface translation for {language!r}; its "
-                "buttons will be shown in English (add app/translations/"
-                f"{language}/LC_MESSAGES/messages.po)",
+                f"warning: the kiosk has no interface translation for {language!r}, so its "
+                "kiosks will refuse to show this trial (its disclosure names buttons that "
+                f"would not be there); add app/translations/{language}/LC_MESSAGES/messages.po",
                 err=True,
             )
     engine = _engine(url)
