@@ -10,6 +10,7 @@ is written; a database that cannot be reached is a 503 (retry later). The OpenAP
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -22,7 +23,7 @@ from app import openapi
 from app.db import commit, get_connection
 from app.errors import ApiError
 from app.kiosks import Kiosk, find_kiosk
-from app.trials import get_record
+from app.trials import get_record, trial_at_version
 from experiments import recording
 from experiments.eventlog import events, visits
 from experiments.model import Trial
@@ -103,22 +104,30 @@ def _kiosk() -> Kiosk:
     return kiosk
 
 
-def _specs(
-    parsed: list[EventIn], prefix: str, kiosk: Kiosk
-) -> tuple[Trial, list[recording.EventSpec]]:
-    """Check every event against the trial and the kiosk before anything is written."""
+@dataclass
+class _Group:
+    """The events of one trial version, with their places in the request."""
+
+    trial: Trial
+    indices: list[int] = field(default_factory=list)
+    specs: list[recording.EventSpec] = field(default_factory=list)
+
+
+def _groups(parsed: list[EventIn], prefix: str, kiosk: Kiosk) -> list[_Group]:
+    """Check every event before anything is written, each against the trial version its visit
+    started with; group them by that version."""
     conn = get_connection()
-    record = get_record(conn, kiosk.trial_id)
-    if record is None:
+    if get_record(conn, kiosk.trial_id) is None:
         raise ApiError(409, f"trial {kiosk.trial_id!r} is not loaded")
-    trial = record.trial
-    allowed = recording.allowed_events(trial) - SERVER_ONLY
     ids = sorted({event.visit_id for event in parsed})
-    own = set(
-        conn.execute(
-            select(visits.c.id).where(visits.c.id.in_(ids), visits.c.kiosk_id == kiosk.id)
-        ).scalars()
-    )
+    own = {
+        row.id: row.trial_version
+        for row in conn.execute(
+            select(visits.c.id, visits.c.trial_version).where(
+                visits.c.id.in_(ids), visits.c.kiosk_id == kiosk.id
+            )
+        )
+    }
     keys = [event.idempotency_key for event in parsed]
     stored = {
         row.idempotency_key: (row.visit_id, row.type)
@@ -128,10 +137,19 @@ def _specs(
             )
         )
     }
+    groups: dict[str, _Group] = {}
     for index, event in enumerate(parsed):
         at = f"{prefix}{index}." if prefix else ""
         if event.type in SERVER_ONLY:
             raise ApiError(400, f"{event.type!r} is logged by the kiosk server itself", at + "type")
+        if event.visit_id not in own:
+            raise ApiError(400, "unknown visit for this kiosk", at + "visit_id")
+        version = own[event.visit_id]
+        if version not in groups:
+            groups[version] = _Group(trial_at_version(conn, kiosk.trial_id, version))
+        group = groups[version]
+        trial = group.trial
+        allowed = recording.allowed_events(trial) - SERVER_ONLY
         if event.type not in allowed:
             raise ApiError(
                 400,
@@ -143,8 +161,6 @@ def _specs(
             raise ApiError(
                 400, f"{event.language!r} is not a language of the trial", at + "language"
             )
-        if event.visit_id not in own:
-            raise ApiError(400, "unknown visit for this kiosk", at + "visit_id")
         earlier = stored.get(event.idempotency_key)
         if earlier is not None and earlier != (event.visit_id, event.type):
             raise ApiError(
@@ -153,16 +169,19 @@ def _specs(
                 "generate a new key per event",
                 at + "idempotency_key",
             )
-    return trial, [
-        recording.EventSpec(
-            event.visit_id,
-            event.type,
-            event.idempotency_key,
-            event.language,
-            occurred_at=datetime.fromisoformat(event.occurred_at) if event.occurred_at else None,
+        group.indices.append(index)
+        group.specs.append(
+            recording.EventSpec(
+                event.visit_id,
+                event.type,
+                event.idempotency_key,
+                event.language,
+                occurred_at=datetime.fromisoformat(event.occurred_at)
+                if event.occurred_at
+                else None,
+            )
         )
-        for event in parsed
-    ]
+    return list(groups.values())
 
 
 @bp.post("/events")
@@ -170,10 +189,14 @@ def post_events():  # type: ignore[no-untyped-def]
     """Store one event or a batch, idempotently; answer what happened to each."""
     kiosk = _kiosk()
     parsed, prefix = _parse_body()
-    trial, specs = _specs(parsed, prefix, kiosk)
+    groups = _groups(parsed, prefix, kiosk)
+    outcomes: list[recording.Outcome] = ["stored"] * len(parsed)
     for attempt in (1, 2):
         try:
-            outcomes = recording.record_events(get_connection(), trial, specs)
+            for group in groups:  # a visit's events all belong to one group, in order
+                stored = recording.record_events(get_connection(), group.trial, group.specs)
+                for index, outcome in zip(group.indices, stored, strict=True):
+                    outcomes[index] = outcome
             commit()
             break
         except IntegrityError:  # the same key sent twice at once: the retry sees a duplicate
@@ -184,8 +207,8 @@ def post_events():  # type: ignore[no-untyped-def]
             get_connection().rollback()
             raise ApiError(400, error.message, error.field) from None
     results = [
-        {"idempotency_key": spec.idempotency_key, "status": outcome}
-        for spec, outcome in zip(specs, outcomes, strict=True)
+        {"idempotency_key": event.idempotency_key, "status": outcome}
+        for event, outcome in zip(parsed, outcomes, strict=True)
     ]
     return jsonify({"results": results})
 

@@ -2,11 +2,14 @@
 
 ``nudgelab trial load`` runs the full check before it stores a version, so here a stored text
 is only parsed (never re-checked). Versions are content hashes, so a parsed trial is cached per
-``(trial id, version)`` for the life of the app.
+``(trial id, version)`` for the life of the process (:func:`trial_at_version`): a visit is shown
+from the version it started with (``visits.trial_version``), even after the trial is reloaded.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -57,12 +60,33 @@ def trial_source(conn: Connection, trial_id: str, version: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def _record(conn: Connection, row) -> TrialRecord:  # type: ignore[no-untyped-def]
-    source = trial_source(conn, row.id, row.current_version)
+_VERSIONS: OrderedDict[tuple[str, str], Trial] = OrderedDict()
+_VERSIONS_LOCK = threading.Lock()
+_VERSIONS_KEPT = 64
+
+
+def trial_at_version(conn: Connection, trial_id: str, version: str) -> Trial:
+    """The trial as it was in ``version`` (parsed once per process: a version is the hash of
+    its text, so it never changes)."""
+    key = (trial_id, version)
+    with _VERSIONS_LOCK:
+        if key in _VERSIONS:
+            _VERSIONS.move_to_end(key)
+            return _VERSIONS[key]
+    source = trial_source(conn, trial_id, version)
     if source is None:
-        raise StoredTrialError(f"trial {row.id!r} has no stored version {row.current_version}")
+        raise StoredTrialError(f"trial {trial_id!r} has no stored version {version}")
+    trial = parse_trial(source)
+    with _VERSIONS_LOCK:
+        _VERSIONS[key] = trial
+        while len(_VERSIONS) > _VERSIONS_KEPT:
+            _VERSIONS.popitem(last=False)
+    return trial
+
+
+def _record(conn: Connection, row) -> TrialRecord:  # type: ignore[no-untyped-def]
     return TrialRecord(
-        trial=parse_trial(source),
+        trial=trial_at_version(conn, row.id, row.current_version),
         status=row.status,
         version=row.current_version,
         locked_version=row.locked_version,

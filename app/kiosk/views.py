@@ -35,6 +35,7 @@ def _visit_or_welcome() -> visits.Visit | Response:
         return _welcome()
     visits.touch(visit)
     g.language = visit.language
+    g.trial = visit.trial or g.trial  # the version the visit started with, not the newest
     return visit
 
 

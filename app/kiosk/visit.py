@@ -3,6 +3,9 @@
 The cookie holds only what the kiosk needs between two taps: the random visit id, the kiosk
 id, the language, the time of the last tap and whether the visitor opted out. It is a browser
 session cookie (never persistent) and is cleared when the visit ends.
+
+A visit is shown and logged with the trial version it started with (``visits.trial_version``,
+:attr:`Visit.trial`), so reloading a running trial never changes a visit half-way.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.db import commit, get_connection
+from app.trials import trial_at_version
 from experiments import recording
-from experiments.eventlog import assignments
+from experiments.eventlog import assignments, visits
+from experiments.model import Trial
 
 #: The only keys the visit cookie may hold (``tests/app/test_privacy.py`` checks this).
 COOKIE_KEYS = frozenset({"visit", "kiosk", "language", "seen", "opted_out"})
@@ -30,6 +35,8 @@ class Visit:
     seen: float
     opted_out: bool
     arm: str
+    #: The trial version the visit started with (the version its arm belongs to).
+    trial: Trial | None = None
 
 
 def begin(visit_id: str, language: str) -> None:
@@ -49,24 +56,23 @@ def current() -> Visit | None:
     visit_id = session.get("visit")
     if not visit_id or session.get("kiosk") != g.kiosk.id:
         return None
-    arm = (
-        get_connection()
-        .execute(
-            select(assignments.c.arm).where(
-                assignments.c.visit_id == visit_id, assignments.c.trial_id == g.trial.id
-            )
-        )
-        .scalar_one_or_none()
-    )
-    if arm is None:
+    conn = get_connection()
+    row = conn.execute(
+        select(assignments.c.arm, visits.c.trial_version)
+        .join(visits, visits.c.id == assignments.c.visit_id)
+        .where(assignments.c.visit_id == visit_id, assignments.c.trial_id == g.trial.id)
+    ).first()
+    if row is None:
         session.clear()
         return None
+    trial = trial_at_version(conn, g.trial.id, row.trial_version)
     return Visit(
         visit_id,
-        str(session.get("language", g.trial.languages[0])),
+        str(session.get("language", trial.languages[0])),
         float(session.get("seen", 0)),
         bool(session.get("opted_out")),
-        arm,
+        row.arm,
+        trial,
     )
 
 
@@ -81,18 +87,19 @@ def record_end(visit: Visit, reason: str, at: float | None = None) -> None:
     spec = recording.EventSpec(
         visit.id, reason, f"{reason[0]}-{visit.id}", visit.language, occurred_at=occurred
     )
-    log(spec)
+    log(spec, visit.trial)
 
 
-def log(spec: recording.EventSpec) -> recording.Outcome:
-    """Store one server-side event of the visit and commit it.
+def log(spec: recording.EventSpec, trial: Trial | None = None) -> recording.Outcome:
+    """Store one server-side event of the visit (of ``trial``'s version, by default the
+    request's) and commit it.
 
     The same key written twice at the same moment (e.g. a page loaded twice at once) makes
     the database refuse the second insert; that is a duplicate, not an error.
     """
     conn = get_connection()
     try:
-        outcome = recording.record_event(conn, g.trial, spec)
+        outcome = recording.record_event(conn, trial or g.trial, spec)
         commit()
     except IntegrityError:
         conn.rollback()

@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+import yaml
 from flask import Flask
 from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
@@ -14,7 +15,8 @@ from app.db import get_engine
 from experiments.eventlog import assignments, events, visits
 from experiments.model import Trial
 from experiments.vocabulary import LANGUAGE_NAMES
-from tests.app.visitor import Visitor, add_kiosk
+from tests.app.visitor import Visitor, add_kiosk, run_trial
+from tests.factories import trial_dict
 
 METHODS = {
     "simple": {"randomization": {"method": "simple"}},
@@ -252,3 +254,52 @@ def test_a_page_loaded_twice_at_once_is_not_an_error(
     monkeypatch.setattr(recording, "record_event", lost_the_race)
     assert visitor.looks_again().status_code == 200
     assert visitor.logged() == ["exposure"]
+
+
+def _renamed(data: dict) -> dict:
+    """The test trial with every arm renamed and retitled, and an outcome event renamed."""
+    for arm in data["arms"]:
+        arm["id"] += "_v2"
+        for material in arm["material"].values():
+            material["title"] += " (v2)"
+    for hypothesis in data["analysis"]["hypotheses"]:
+        hypothesis["arm"] += "_v2"
+    data["outcomes"][1]["event"] = "country_info_shown"
+    return data
+
+
+def test_a_visit_keeps_its_trial_version_when_the_trial_is_reloaded(
+    app: Flask, factory_trial: Trial, visitor: Visitor, kiosk_path_a: str
+) -> None:
+    """Reloading a running trial (its arms renamed) changes nothing for visits under way:
+    each is shown, and its events checked, with the version it started with."""
+    visitor.arrives()
+    visitor.starts_in("en")
+    arm = factory_trial.arm(visitor.arm_of())
+    run_trial(app, yaml.safe_dump(_renamed(trial_dict())), start=False)  # still running
+
+    assert visitor.looks_again().status_code == 200
+    assert visitor.sees(arm.material["en"].title) and not visitor.sees("(v2)")
+    assert visitor.asks_why().status_code == 200
+    number = factory_trial.arms.index(arm) + 1
+    assert visitor.sees(f"You saw version {number} of 3: {arm.material['en'].title}")
+    assert visitor.taps("country_info_opened").status_code == 200  # declared in its version
+    visitor.looks_again()
+    assert visitor.taps_without_script("contact_requested").status_code == 200
+    assert visitor.switches_to("ar").status_code == 200 and visitor.sees(arm.material["ar"].title)
+    assert visitor.client.post(visitor.path + "alive").json == {"active": True}
+    visit = visitor.visit_id
+    visitor.finishes()
+    assert visitor.logged(visit) == [
+        "exposure", "country_info_opened", "contact_requested", "language_switch", "exposure",
+        "finish",
+    ]  # fmt: skip
+    exposure = _exposure(app, visit, "ar")  # type: ignore[arg-type]
+    assert exposure.material_version == factory_trial.material_version(arm.id, "ar")
+
+    newcomer = Visitor(app, kiosk_path_a)  # the next visitor sees the new version
+    newcomer.arrives()
+    newcomer.starts_in("en")
+    assert newcomer.arm_of().endswith("_v2") and newcomer.sees("(v2)")
+    assert newcomer.taps("country_info_opened").status_code == 400  # no longer declared
+    assert newcomer.taps("country_info_shown").status_code == 200
