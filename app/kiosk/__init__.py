@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, g
-from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from app.db import get_connection
 from app.errors import refuse
@@ -49,17 +49,17 @@ def _resolve_kiosk() -> None:
     conn = get_connection()
     kiosk = find_kiosk(conn, g.token)
     if kiosk is None:
-        raise refuse(404, _("This kiosk link is not valid. Please ask a staff member."))
+        raise refuse(404, _l("This kiosk link is not valid. Please ask a staff member."))
     if kiosk.trial_id != g.url_trial or kiosk.location != g.url_location:
         raise refuse(
             403,
-            _("This kiosk link belongs to another study or location. Please ask a staff member."),
+            _l("This kiosk link belongs to another study or location. Please ask a staff member."),
         )
     if not kiosk.active:
-        raise refuse(403, _("This kiosk has been switched off. Please ask a staff member."))
+        raise refuse(403, _l("This kiosk has been switched off. Please ask a staff member."))
     record = get_record(conn, kiosk.trial_id)
     if record is None or not record.running:
-        raise refuse(403, _("This study is not running at the moment. Please ask a staff member."))
+        raise refuse(403, _l("This study is not running at the moment. Please ask a staff member."))
     missing = missing_languages(record.trial.languages)
     if missing:
         # The disclosure names the buttons in each language: English buttons would not match.
@@ -71,7 +71,7 @@ def _resolve_kiosk() -> None:
         )
         raise refuse(
             503,
-            _(
+            _l(
                 "This kiosk is not set up for every language of the study. "
                 "Please ask a staff member."
             ),

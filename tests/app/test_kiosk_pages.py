@@ -1,0 +1,129 @@
+"""Which kiosk may show what, and kiosk error pages that always lead back to the start."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import OperationalError
+
+from app.db import get_engine
+from experiments import recording
+from experiments.eventlog import kiosks, visits
+from experiments.model import Trial
+from tests.app.visitor import Visitor, add_kiosk
+
+# -- a kiosk serves only its own trial and location, and only while switched on ------------
+
+
+def _under(path: str, *, trial: str | None = None, location: str | None = None) -> str:
+    """The kiosk URL ``path`` with another trial id or location, the same token."""
+    _, kiosk, trial_id, location_id, token, _ = path.split("/")
+    return f"/{kiosk}/{trial or trial_id}/{location or location_id}/{token}/"
+
+
+@pytest.mark.parametrize(
+    "where",
+    [{"location": "loc-b"}, {"trial": "another-trial"}],
+    ids=["another location", "another trial"],
+)
+def test_a_token_under_another_kiosks_url_is_refused(
+    app: Flask, factory_trial: Trial, kiosk_path_a: str, where: dict[str, str]
+) -> None:
+    add_kiosk(app, factory_trial, "loc-b")  # loc-b has a kiosk of its own, with its own token
+    visitor = Visitor(app, _under(kiosk_path_a, **where))
+    for response in [
+        visitor.arrives(),
+        visitor.client.post(visitor.path + "start", data={"language": "en"}),
+        visitor.client.get(visitor.path + "visit"),
+        visitor.client.get(visitor.path + "why"),
+    ]:
+        assert response.status_code == 403
+    assert visitor.sees("This kiosk link belongs to another study or location.")
+    assert visitor.visit_id is None
+    with get_engine(app).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(visits)).scalar_one() == 0
+    assert Visitor(app, kiosk_path_a).arrives().status_code == 200  # at its own URL it works
+
+
+def test_a_switched_off_kiosk_is_refused_on_its_pages_and_the_api(
+    app: Flask, visitor: Visitor
+) -> None:
+    visitor.arrives()
+    visitor.starts_in("en")
+    visit = visitor.visit_id
+    with get_engine(app).begin() as conn:
+        conn.execute(update(kiosks).values(active=False))
+    assert visitor.looks_again().status_code == 403
+    assert visitor.sees("This kiosk has been switched off.")
+    assert visitor.arrives().status_code == 403
+    refused = visitor.taps("contact_requested")
+    assert refused.status_code == 403 and refused.json["error"]["field"] == "Authorization"
+    assert visitor.logged(visit) == ["exposure"]
+
+
+def test_an_unknown_token_is_not_found(app: Flask, kiosk_path_a: str) -> None:
+    visitor = Visitor(app, kiosk_path_a.replace(kiosk_path_a.split("/")[-2], "x" * 32))
+    assert visitor.arrives().status_code == 404
+    assert visitor.sees("This kiosk link is not valid.")
+
+
+# -- error pages on a kiosk: a way back, and back by themselves ------------------------------
+
+
+def _way_back(visitor: Visitor, seconds: int = 90) -> None:
+    """The page links to the kiosk's start screen and returns there after ``seconds``."""
+    start = re.escape(visitor.path)
+    assert re.search(rf'<a class="button start" href="{start}">', visitor.text), visitor.text
+    assert re.search(rf'<meta http-equiv="refresh" content="{seconds};url={start}">', visitor.text)
+
+
+def test_a_trial_stopped_mid_visit_leads_back_to_the_start_in_the_visits_language(
+    app: Flask, factory_trial: Trial, visitor: Visitor
+) -> None:
+    visitor.arrives()
+    visitor.starts_in("ar")
+    with get_engine(app).begin() as conn:
+        recording.stop_trial(conn, factory_trial.id)
+    assert visitor.looks_again().status_code == 403
+    _way_back(visitor)
+    assert '<html lang="ar" dir="rtl">' in visitor.text
+    assert visitor.sees("العودة إلى البداية")  # "Back to the start"
+    assert visitor.sees("هذه الدراسة غير جارية حاليًا")  # "This study is not running"
+    with get_engine(app).begin() as conn:  # started again: the way back works
+        recording.start_trial(conn, factory_trial.id)
+    assert visitor.client.get(visitor.path).status_code == 200
+
+
+def test_database_outage_on_a_kiosk_page_leads_back_to_the_start(
+    make_app: Callable[..., Flask], kiosk_path_a: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.kiosk
+
+    visitor = Visitor(make_app(INACTIVITY_SECONDS=30), kiosk_path_a)
+
+    def down(*_args: object) -> None:
+        raise OperationalError("SELECT", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(app.kiosk, "find_kiosk", down)
+    assert visitor.arrives().status_code == 503
+    assert visitor.sees("The kiosk is busy")
+    _way_back(visitor, 30)
+
+
+def test_other_kiosk_errors_lead_back_to_the_start(visitor: Visitor) -> None:
+    visitor.page = visitor.client.get(visitor.path + "no-such-page")
+    assert visitor.page.status_code == 404
+    _way_back(visitor)
+    visitor.page = visitor.client.post(visitor.path + "start", data={"language": "xx"})
+    assert visitor.page.status_code == 400
+    _way_back(visitor)
+
+
+def test_error_pages_outside_kiosks_do_not_redirect(app: Flask) -> None:
+    for path in ["/nope", "/register/no-such-trial", "/kiosk/too/short"]:
+        html = app.test_client().get(path).get_data(as_text=True)
+        assert "http-equiv" not in html and "/kiosk/" not in html, path
