@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from flask import Blueprint, current_app, jsonify, request
@@ -32,6 +32,10 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 #: Event types only the server logs (when it renders a page or switches the language).
 SERVER_ONLY = frozenset({"exposure", "language_switch"})
+
+#: How far a kiosk's clock may be off: ``occurred_at`` may be this much before the visit's start
+#: (as the server saw it) and this much after the server's "now", no more.
+CLOCK_SLACK = timedelta(minutes=5)
 
 
 class EventIn(BaseModel):
@@ -56,7 +60,18 @@ class EventIn(BaseModel):
             raise ValueError("must be an ISO 8601 date-time, e.g. 2027-01-04T10:15:00Z") from None
         if moment.tzinfo is None:
             raise ValueError("must include a time zone, e.g. 2027-01-04T10:15:00Z")
+        try:
+            moment.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range") from None
         return value
+
+    @property
+    def moment(self) -> datetime | None:
+        """``occurred_at`` in UTC (stored so: SQLite keeps no offset)."""
+        if self.occurred_at is None:
+            return None
+        return datetime.fromisoformat(self.occurred_at).astimezone(UTC)
 
 
 class BatchIn(BaseModel):
@@ -104,6 +119,28 @@ def _kiosk() -> Kiosk:
     return kiosk
 
 
+def _utc(moment: datetime) -> datetime:
+    """A stored time as UTC (SQLite returns it without its offset; it was stored in UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _check_time(moment: datetime | None, visit_started: datetime, field: str) -> None:
+    """Refuse a time before the visit started or in the future (beyond :data:`CLOCK_SLACK`)."""
+    if moment is None:
+        return
+    if moment < visit_started - CLOCK_SLACK:
+        raise ApiError(
+            400,
+            f"is before the visit started ({visit_started.isoformat(timespec='seconds')}); "
+            "check the kiosk's clock, or leave occurred_at out",
+            field,
+        )
+    if moment > datetime.now(UTC) + CLOCK_SLACK:
+        raise ApiError(
+            400, "is in the future; check the kiosk's clock, or leave occurred_at out", field
+        )
+
+
 @dataclass
 class _Group:
     """The events of one trial version, with their places in the request."""
@@ -121,9 +158,9 @@ def _groups(parsed: list[EventIn], prefix: str, kiosk: Kiosk) -> list[_Group]:
         raise ApiError(409, f"trial {kiosk.trial_id!r} is not loaded")
     ids = sorted({event.visit_id for event in parsed})
     own = {
-        row.id: row.trial_version
+        row.id: row
         for row in conn.execute(
-            select(visits.c.id, visits.c.trial_version).where(
+            select(visits.c.id, visits.c.trial_version, visits.c.started_at).where(
                 visits.c.id.in_(ids), visits.c.kiosk_id == kiosk.id
             )
         )
@@ -144,7 +181,9 @@ def _groups(parsed: list[EventIn], prefix: str, kiosk: Kiosk) -> list[_Group]:
             raise ApiError(400, f"{event.type!r} is logged by the kiosk server itself", at + "type")
         if event.visit_id not in own:
             raise ApiError(400, "unknown visit for this kiosk", at + "visit_id")
-        version = own[event.visit_id]
+        visit = own[event.visit_id]
+        _check_time(event.moment, _utc(visit.started_at), at + "occurred_at")
+        version = visit.trial_version
         if version not in groups:
             groups[version] = _Group(trial_at_version(conn, kiosk.trial_id, version))
         group = groups[version]
@@ -176,9 +215,7 @@ def _groups(parsed: list[EventIn], prefix: str, kiosk: Kiosk) -> list[_Group]:
                 event.type,
                 event.idempotency_key,
                 event.language,
-                occurred_at=datetime.fromisoformat(event.occurred_at)
-                if event.occurred_at
-                else None,
+                occurred_at=event.moment,
             )
         )
     return list(groups.values())
@@ -223,4 +260,5 @@ def health():  # type: ignore[no-untyped-def]
 @bp.get("/openapi.json")
 def openapi_document():  # type: ignore[no-untyped-def]
     """The OpenAPI 3.1 description of this API."""
-    return jsonify(openapi.document(current_app.config["MAX_EVENTS_PER_REQUEST"]))
+    slack = int(CLOCK_SLACK.total_seconds() // 60)
+    return jsonify(openapi.document(current_app.config["MAX_EVENTS_PER_REQUEST"], slack))

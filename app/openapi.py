@@ -6,6 +6,7 @@ valid requests and that real responses match the documented schemas.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 ERROR = {
@@ -60,7 +61,11 @@ EVENT = {
             "type": ["string", "null"],
             "format": "date-time",
             "maxLength": 40,
-            "description": "When it happened on the kiosk (ISO 8601 with time zone).",
+            "description": "When it happened on the kiosk (ISO 8601 with time zone; stored "
+            "in UTC). Left out: when the server receives it. A time more than {slack} minutes "
+            "before the visit started or more than {slack} minutes in the future (a wrong kiosk "
+            "clock) is refused with 400 and field `occurred_at` (`events.N.occurred_at` in a "
+            "batch); resend the event without it.",
         },
     },
 }
@@ -109,8 +114,16 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": _json({"$ref": "#/components/schemas/Error"})}
 
 
-def document(max_events: int) -> dict[str, Any]:
-    """The OpenAPI document; ``max_events`` is the app's largest batch."""
+def _event(clock_slack_minutes: int) -> dict[str, Any]:
+    event = copy.deepcopy(EVENT)
+    occurred = event["properties"]["occurred_at"]
+    occurred["description"] = occurred["description"].format(slack=clock_slack_minutes)
+    return event
+
+
+def document(max_events: int, clock_slack_minutes: int) -> dict[str, Any]:
+    """The OpenAPI document; ``max_events`` is the app's largest batch, ``clock_slack_minutes``
+    how far ``occurred_at`` may lie outside the visit (see :data:`app.events.CLOCK_SLACK`)."""
     batch = {
         "type": "object",
         "required": ["events"],
@@ -185,7 +198,8 @@ def document(max_events: int) -> dict[str, Any]:
                         },
                         "400": _error(
                             "Malformed JSON, a wrong type, an undeclared event, an "
-                            "unknown visit; nothing was written."
+                            "unknown visit, an `occurred_at` outside the visit; nothing was "
+                            "written."
                         ),
                         "401": _error("No kiosk token."),
                         "403": _error("The kiosk token is not valid or switched off."),
@@ -231,7 +245,7 @@ def document(max_events: int) -> dict[str, Any]:
         },
         "components": {
             "schemas": {
-                "Event": EVENT,
+                "Event": _event(clock_slack_minutes),
                 "EventBatch": batch,
                 "Results": results,
                 "Error": ERROR,

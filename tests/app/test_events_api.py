@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from flask import Flask
@@ -46,7 +47,7 @@ def _event(visitor: Visitor, type_: str = "contact_requested", **extra: object) 
 
 
 def test_a_retried_event_is_stored_once(app: Flask, started: Visitor) -> None:
-    event = _event(started, occurred_at="2027-01-04T10:15:00Z", language="ar")
+    event = _event(started, occurred_at=datetime.now(UTC).isoformat(), language="ar")
     before = _count(app)
     for _ in range(3):  # e.g. the connection dropped before the answer arrived
         response = started.post_events(event)
@@ -116,6 +117,47 @@ def test_invalid_values_are_400(app: Flask, started: Visitor, change: dict, fiel
     response = started.post_events(_event(started, **change))
     assert response.status_code == 400 and _error(response)["field"] == field
     assert _count(app) == 1
+
+
+def _stored_time(app: Flask, key: str) -> datetime:
+    with get_engine(app).connect() as conn:
+        moment = conn.execute(
+            select(events.c.occurred_at).where(events.c.idempotency_key == key)
+        ).scalar_one()
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment  # SQLite: no offset
+
+
+def test_occurred_at_is_stored_in_utc_and_must_lie_within_the_visit(
+    app: Flask, started: Visitor
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    karachi = now.astimezone(timezone(timedelta(hours=5)))
+    event = _event(started, occurred_at=karachi.isoformat())  # e.g. ...T09:24:00+05:00
+    assert event["occurred_at"].endswith("+05:00")
+    assert started.post_events(event).status_code == 200
+    assert _stored_time(app, event["idempotency_key"]) == now  # the same moment, in UTC
+    zulu = _event(started, occurred_at=now.isoformat().replace("+00:00", "Z"))
+    assert started.post_events(zulu).status_code == 200
+    assert _stored_time(app, zulu["idempotency_key"]) == now
+
+    before = _count(app)
+    for moment in [
+        "0001-01-01T00:00:00+05:00",  # before year 1 in UTC
+        "0001-01-01T00:00:00Z",
+        "9999-12-31T23:59:59-05:00",  # after year 9999 in UTC
+        "2999-01-01T00:00:00Z",
+        (now - timedelta(minutes=10)).isoformat(),  # before the visit started
+        (now + timedelta(minutes=10)).isoformat(),  # in the future
+    ]:
+        response = started.post_events(_event(started, occurred_at=moment))
+        assert response.status_code == 400, moment
+        assert _error(response)["field"] == "occurred_at", moment
+        batch = {"events": [_event(started), _event(started, occurred_at=moment)]}
+        response = started.post_events(batch)
+        assert response.status_code == 400 and _error(response)["field"] == "events.1.occurred_at"
+    late_clock = (now - timedelta(minutes=2)).isoformat()  # a little slack for kiosk clocks
+    assert started.post_events(_event(started, occurred_at=late_clock)).status_code == 200
+    assert _count(app) == before + 1
 
 
 def test_malformed_json_huge_bodies_and_deep_nesting_never_500(
