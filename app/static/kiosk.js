@@ -1,19 +1,28 @@
 /* nudgelab kiosk page script (no dependencies, nothing loaded from outside).
  *
  * 1. Event queue: outcome buttons put their event in localStorage and POST it to the events API
- *    with its idempotency key; unacknowledged events are retried with exponential backoff (also
- *    after a reload, on the next page, and when the network comes back). "stored", "duplicate"
- *    and "discarded" all count as acknowledged; a 4xx refusal is never retried.
+ *    with its idempotency key, in batches of at most data-batch events (the server's
+ *    NUDGELAB_MAX_EVENTS_PER_REQUEST). An event leaves the queue only when the server has
+ *    acknowledged it ("stored", "duplicate" and "discarded" all count) or has refused that one
+ *    event by its index (400 with field events.N.*). Everything else keeps the queue and retries
+ *    with exponential backoff (also after a reload, on the next page, and when the network
+ *    comes back): 401/403/409 without an index, 408, 429, 5xx and network errors. A batch the
+ *    server finds too large (413, or 400 on "events") is halved and sent again; an
+ *    occurred_at the server refuses (a wrong kiosk clock) is dropped from that event, which is
+ *    then resent with the server's time; a key the server says is taken (409 on
+ *    events.N.idempotency_key) is replaced by a new one.
  * 2. Inactivity: after data-inactivity seconds without a touch the visit ends (timeout) and the
  *    welcome screen returns. Touches are reported to the server now and then, so a visitor who
  *    is reading keeps the visit.
  * Without this script the pages still work: buttons are ordinary forms.
+ * tests/app/js/kiosk_queue.test.js runs this file under node with a fake server.
  */
 (function () {
   "use strict";
   var data = document.body.dataset;
   var QUEUE = "nudgelab.events.v1";
-  var BATCH = 50;
+  var ACKNOWLEDGED = ["stored", "duplicate", "discarded"];
+  var batchSize = Math.max(1, Math.floor(Number(data.batch)) || 50);
   var memoryQueue = [];
   var delay = 1000;
   var timer = null;
@@ -37,6 +46,12 @@
   function forget(keys) {
     save(load().filter(function (item) { return keys.indexOf(item.event.idempotency_key) < 0; }));
   }
+  function change(key, edit) {
+    save(load().map(function (item) {
+      if (item.event.idempotency_key === key) { edit(item.event); }
+      return item;
+    }));
+  }
   function later() {
     window.clearTimeout(timer);
     var max = (Number(data.retryMax) || 60) * 1000;
@@ -44,34 +59,75 @@
     delay = Math.min(delay * 2, max);
   }
 
+  /* The next batch: events of this page's kiosk first (an old kiosk's events that its server
+   * refuses for now do not hold them up), then the oldest other kiosk's. */
+  function nextBatch(items) {
+    var mine = items.filter(function (item) {
+      return item.token === data.token && item.api === data.api;
+    });
+    var first = mine.length ? mine[0] : items[0];
+    return items.filter(function (item) {
+      return item.token === first.token && item.api === first.api;
+    }).slice(0, batchSize);
+  }
+
+  /* What the answer means for the batch; returns true when the queue may go on at once. */
+  function settle(status, body, batch, keys) {
+    var error = (body && body.error) || {};
+    var field = typeof error.field === "string" ? error.field : "";
+    var match = /^events\.(\d+)\.(.*)$/.exec(field);
+    var index = match && Number(match[1]) < batch.length ? Number(match[1]) : -1;
+    if (status >= 200 && status < 300) {
+      var acknowledged = ((body && body.results) || []).filter(function (result) {
+        return ACKNOWLEDGED.indexOf(result.status) >= 0;
+      }).map(function (result) { return result.idempotency_key; });
+      forget(acknowledged);
+      return acknowledged.length > 0;
+    }
+    if (status === 413 || (status === 400 && field === "events")) {
+      if (batch.length > 1) {
+        batchSize = Math.max(1, Math.floor(batch.length / 2));
+        return true;
+      }
+      if (status === 413) {  /* one event that no batch size can carry */
+        forget(keys);
+        return true;
+      }
+      return false;
+    }
+    if (status === 400 && index >= 0) {
+      if (match[2] === "occurred_at") {
+        change(keys[index], function (event) { delete event.occurred_at; });
+      } else {
+        forget([keys[index]]);  /* only the event the server refused */
+      }
+      return true;
+    }
+    if (status === 409 && index >= 0 && match[2] === "idempotency_key") {
+      change(keys[index], function (event) { event.idempotency_key = newKey(); });
+      return true;
+    }
+    return false;  /* 401, 403, 409, 408, 429, 5xx, anything else: keep and retry later */
+  }
+
   function flush() {
     if (sending) { return; }
     var items = load();
     if (!items.length) { return; }
-    var first = items[0];
-    var batch = items.filter(function (item) {
-      return item.token === first.token && item.api === first.api;
-    }).slice(0, BATCH);
+    var batch = nextBatch(items);
     var keys = batch.map(function (item) { return item.event.idempotency_key; });
     sending = true;
-    window.fetch(first.api, {
+    window.fetch(batch[0].api, {
       method: "POST",
-      headers: { "Content-Type": "application/json", "Authorization": "Bearer " + first.token },
+      headers: { "Content-Type": "application/json", "Authorization": "Bearer " + batch[0].token },
       body: JSON.stringify({ events: batch.map(function (item) { return item.event; }) }),
       credentials: "omit",
       cache: "no-store"
     }).then(function (response) {
       return response.json().catch(function () { return {}; }).then(function (body) {
         sending = false;
-        if (response.ok) {
-          forget(keys);
-          delay = 1000;
-          flush();
-        } else if (response.status >= 400 && response.status < 500 &&
-                   response.status !== 408 && response.status !== 429) {
-          var field = (body.error && body.error.field) || "";
-          var match = /^events\.(\d+)\./.exec(field);
-          forget(match && batch[Number(match[1])] ? [keys[Number(match[1])]] : keys);
+        if (settle(response.status, body, batch, keys)) {
+          if (response.ok) { delay = 1000; }
           flush();
         } else {
           later();
