@@ -177,8 +177,11 @@ def document(max_events: int, clock_slack_minutes: int) -> dict[str, Any]:
                     "operationId": "postEvents",
                     "summary": "Store one event or a batch of events",
                     "description": "All events of a request are checked first; if any is "
-                    "invalid the answer is 4xx and nothing is written. Retry on 5xx and on "
-                    "network errors, with backoff; never retry a 4xx.",
+                    "invalid the answer is 4xx and nothing is written. An error whose field "
+                    "is `events.N.…` names the one refused event: resend the others (or that "
+                    "event without a refused `occurred_at`). 413, or 400 with field `events`: "
+                    "send smaller batches. Retry 5xx and network errors with backoff; a "
+                    "request answered 401 or 403 can succeed once the kiosk token is valid.",
                     "security": [{"kioskToken": []}],
                     "requestBody": REQUEST_BODY,
                     "responses": {
