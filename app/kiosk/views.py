@@ -66,8 +66,14 @@ def _no_store(html: str, status: int = 200) -> Response:
 
 @bp.get("/")
 def welcome() -> Response:
-    """Language choice (each language named in itself) and the short study notice."""
-    visits.timed_out_visit()
+    """Language choice (each language named in itself) and the short study notice.
+
+    Opened during a visit (the back button, an error page's way back), it ends that visit: it
+    is logged as ``timeout`` (left without "Finish"), never silently dropped."""
+    if not visits.timed_out_visit():
+        abandoned = visits.current()
+        if abandoned is not None:
+            visits.record_end(abandoned, "timeout")
     visits.end()
     g.language = g.trial.languages[0]
     greetings = []
@@ -198,13 +204,34 @@ def opt_out() -> Response:
 
 @bp.post("/end")
 def end() -> Response:
-    """Finish (or the inactivity timer): log it once and show the welcome screen."""
+    """Finish: log it once and show which version the visitor saw and what the others were
+    (ETHICS D10), then the welcome screen. The inactivity timer: log it, show the welcome."""
     visit = visits.current()
-    reason = request.form.get("reason", "finish")
-    if visit is not None and not visits.timed_out_visit():
-        visits.record_end(visit, "timeout" if reason == "timeout" else "finish")
+    reason = "timeout" if request.form.get("reason") == "timeout" else "finish"
+    if visit is None or visits.timed_out_visit():
+        visits.end()
+        return _welcome()
+    visits.record_end(visit, reason)
     visits.end()
-    return _welcome()
+    if reason == "timeout":
+        return _welcome()
+    g.language = visit.language
+    g.trial = visit.trial or g.trial
+    return _no_store(_why_page(None, seen=g.trial.arm(visit.arm), finished=True))
+
+
+def _why_page(visit: visits.Visit | None, **context: object) -> str:
+    return render_template(
+        "kiosk/why.html",
+        trial=g.trial,
+        language=g.language,
+        element_labels=ELEMENT_LABELS,
+        strength_labels=STRENGTH_LABELS,
+        stored=STORED,
+        never_stored=NEVER_STORED,
+        **_page_context(visit),
+        **context,
+    )
 
 
 @bp.get("/why")
@@ -213,18 +240,7 @@ def why() -> Response:
     visit = _visit_if_any()
     if isinstance(visit, Response):
         return visit
-    html = render_template(
-        "kiosk/why.html",
-        trial=g.trial,
-        language=g.language,
-        seen=g.trial.arm(visit.arm) if visit else None,
-        element_labels=ELEMENT_LABELS,
-        strength_labels=STRENGTH_LABELS,
-        stored=STORED,
-        never_stored=NEVER_STORED,
-        **_page_context(visit),
-    )
-    return _no_store(html)
+    return _no_store(_why_page(visit, seen=g.trial.arm(visit.arm) if visit else None))
 
 
 @bp.get("/register")

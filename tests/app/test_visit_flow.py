@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 
 import pytest
@@ -12,6 +13,7 @@ from flask_babel import force_locale, gettext
 from sqlalchemy import func, select
 
 from app.db import get_engine
+from app.kiosk.render import visible_text
 from experiments.eventlog import assignments, events, visits
 from experiments.model import Trial
 from experiments.vocabulary import LANGUAGE_NAMES
@@ -83,7 +85,9 @@ def test_whole_visit(app: Flask, factory_trial: Trial, visitor: Visitor, languag
         "exposure",
         "finish",
     ]
-    assert visitor.visit_id is None and visitor.sees("English")  # back on the welcome screen
+    assert visitor.visit_id is None  # the visit has ended; the end screen, then the welcome
+    assert visitor.sees(arm.material[other].title) and visitor.arrives().status_code == 200
+    assert visitor.sees("English")
 
     visitor.starts_in(language)  # the next visitor: a new visit, a new randomization
     assert visitor.visit_id not in (None, first_visit)
@@ -303,3 +307,43 @@ def test_a_visit_keeps_its_trial_version_when_the_trial_is_reloaded(
     assert newcomer.arm_of().endswith("_v2") and newcomer.sees("(v2)")
     assert newcomer.taps("country_info_opened").status_code == 400  # no longer declared
     assert newcomer.taps("country_info_shown").status_code == 200
+
+
+def test_after_finish_the_visitor_sees_which_version_it_was_and_the_others(
+    factory_trial: Trial, visitor: Visitor
+) -> None:
+    """ETHICS D10: the "why" page after the visit, in the visit's language; then the start."""
+    visitor.arrives()
+    visitor.starts_in("en")
+    visitor.switches_to("ar")
+    seen = factory_trial.arm(visitor.arm_of())
+    end = visitor.finishes()
+    assert end.status_code == 200 and end.headers["Cache-Control"] == "no-store"
+    assert '<html lang="ar" dir="rtl">' in visitor.text and visitor.sees("شكرًا لزيارتك")
+    number = factory_trial.arms.index(seen) + 1
+    assert re.search(rf"رأيتَ النسخة {number} من 3: ?{re.escape(seen.material['ar'].title)}",
+                     visible_text(visitor.text))  # fmt: skip
+    for arm in factory_trial.arms:  # what the other versions were
+        assert visitor.sees(arm.material["ar"].title)
+    assert re.search(
+        rf'<meta http-equiv="refresh" content="90;url={re.escape(visitor.path)}">', visitor.text
+    )
+    assert f'href="{visitor.path}"' in visitor.text  # "Back to the start", one tap away
+    assert "data-visit=" not in visitor.text and visitor.visit_id is None
+    logged = visitor.logged(_only_visit(visitor.app))
+    assert logged == ["exposure", "language_switch", "exposure", "finish"]
+    again = visitor.client.post(visitor.path + "end", data={"reason": "finish"})
+    assert again.status_code == 302  # no visit any more: straight to the welcome screen
+
+
+def test_the_welcome_screen_opened_mid_visit_ends_the_visit_as_a_timeout(
+    app: Flask, visitor: Visitor
+) -> None:
+    visitor.arrives()
+    visitor.starts_in("en")
+    first = visitor.visit_id
+    visitor.arrives()  # e.g. the browser's back button, or an error page's way back
+    assert visitor.visit_id is None and visitor.sees("English")
+    assert visitor.logged(first) == ["exposure", "timeout"]
+    visitor.arrives()
+    assert visitor.logged(first) == ["exposure", "timeout"]  # logged once
