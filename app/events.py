@@ -88,8 +88,14 @@ def _parse_body() -> tuple[list[EventIn], str]:
     """The request's events and the field prefix of each (``events.<i>.`` for a batch)."""
     if not request.is_json:
         raise ApiError(415, "send the body as JSON (Content-Type: application/json)")
+    body = request.get_data(cache=False)
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(body) >= limit:
+        # A body without Content-Length (chunked) is read up to the limit and cut off there:
+        # too large, not malformed.
+        raise ApiError(413, "request body too large")
     try:
-        data: Any = json.loads(request.get_data(cache=False))
+        data: Any = json.loads(body)
     except (ValueError, RecursionError) as error:
         raise ApiError(400, f"the body is not valid JSON: {error.__class__.__name__}") from None
     if not isinstance(data, dict):

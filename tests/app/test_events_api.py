@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -247,3 +248,26 @@ def test_database_outage_is_503_and_retryable(
     _error(response)
     monkeypatch.undo()
     assert started.post_events(event).json["results"][0]["status"] == "stored"
+
+
+def test_an_oversized_chunked_body_is_413_not_malformed_json(app: Flask, started: Visitor) -> None:
+    """Without Content-Length (chunked), the server reads up to the limit and stops: that is
+    "too large", not "not valid JSON" (gunicorn sets wsgi.input_terminated for such bodies)."""
+
+    def chunked(body: bytes):  # type: ignore[no-untyped-def]
+        return started.client.post(
+            "/api/v1/events",
+            input_stream=io.BytesIO(body),
+            headers={
+                "Authorization": f"Bearer {started.token}",
+                "Content-Type": "application/json",
+                "Transfer-Encoding": "chunked",
+            },
+            environ_overrides={"wsgi.input_terminated": True},
+        )
+
+    huge = chunked(json.dumps({"events": [_event(started)] * 5000}).encode())
+    assert huge.status_code == 413 and "too large" in _error(huge)["message"]
+    small = chunked(json.dumps(_event(started)).encode())
+    assert small.status_code == 200, small.json
+    assert _count(app) == 2
