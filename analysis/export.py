@@ -159,15 +159,19 @@ def read_export(path: str | Path, trial_id: str | None = None) -> Exported:
     if trial_id is not None and meta["trial_id"] != trial_id:
         raise ExportError(f"{path} holds trial {meta['trial_id']!r}, not {trial_id!r}")
     outcomes = tuple(OutcomeSpec(o["id"], o["event"]) for o in meta["outcomes"])
+    suppressed = {key: list(value) for key, value in meta["suppressed"].items()}
     for column in _columns(outcomes):
         table[column] = pd.to_numeric(table[column].replace("", pd.NA))
+        blank = sorted(table.loc[table[column].isna(), "arm"].unique().tolist())
+        if blank:  # a blank is unknown, never 0: record it even if the metadata does not
+            suppressed[column] = sorted({*suppressed.get(column, []), *blank})
     cells = normalise_cells(table, outcomes)
     counts = Counts(meta["trial_id"], outcomes, cells, "export", cells_hash(cells, outcomes))
     return Exported(
         counts,
         TrialRecord.from_dict(meta["record"]),
         Quality.from_dict(meta["quality"]),
-        {key: list(value) for key, value in meta["suppressed"].items()},
+        suppressed,
         meta,
     )
 

@@ -105,6 +105,14 @@ def read_exported(trial: Trial, path: str | Path, step: Step) -> Inputs:
         exported = read_export(path, trial.id)
     except ExportError as error:
         raise AnalysisError(str(error)) from error
+    unknown = sorted({arm for c in ("n", "opted_out") for arm in exported.suppressed.get(c, [])})
+    if unknown:
+        raise AnalysisError(
+            f"the export left the opt-out count empty (a small cell, threshold "
+            f"{exported.meta['threshold']}) for arm(s) {', '.join(unknown)}, so the analysed "
+            "visits per arm are unknown and no outcome estimate can be computed "
+            "from it; analyse from the database (--db URL)"
+        )
     plan = plan_trial(exported.record, trial)
     return Inputs(
         exported.counts,

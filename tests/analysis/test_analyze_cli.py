@@ -38,6 +38,8 @@ def test_simulate_analyze_export_and_analyze_the_export(
         "control=0.05,gain=0.2",
         "--seed",
         "3",
+        "--opt-out-rate",
+        "0.1",  # enough opt-outs per arm that the export keeps the count
         "--db",
         db_url,
     )
@@ -72,6 +74,28 @@ def test_simulate_analyze_export_and_analyze_the_export(
     exported = json.loads((tmp_path / "x" / "report.json").read_text())
     assert exported["flow"]["total"]["randomized"] == 400
     assert exported["transparency"]["looks"] == 2  # one analysis and the export
+
+
+def test_an_export_with_a_suppressed_opt_out_count_is_not_analysed_as_zero(
+    db_url: str, trial_file: Path, tmp_path: Path
+) -> None:
+    run(
+        "simulate", trial_file, "--visits", "300", "--rates", "control=0.05,gain=0.2",
+        "--seed", "4", "--opt-out-rate", "0.01", "--db", db_url,
+    )  # fmt: skip
+    run("export", "test-trial", "--db", db_url, "--out", tmp_path / "e.csv")
+    from analysis.export import read_export
+
+    exported = read_export(tmp_path / "e.csv")
+    assert exported.suppressed.get("opted_out")  # a few opt-outs: the count is left empty
+    result = CliRunner().invoke(
+        main, ["analyze", str(trial_file), "--export", str(tmp_path / "e.csv"), "--out",
+               str(tmp_path / "x")],
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "opt-out count empty" in result.output and "--db URL" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "x" / "report.json").exists()  # no estimate on a wrong denominator
 
 
 def test_errors_are_one_line_not_a_traceback(tmp_path: Path, trial_file: Path) -> None:
