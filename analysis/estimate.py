@@ -208,7 +208,8 @@ def _versus_control(
     odds = odds_ratio(x1, n1, x2, n2, alpha)
     if rr.corrected:
         notes.append(
-            f"arm {c.arm}: no successes in this arm or in the control; the risk ratio adds 0.5 "
+            f"arm {c.arm}: no successes in this arm or in the control, or only successes in "
+            "both; the risk ratio adds 0.5 "
             "to every cell (Haldane–Anscombe correction)"
         )
     if odds.corrected:

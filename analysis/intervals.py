@@ -83,10 +83,11 @@ class Ratio:
 def relative_risk(x1: int, n1: int, x2: int, n2: int, alpha: float = 0.05) -> Ratio:
     """Risk ratio ``(x₁/n₁)/(x₂/n₂)`` with the log (Katz) interval.
 
-    ``SE(log RR) = √(1/x₁ − 1/n₁ + 1/x₂ − 1/n₂)``. When ``x₁`` or ``x₂`` is 0, 0.5 is added to
-    each cell (``xᵢ + 0.5``, ``nᵢ + 1``) and ``corrected`` is set.
+    ``SE(log RR) = √(1/x₁ − 1/n₁ + 1/x₂ − 1/n₂)``. When ``x₁`` or ``x₂`` is 0, or every visit
+    of both arms succeeded (the SE would be 0 and the interval collapse to a point), 0.5 is added
+    to each cell (``xᵢ + 0.5``, ``nᵢ + 1``) and ``corrected`` is set.
     """
-    corrected = x1 == 0 or x2 == 0
+    corrected = x1 == 0 or x2 == 0 or (x1 == n1 and x2 == n2)
     a, m1, c, m2 = (x1 + 0.5, n1 + 1.0, x2 + 0.5, n2 + 1.0) if corrected else (x1, n1, x2, n2)
     value = (a / m1) / (c / m2)
     se = math.sqrt(max(0.0, 1 / a - 1 / m1 + 1 / c - 1 / m2))

@@ -170,7 +170,9 @@ def test_ratios_match_statsmodels_table2x2(arm: tuple[int, int], control: tuple[
     assert not rr.corrected and not odds.corrected
 
 
-@pytest.mark.parametrize(("x1", "n1", "x2", "n2"), [(0, 50, 4, 60), (3, 40, 0, 40), (0, 10, 0, 12)])
+@pytest.mark.parametrize(
+    ("x1", "n1", "x2", "n2"), [(0, 50, 4, 60), (3, 40, 0, 40), (0, 10, 0, 12), (10, 10, 12, 12)]
+)
 def test_zero_successes_use_haldane_and_match_statsmodels_on_the_shifted_table(
     x1: int, n1: int, x2: int, n2: int
 ) -> None:
@@ -187,6 +189,15 @@ def test_zero_successes_use_haldane_and_match_statsmodels_on_the_shifted_table(
         close(a, b)
         for a, b in zip((odds.ci_low, odds.ci_high), table.oddsratio_confint(), strict=True)
     )
+
+
+def test_all_successes_in_both_arms_give_an_interval_not_a_point() -> None:
+    """10/10 vs 10/10: uncorrected, SE(log RR) = 0 and the interval would be [1, 1]."""
+    rr = relative_risk(10, 10, 10, 10)
+    half = 1.959963984540054 * math.sqrt(2 * (1 / 10.5 - 1 / 11))  # hand-computed, 0.5 added
+    assert rr.corrected and rr.value == 1.0
+    assert close(rr.ci_low, math.exp(-half)) and close(rr.ci_high, math.exp(half))
+    assert rr.ci_low < 0.85 and rr.ci_high > 1.18
 
 
 def test_haldane_only_where_needed() -> None:
