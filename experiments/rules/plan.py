@@ -55,6 +55,15 @@ def _analysis_plan(ctx: Context) -> Iterator[Problem]:
             yield ctx.problem(
                 (*path, "outcome"), f"no outcome called {hypothesis.outcome!r}", "analysis-plan"
             )
+        if hypothesis.direction != "two_sided":
+            yield ctx.problem(
+                (*path, "direction"),
+                f"'{hypothesis.direction}' records the expected direction only: nudgelab tests "
+                "every hypothesis two-sided (p-values and intervals); write 'two_sided' unless "
+                "you mean just that",
+                "analysis-plan",
+                "warning",
+            )
     plan = trial.analysis
     for index, subgroup in enumerate(plan.confirmatory_subgroups):
         if subgroup not in plan.subgroups:

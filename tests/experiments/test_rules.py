@@ -363,6 +363,14 @@ CASES: list[tuple[str, Mutation, str, str, str]] = [
         "no outcome called 'donations'",
         "analysis.hypotheses.0.outcome",
     ),
+    (
+        "analysis-plan",
+        _set("analysis.hypotheses.0.direction", "increase"),
+        "warning",
+        "'increase' records the expected direction only: nudgelab tests every hypothesis "
+        "two-sided",
+        "analysis.hypotheses.0.direction",
+    ),
     ("analysis-plan", _set("analysis.confirmatory_subgroups", ["language"]), "none", "", ""),
     (
         "power",
