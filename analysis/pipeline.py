@@ -24,6 +24,7 @@ from analysis.transparency import (
     arms_shown,
     data_deviations,
     deletion,
+    disclosures,
     looks_while_running,
     option_deviations,
     plan_trial,
@@ -31,6 +32,7 @@ from analysis.transparency import (
     read_record,
     record_look,
     version_deviations,
+    versions_shown,
 )
 from experiments.eventlog import make_engine
 from experiments.model import Arm, Trial
@@ -180,11 +182,25 @@ def build_report(
     power = power_summary(plan, flow, observed)
     transparency = build_transparency(trial, inputs, arms, settings, now)
     unknown = sorted(set(counts.cells["arm"]) - set(arm_ids))
-    warnings = tuple(
-        f"visits assigned to undeclared arm {arm!r} are not analysed" for arm in unknown
+    warnings = (
+        *(f"visits assigned to undeclared arm {arm!r} are not analysed" for arm in unknown),
+        *deviation_warnings(transparency),
     )
     return Report(
         trial.id, trial.title, now, settings, flow, outcomes, checks, power, transparency, warnings
+    )
+
+
+def deviation_warnings(transparency: Transparency) -> tuple[str, ...]:
+    """One warning naming every deviation from the plan (details: Transparency › Deviations)."""
+    deviations = transparency.deviations
+    if not deviations:
+        return ()
+    listed = "; ".join(f"{d.kind}: {d.what}" for d in deviations[:8])
+    more = f"; and {len(deviations) - 8} more" if len(deviations) > 8 else ""
+    return (
+        f"{len(deviations)} deviation{'s' if len(deviations) != 1 else ''} from the "
+        f"pre-registered plan ({listed}{more}); see Transparency, Deviations from the plan",
     )
 
 
@@ -205,13 +221,18 @@ def build_transparency(
     plan, record, quality = inputs.plan, inputs.record, inputs.quality
     deviations = [
         *option_deviations(
-            plan, correction=options.correction, alpha=options.alpha, interval=options.interval
+            plan,
+            correction=options.correction,
+            alpha=options.alpha,
+            interval=options.interval,
+            adjustment=options.adjustment,
         ),
         *version_deviations(plan, trial),
         *data_deviations(record, quality.visits_by_version),
     ]
-    shown = {arm.id: arm for arm in arms_shown(trial)}
-    shown |= {arm.id: arm for arm in arms_shown(plan) if arm.id not in shown}
+    # What visitors saw is the locked version; an arm added after the lock as it is now.
+    shown = {arm.id: arm for arm in arms_shown(plan)}
+    shown |= {arm.id: arm for arm in arms_shown(trial) if arm.id not in shown}
     deleted_on, basis = deletion(trial, record)
     looks = len(record.looks) + (1 if inputs.look_counted else 0)
     note = (
@@ -222,19 +243,16 @@ def build_transparency(
         else "this analysis was run without recording a look"
     )
     return Transparency(
-        title=trial.title,
-        purpose=trial.purpose,
-        organisation=trial.organisation,
+        title=plan.title,
+        purpose=plan.purpose,
+        organisation=plan.organisation,
         contact=trial.contact,
         privacy_contact=trial.privacy.contact,
         privacy_statement=trial.privacy.statement,
         register_url=trial.register_url,
-        domain_sensitivity=trial.domain_sensitivity,
-        sensitivity_reason=trial.sensitivity_reason,
-        disclosures=tuple(
-            (language, trial.disclosure_version(language), trial.disclosure_text(language))
-            for language in trial.languages
-        ),
+        domain_sensitivity=plan.domain_sensitivity,
+        sensitivity_reason=plan.sensitivity_reason,
+        disclosures=disclosures(plan),
         arms=tuple(shown[arm.id] for arm in arms),
         preregistration=preregistration(plan, record),
         deviations=tuple(deviations),
@@ -249,6 +267,7 @@ def build_transparency(
         deletion_date=deleted_on,
         deletion_basis=basis,
         statistical_notes=(OPT_OUT_RULE,),
+        other_versions=versions_shown(plan, record, quality.visits_by_version),
     )
 
 
@@ -261,7 +280,8 @@ def exclusions(inputs: Inputs, arm_ids: Sequence[str]) -> tuple[str, ...]:
         f"{opted:,} randomized visits opted out and are excluded from every outcome analysis "
         "(counted in the participant flow only).",
         "Visits that were randomized but never saw the material are NOT excluded "
-        "(intention to treat).",
+        "(modified intention to treat: every randomized visit except opt-outs, in its "
+        "randomized arm).",
     ]
     if quality.visits_without_assignment:
         items.append(

@@ -43,6 +43,8 @@ class TrialRecord:
     locked_source: str | None = None
     #: Earlier looks at the results, oldest first.
     looks: tuple[datetime, ...] = ()
+    #: Every stored version of the trial file, verbatim, by version hash.
+    version_sources: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self), default=_iso))
@@ -88,6 +90,11 @@ def read_record(conn: Connection, trial_id: str) -> TrialRecord:
                 trial_versions.c.version == row["locked_version"],
             )
         ).scalar_one_or_none()
+    sources = conn.execute(
+        select(trial_versions.c.version, trial_versions.c.source).where(
+            trial_versions.c.trial_id == trial_id
+        )
+    ).all()
     looks = conn.execute(
         select(result_looks.c.looked_at)
         .where(result_looks.c.trial_id == trial_id)
@@ -102,6 +109,7 @@ def read_record(conn: Connection, trial_id: str) -> TrialRecord:
         aware(row["stopped_at"]),
         locked_source,
         tuple(aware(moment) for moment in looks),  # type: ignore[misc]
+        {str(version): str(source) for version, source in sources},
     )
 
 
@@ -141,6 +149,17 @@ class ArmShown:
     claims: tuple[str, ...]
     messenger: str | None
     figure: str | None
+
+
+@dataclass(frozen=True)
+class VersionShown:
+    """A trial version other than the locked one that visitors saw: what it showed differently."""
+
+    version: str
+    visits: int
+    disclosures: tuple[tuple[str, str, str], ...]  # changed ones: (language, hash, full text)
+    arms: tuple[ArmShown, ...]  # arms whose material, claims, figure or messenger changed
+    note: str
 
 
 @dataclass(frozen=True)
@@ -188,7 +207,7 @@ class Transparency:
     domain_sensitivity: str
     sensitivity_reason: str | None
     disclosures: tuple[tuple[str, str, str], ...]  # (language, version hash, full text)
-    arms: tuple[ArmShown, ...]
+    arms: tuple[ArmShown, ...]  # as locked (pre-registered); arms added later as added
     preregistration: Preregistration
     deviations: tuple[Deviation, ...]
     exclusions: tuple[str, ...]
@@ -203,6 +222,8 @@ class Transparency:
     deletion_basis: str
     no_individual_decisions: str = NO_INDIVIDUAL_DECISIONS
     statistical_notes: tuple[str, ...] = field(default=(OPT_OUT_RULE,))
+    #: Versions other than the locked one under which visits were recorded.
+    other_versions: tuple[VersionShown, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self), default=_iso))
@@ -248,6 +269,45 @@ def arms_shown(trial: Trial) -> tuple[ArmShown, ...]:
             )
         )
     return tuple(shown)
+
+
+def disclosures(trial: Trial) -> tuple[tuple[str, str, str], ...]:
+    """The full disclosure of ``trial`` per language, with the hash exposures record."""
+    return tuple(
+        (language, trial.disclosure_version(language), trial.disclosure_text(language))
+        for language in trial.languages
+    )
+
+
+def versions_shown(
+    plan: Trial, record: TrialRecord, visits_by_version: Mapping[str, int]
+) -> tuple[VersionShown, ...]:
+    """What visitors under a version other than the locked ``plan`` saw that differed from it."""
+    if record.locked_version is None:
+        return ()
+    locked_arms = {arm.id: arm for arm in arms_shown(plan)}
+    locked_disclosures = set(disclosures(plan))
+    found = []
+    for version, visits in sorted(visits_by_version.items()):
+        if version == record.locked_version:
+            continue
+        source = record.version_sources.get(version)
+        loaded = load_text(source, f"<version {version[:12]}>") if source else None
+        if loaded is None or loaded.trial is None:
+            note = "the trial file of this version is not stored, or no longer parses"
+            found.append(VersionShown(version, visits, (), (), note))
+            continue
+        changed_arms = tuple(
+            arm for arm in arms_shown(loaded.trial) if locked_arms.get(arm.id) != arm
+        )
+        changed = tuple(d for d in disclosures(loaded.trial) if d not in locked_disclosures)
+        note = (
+            "disclosure and every arm's material as locked"
+            if not changed_arms and not changed
+            else "shows only what differs from the locked version"
+        )
+        found.append(VersionShown(version, visits, changed, changed_arms, note))
+    return tuple(found)
 
 
 def preregistration(plan: Trial, record: TrialRecord) -> Preregistration:
@@ -300,6 +360,28 @@ def version_deviations(plan: Trial, analysed: Trial) -> list[Deviation]:
         found.append(
             Deviation("outcome removed", oid, "pre-registered", "removed later; still reported")
         )
+    for oid in plan_outcomes.keys() & now_outcomes.keys():
+        was, now = plan_outcomes[oid], now_outcomes[oid]
+        if was.event != now.event:
+            found.append(
+                Deviation(
+                    "outcome redefined",
+                    oid,
+                    f"event {was.event}",
+                    f"event {now.event} (the report counts the pre-registered event)",
+                )
+            )
+        for attribute in ("primary", "description", "label"):
+            before_value, after_value = getattr(was, attribute), getattr(now, attribute)
+            if before_value != after_value:
+                found.append(
+                    Deviation(
+                        "outcome redefined",
+                        f"{oid}.{attribute}",
+                        _short(before_value),
+                        _short(after_value),
+                    )
+                )
     if plan.primary_outcome.id != analysed.primary_outcome.id:
         found.append(
             Deviation(
@@ -319,18 +401,23 @@ def version_deviations(plan: Trial, analysed: Trial) -> list[Deviation]:
                     after["schedule"][key],
                 )
             )
-    for key, value in before["analysis"].items():
-        if after["analysis"].get(key) != value:
+    for key in before["analysis"].keys() | after["analysis"].keys():
+        if before["analysis"].get(key) != after["analysis"].get(key):
             found.append(
                 Deviation(
-                    "plan changed", f"analysis.{key}", _short(value), _short(after["analysis"][key])
+                    "plan changed",
+                    f"analysis.{key}",
+                    _short(before["analysis"].get(key)),
+                    _short(after["analysis"].get(key)),
                 )
             )
     found += _arm_deviations(plan, analysed)
-    for key in before.keys() - {"schedule", "analysis", "outcomes", "arms"}:
-        if before[key] != after.get(key):
+    for key in (before.keys() | after.keys()) - {"schedule", "analysis", "outcomes", "arms"}:
+        if before.get(key) != after.get(key):
             found.append(
-                Deviation("trial file changed", key, _short(before[key]), _short(after[key]))
+                Deviation(
+                    "trial file changed", key, _short(before.get(key)), _short(after.get(key))
+                )
             )
     return sorted(found, key=lambda d: (d.kind, d.what))
 
@@ -363,7 +450,7 @@ def _short(value: object, limit: int = 120) -> str:
 
 
 def option_deviations(
-    plan: Trial, *, correction: str, alpha: float, interval: str
+    plan: Trial, *, correction: str, alpha: float, interval: str, adjustment: str = "lpm"
 ) -> list[Deviation]:
     """Analysis choices that differ from the pre-registered plan (or the documented default)."""
     found = []
@@ -377,6 +464,13 @@ def option_deviations(
         )
     if interval != "newcombe":
         found.append(Deviation("analysis choice", "interval", "newcombe (default)", interval))
+    if adjustment != "lpm":
+        found.append(
+            Deviation(
+                "analysis choice", "adjustment", "lpm with HC2/cluster-robust SE (default)",
+                adjustment,
+            )
+        )  # fmt: skip
     return found
 
 

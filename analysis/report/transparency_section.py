@@ -8,9 +8,14 @@ from analysis.report.blocks import Block, Bullets, Heading, Paragraph, Quote, Ta
 
 if TYPE_CHECKING:
     from analysis.report.model import Report
+    from analysis.transparency import ArmShown
 
-#: The heading every rendering must contain (the writers check it).
+#: The heading, and the sentence under it, that every rendering must contain (writers check).
 TRANSPARENCY_HEADING = "Transparency"
+TRANSPARENCY_NOTE = (
+    "This section is always written by nudgelab from the trial files stored in the "
+    "event log; a trial file cannot switch it off."
+)
 
 
 def transparency_blocks(report: Report) -> list[Block]:
@@ -19,11 +24,7 @@ def transparency_blocks(report: Report) -> list[Block]:
     pre = t.preregistration
     blocks: list[Block] = [
         Heading(2, TRANSPARENCY_HEADING, "transparency"),
-        Paragraph(
-            "This section is always written by nudgelab from the trial files stored in the "
-            "event log; a trial file cannot switch it off.",
-            "note",
-        ),
+        Paragraph(TRANSPARENCY_NOTE, "note"),
         Heading(3, "Who ran this trial and why", "who"),
         Bullets(
             (
@@ -58,18 +59,26 @@ def transparency_blocks(report: Report) -> list[Block]:
         )
     )
     for arm in t.arms:
-        blocks.append(
-            Heading(4, f"Arm {arm.id} ({arm.element}, strength {arm.strength})", f"arm-{arm.id}")
-        )
-        for language, title, body in arm.materials:
-            blocks.append(Quote(f"{title}\n\n{body}", language, f"Material ({language})"))
-        extras = [f"Claim: {claim}" for claim in arm.claims]
-        if arm.figure:
-            extras.append(f"Figure: {arm.figure}")
-        if arm.messenger:
-            extras.append(f"Messenger: {arm.messenger}")
-        if extras:
-            blocks.append(Bullets(tuple(extras)))
+        blocks += arm_blocks(arm, f"Arm {arm.id}", f"arm-{arm.id}")
+    if t.other_versions:
+        blocks += [
+            Heading(3, "What visitors saw under later versions", "later-versions"),
+            Paragraph(
+                "Above is the locked (pre-registered) version. Visits were also recorded "
+                "under the versions below; each lists what it showed differently.",
+                "warning",
+            ),
+        ]
+    for shown in t.other_versions:
+        short = shown.version[:12]
+        blocks += [
+            Heading(4, f"Version {short}: {shown.visits:,} visits", f"version-{short}"),
+            Paragraph(f"{shown.note}."),
+        ]
+        for language, version, text in shown.disclosures:
+            blocks.append(Quote(text, language, f"Disclosure ({language}, version {version})"))
+        for arm in shown.arms:
+            blocks += arm_blocks(arm, f"Version {short}, arm {arm.id}", f"v{short}-arm-{arm.id}")
     locked = (
         f"locked version {pre.locked_version} at {pre.locked_at:%Y-%m-%d %H:%M} UTC"
         if pre.locked_version and pre.locked_at
@@ -129,6 +138,21 @@ def transparency_blocks(report: Report) -> list[Block]:
     return blocks
 
 
+def arm_blocks(arm: ArmShown, label: str, anchor: str) -> list[Block]:
+    """One arm as shown: its materials in every language, claims, figure and messenger."""
+    blocks: list[Block] = [Heading(4, f"{label} ({arm.element}, strength {arm.strength})", anchor)]
+    for language, title, body in arm.materials:
+        blocks.append(Quote(f"{title}\n\n{body}", language, f"Material ({language})"))
+    extras = [f"Claim: {claim}" for claim in arm.claims]
+    if arm.figure:
+        extras.append(f"Figure: {arm.figure}")
+    if arm.messenger:
+        extras.append(f"Messenger: {arm.messenger}")
+    if extras:
+        blocks.append(Bullets(tuple(extras)))
+    return blocks
+
+
 def check_rendering(text: str, report: Report, writer: str) -> None:
     """Refuse a rendering that lacks the transparency section, an arm or an outcome."""
     from analysis.report.model import IncompleteReport
@@ -136,7 +160,7 @@ def check_rendering(text: str, report: Report, writer: str) -> None:
     if writer == "JSON":
         needles = ['"transparency"', *(f'"id": "{arm}"' for arm in report.arm_ids)]
     else:
-        needles = [TRANSPARENCY_HEADING, *(f"Arm {arm} (" for arm in report.arm_ids)]
+        needles = [TRANSPARENCY_NOTE, *(f"Arm {arm} (" for arm in report.arm_ids)]
     needles += [report.transparency.data_hash, *(outcome.id for outcome in report.outcomes)]
     missing = [needle for needle in needles if needle not in text]
     if missing:

@@ -135,7 +135,7 @@ def test_writers_refuse_a_rendering_without_transparency(report: Report, monkeyp
     import analysis.report.sections as sections
 
     monkeypatch.setattr(sections, "transparency_blocks", lambda report: [])
-    with pytest.raises(IncompleteReport, match="Transparency"):
+    with pytest.raises(IncompleteReport, match="always written by nudgelab"):
         report.to_markdown()
     with pytest.raises(IncompleteReport):
         report.to_html()

@@ -80,3 +80,49 @@ def test_a_trial_never_started_has_no_lock_and_says_so(tmp_path) -> None:  # typ
     assert report.transparency.deviations[0].kind == "no pre-registration lock"
     assert "NOT LOCKED" in report.to_markdown()
     assert report.transparency.looks == 0
+
+
+def test_the_report_shows_the_locked_materials_and_what_later_versions_changed(
+    db_url: str,
+) -> None:
+    engine, _ = simulated(db_url, 200)  # loads and locks version 1
+    data = trial_dict()
+    data["arms"][1]["material"]["en"]["body"] = "Edited after the lock. en"
+    data["disclosure"]["en"]["study"] = "An edited study sentence."
+    data["outcomes"][1]["event"] = "country_page_opened"
+    source = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    changed = make_trial(
+        arms=data["arms"], disclosure=data["disclosure"], outcomes=data["outcomes"]
+    )
+    with engine.begin() as conn:
+        recording.load_trial(conn, changed, source)
+        recording.start_visits(
+            conn, changed, [recording.VisitSpec("loc-a", "en")] * 3, rng=random.Random(4)
+        )
+    report = analyze(changed, engine, adjustment="logit")
+    engine.dispose()
+    t = report.transparency
+    gain = next(arm for arm in t.arms if arm.id == "gain")
+    locked_body = "With support you can start again. en"
+    assert dict((m[0], m[2]) for m in gain.materials)["en"] == locked_body
+    assert all("An edited study sentence." not in text for _, _, text in t.disclosures)
+    (later,) = t.other_versions
+    assert later.visits == 3
+    assert [arm.id for arm in later.arms] == ["gain"]
+    assert dict((m[0], m[2]) for m in later.arms[0].materials)["en"] == "Edited after the lock. en"
+    assert [(language, "An edited study sentence." in text) for language, _, text in
+            later.disclosures] == [("en", True)]  # fmt: skip
+    found = {(d.kind, d.what): d for d in t.deviations}
+    redefined = found[("outcome redefined", "opened_country_info")]
+    assert (redefined.planned, redefined.actual.split(" (")[0]) == (
+        "event country_info_opened",
+        "event country_page_opened",
+    )
+    assert found[("analysis choice", "adjustment")].actual == "logit"
+    (warning,) = [w for w in report.warnings if "from the pre-registered plan" in w]
+    assert warning.startswith(f"{len(t.deviations)} deviations") and "outcome redefined" in warning
+    markdown = report.to_markdown()
+    assert "What visitors saw under later versions" in markdown
+    assert markdown.index("With support you can start again. en") < markdown.index(
+        "Edited after the lock. en"
+    )
