@@ -345,4 +345,15 @@ def run_checks(
     share = quality.disclosure_share
     if share is not None and share < 1:
         warnings.append(f"only {share:.1%} of exposures carried the current disclosure")
-    return Checks(srm, tables, opt_outs(counts, arms), quality, tuple(warnings))
+    withdrawn = opt_outs(counts, arms)
+    if withdrawn.p_value is not None and withdrawn.p_value < SRM_THRESHOLD:
+        rates = ", ".join(
+            f"{arm} {out / n:.1%}" for arm, (n, out) in withdrawn.per_arm.items() if n
+        )
+        warnings.append(
+            f"differential opt-out: opt-out rates differ between arms ({rates}; chi-square "
+            f"{withdrawn.chi2:.1f}, p = {withdrawn.p_value:.2g} < {SRM_THRESHOLD}). Opt-outs "
+            "are excluded from the outcome analysis, so the analysed visits of the arms may no "
+            "longer be comparable (attrition bias); read the effects with care"
+        )
+    return Checks(srm, tables, withdrawn, quality, tuple(warnings))

@@ -86,6 +86,26 @@ def test_opt_outs_per_arm(counts) -> None:  # type: ignore[no-untyped-def]
     assert result.p_value == pytest.approx(stats.chi2_contingency(table, correction=False).pvalue)
 
 
+def test_differential_opt_out_is_a_loud_warning_only_below_0001(counts) -> None:  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from analysis.checks import Quality
+
+    arms, weights = ["control", "gain", "norm"], {"control": 1, "gain": 1, "norm": 1}
+    calm = run_checks(counts, arms, weights, Quality())
+    assert calm.opt_outs.p_value > 0.001
+    assert not any("differential opt-out" in w for w in calm.warnings)
+    cells = counts.cells.copy()
+    norm = cells["arm"] == "norm"
+    cells.loc[norm, "opted_out"] = cells.loc[norm, "n"] // 2  # half of one arm withdraws
+    skewed = run_checks(dataclasses.replace(counts, cells=cells), arms, weights, Quality())
+    table = [[out, n - out] for n, out in skewed.opt_outs.per_arm.values()]
+    p = stats.chi2_contingency(table, correction=False).pvalue
+    assert skewed.opt_outs.p_value == pytest.approx(p) and p < 0.001
+    (warning,) = [w for w in skewed.warnings if w.startswith("differential opt-out")]
+    assert f"p = {p:.2g}" in warning and "attrition" in warning
+
+
 def test_orphans_and_outcomes_without_exposure_are_counted_not_dropped(engine, trial) -> None:  # type: ignore[no-untyped-def]
     from tests.factories import trial_yaml
 
