@@ -5,7 +5,9 @@ was assigned to, whether or not it saw the material (intention to treat). Per vi
 derives four kinds of 0/1 flags from the events: ``exposed``, ``opted_out`` and one flag per
 declared outcome. The flags are summed by ``GROUP BY arm, location, language, week, hour,
 weekday``, so a trial of a million visits arrives here as a few thousand rows ("cells") and no
-event row is ever loaded into Python.
+event row is ever loaded into Python. A trial with many locations and languages can have a few
+hundred thousand cells; they are read in batches and kept column by column (categorical keys),
+about 60 bytes per cell with two outcomes.
 
 Cell columns (:data:`KEY_COLUMNS` then counts):
 
@@ -24,7 +26,9 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 from sqlalchemy import Connection, Engine, Integer, and_, case, cast, func, literal, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -78,7 +82,8 @@ class Counts:
         frame = self.cells
         for column, value in (where or {}).items():
             frame = frame[frame[column] == value]
-        return frame.groupby(list(keys), sort=True, observed=True)[self.count_columns].sum()
+        table = frame.groupby(list(keys), sort=True, observed=True)[self.count_columns].sum()
+        return _plain_index(table)
 
 
 def count_columns(outcomes: Iterable[OutcomeSpec]) -> list[str]:
@@ -200,13 +205,21 @@ def utc_session(conn: Connection) -> None:
 def load_counts(
     engine: Engine | Connection, trial_id: str, outcomes: Sequence[OutcomeSpec]
 ) -> Counts:
-    """Count the trial's randomized visits per cell with one SQL query."""
+    """Count the trial's randomized visits per cell with one SQL query.
+
+    The result rows are read in batches of :data:`FETCH_ROWS` and stored column by column
+    (categorical keys, ``int64`` counts), so a trial with hundreds of thousands of cells (many
+    locations × weeks × hours) never holds them as Python row tuples or per-row strings.
+    """
 
     def run(conn: Connection) -> pd.DataFrame:
         utc_session(conn)
         query = cells_query(trial_id, outcomes, conn.dialect.name)
-        result = conn.execute(query)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        # A server-side cursor on PostgreSQL (for this statement only): rows arrive in batches.
+        result = conn.execute(query, execution_options={"stream_results": True})
+        names = list(result.keys())
+        parts = [_columnar(rows, names) for rows in result.partitions(FETCH_ROWS)]
+        return _concat(parts, names)
 
     if isinstance(engine, Connection):
         frame = run(engine)
@@ -215,6 +228,35 @@ def load_counts(
             frame = run(conn)
     cells = normalise_cells(frame, outcomes)
     return Counts(trial_id, tuple(outcomes), cells, "database", cells_hash(cells, outcomes))
+
+
+#: Rows fetched from the database at a time by :func:`load_counts`.
+FETCH_ROWS = 50_000
+
+
+def _columnar(rows: Sequence[Sequence[object]], names: Sequence[str]) -> dict[str, object]:
+    """One batch of result rows as columns: categorical keys, integer counts."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    batch: dict[str, object] = {}
+    for name, values in zip(names, columns, strict=True):
+        if name in KEY_COLUMNS:
+            batch[name] = _key_categorical(pd.Series(values, dtype=object))
+        else:
+            batch[name] = pd.to_numeric(pd.Series(values, dtype=object)).fillna(0).to_numpy("int64")
+    return batch
+
+
+def _concat(parts: Sequence[dict[str, object]], names: Sequence[str]) -> pd.DataFrame:
+    if not parts:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
+    data: dict[str, object] = {}
+    for name in names:
+        values = [part[name] for part in parts]
+        if name in KEY_COLUMNS:
+            data[name] = union_categoricals(values, sort_categories=True)  # type: ignore[arg-type]
+        else:
+            data[name] = np.concatenate(values)  # type: ignore[arg-type]
+    return pd.DataFrame(data)
 
 
 def itt_frame(engine: Engine, trial_id: str, outcomes: Sequence[OutcomeSpec]) -> pd.DataFrame:
@@ -233,18 +275,57 @@ def itt_frame(engine: Engine, trial_id: str, outcomes: Sequence[OutcomeSpec]) ->
 
 
 def normalise_cells(frame: pd.DataFrame, outcomes: Sequence[OutcomeSpec]) -> pd.DataFrame:
-    """Give a cell table fixed column order, string keys, integer counts and a stable sort."""
+    """Give a cell table fixed column order, text keys, integer counts and a stable sort.
+
+    Key columns become categoricals whose categories are the key texts in sorted order (one
+    small integer code per cell instead of one Python string per cell and key), so sorting by
+    them sorts by the text, and ``==``, ``set()`` and ``groupby`` see the texts.
+    """
     columns = count_columns(outcomes)
-    frame = frame.copy()
+    data: dict[str, object] = {}
     for key in KEY_COLUMNS:
-        if key not in frame:
-            frame[key] = MERGED
-        frame[key] = frame[key].map(_key_text)
+        if key in frame:
+            data[key] = _key_categorical(frame[key])
+        else:
+            data[key] = pd.Categorical.from_codes(
+                np.zeros(len(frame), dtype="int8"), categories=[MERGED]
+            )
     for column in columns:
         values = frame[column] if column in frame else pd.Series(0, index=frame.index)
-        frame[column] = pd.to_numeric(values).fillna(0).astype("int64")
-    frame = frame[[*KEY_COLUMNS, *columns]]
-    return frame.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+        data[column] = pd.to_numeric(values).fillna(0).to_numpy("int64")
+    cells = pd.DataFrame(data)
+    return cells.sort_values(list(KEY_COLUMNS), kind="stable").reset_index(drop=True)
+
+
+def _key_categorical(values: pd.Series) -> pd.Categorical:
+    """Key values as a categorical of their texts (:func:`_key_text`), categories sorted."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        codes = values.cat.codes.to_numpy()
+        uniques = list(values.cat.categories)
+    else:
+        codes, found = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
+        uniques = list(found)
+    texts = [_key_text(value) for value in uniques]
+    if (codes < 0).any():
+        texts.append(MERGED)  # code -1 (missing) indexes the last text
+    categories = sorted(set(texts))
+    position = {text: i for i, text in enumerate(categories)}
+    lookup = np.array([position[text] for text in texts] or [0], dtype="int64")
+    return pd.Categorical.from_codes(lookup[codes], categories=pd.Index(categories, dtype=object))
+
+
+def _plain_index(table: pd.DataFrame) -> pd.DataFrame:
+    """Replace categorical index levels (from categorical keys) by plain text levels."""
+    index = table.index
+    if isinstance(index, pd.MultiIndex):
+        if any(isinstance(level, pd.CategoricalIndex) for level in index.levels):
+            table.index = pd.MultiIndex.from_arrays(
+                [index.get_level_values(i).astype(str) for i in range(index.nlevels)],
+                names=index.names,
+            )
+    elif isinstance(index, pd.CategoricalIndex):
+        table.index = index.astype(str)
+    return table
 
 
 def _key_text(value: object) -> str:
@@ -259,7 +340,16 @@ def cells_hash(cells: pd.DataFrame, outcomes: Sequence[OutcomeSpec]) -> str:
     """SHA-256 of the cells as canonical CSV (sorted, ``\\n`` line ends, no index).
 
     Recompute by hand: sort the cell table by the key columns and hash
-    ``cells.to_csv(index=False, lineterminator="\\n")``.
+    ``cells.to_csv(index=False, lineterminator="\\n")``. The CSV is hashed in slices of
+    :data:`HASH_ROWS` rows, which gives the same bytes without holding the whole text.
     """
-    canonical = normalise_cells(cells, outcomes).to_csv(index=False, lineterminator="\n")
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    canonical = normalise_cells(cells, outcomes)
+    digest = hashlib.sha256()
+    for start in range(0, max(len(canonical), 1), HASH_ROWS):
+        piece = canonical.iloc[start : start + HASH_ROWS]
+        digest.update(piece.to_csv(index=False, header=start == 0, lineterminator="\n").encode())
+    return digest.hexdigest()
+
+
+#: Rows of canonical CSV produced at a time by :func:`cells_hash`.
+HASH_ROWS = 20_000

@@ -77,7 +77,8 @@ def coarsen(
     """Merge small cells as described in the module docstring; return the table and gaps."""
     columns = _columns(outcomes)
     keys = list(EXPORT_KEYS)
-    frame = cells.groupby(keys, as_index=False)[columns].sum()
+    frame = cells.groupby(keys, as_index=False, observed=True)[columns].sum()
+    frame[keys] = frame[keys].astype(str)  # plain text keys (the cells' may be categorical)
     for level in MERGE_ORDER:
         bad = _small(frame, outcomes, threshold).any(axis=1)
         if not bad.any():

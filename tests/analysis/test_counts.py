@@ -126,3 +126,32 @@ def test_export_leaves_a_count_empty_when_even_the_arm_total_is_small() -> None:
     assert suppressed == {"outcome_o": ["a"]}
     assert table.loc[table["arm"] == "a", "n"].tolist() == [70]
     assert table.loc[table["arm"] == "a", "outcome_o"].isna().all()
+
+
+def test_cells_are_compact_and_batches_change_nothing(db_url: str, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Keys are categoricals of their sorted texts; fetching and hashing in small batches gives
+    the same cells and the same hash as the canonical CSV of the whole table."""
+    import hashlib
+
+    from analysis import counts as counts_module
+
+    engine, trial = simulated(db_url, 300, opt_out_rate=0.1)
+    whole = load_counts(engine, trial.id, OUTCOMES)
+    monkeypatch.setattr(counts_module, "FETCH_ROWS", 7)
+    monkeypatch.setattr(counts_module, "HASH_ROWS", 5)
+    batched = load_counts(engine, trial.id, OUTCOMES)
+    engine.dispose()
+    assert batched.cells.equals(whole.cells) and batched.data_hash == whole.data_hash
+    cells = whole.cells
+    for key in ("arm", "location", "language", "week", "hour", "weekday"):
+        assert isinstance(cells[key].dtype, pd.CategoricalDtype)
+        categories = [str(c) for c in cells[key].cat.categories]
+        assert categories == sorted(categories)
+    plain = cells.astype({key: str for key in ("arm", "location", "language", "week")})
+    plain = plain.astype({"hour": str, "weekday": str})
+    text = plain.to_csv(index=False, lineterminator="\n")
+    assert whole.data_hash == hashlib.sha256(text.encode()).hexdigest()
+    assert cells_hash(plain.iloc[::-1], OUTCOMES) == whole.data_hash
+    by_arm = whole.by("arm", "location")
+    assert not any(isinstance(level, pd.CategoricalIndex) for level in by_arm.index.levels)
+    assert by_arm["n"].sum() == 300
