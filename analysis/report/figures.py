@@ -57,8 +57,8 @@ def flow_figure(report: Report) -> bytes:
     for x, label in (
         (2.35, "assigned"),
         (4.65, "exposed to the material"),
-        (6.95, "opted out (excluded)"),
-        (9.2, "analysed (intention to treat)"),
+        (6.95, "opted out (consent withdrawn, excluded)"),
+        (9.2, "analysed (modified ITT)"),
     ):
         ax.text(x + 0.9, height - 0.35, label, fontsize=8, color="#666", ha="center")
     total = report.flow.total

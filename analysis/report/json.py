@@ -1,7 +1,10 @@
 """JSON writer: every number of the report, proportions as proportions (0.031, not 3.1).
 
 Counts in tables by location, language or time that lie between 1 and the small-cell threshold
-are replaced by ``null`` (with ``"suppressed": true``), as in the other renderings.
+are replaced by ``null`` (with ``"suppressed": true``), as in the other renderings. In subgroup
+comparisons the difference, ratios and p-values that involve such a count are withheld as well
+(``"effect_suppressed": true``), since they would give the count back: the JSON is published
+like the HTML, so it follows the same rule (see ``docs/report.md``, "Small cells").
 """
 
 from __future__ import annotations
@@ -18,20 +21,53 @@ if TYPE_CHECKING:
 
 FORMAT = "nudgelab-report/1"
 _RATE_KEYS = ("n", "successes", "rate", "rate_ci_low", "rate_ci_high")
+#: Everything computed from an arm's and the control's counts: withheld with a small cell.
+_EFFECT_KEYS = (
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
+    "relative_risk",
+    "relative_risk_ci_low",
+    "relative_risk_ci_high",
+    "odds_ratio",
+    "odds_ratio_ci_low",
+    "odds_ratio_ci_high",
+    "test",
+    "p_value",
+    "p_adjusted",
+    "significant",
+)
+_OMNIBUS_KEYS = ("omnibus_chi2", "omnibus_df", "omnibus_p")
 
 
 def _subgroup(group: SubgroupResult, threshold: int) -> dict[str, Any]:
+    """One subgroup level; small cells and every number they could be recomputed from withheld.
+
+    An arm with a small cell (n, successes or failures from 1 to ``threshold - 1``) loses its
+    counts and rate. Its comparison with the control, and every comparison when the control has
+    a small cell, loses the difference, ratios, test and p-values (``"effect_suppressed":
+    true``): with the other counts published they would give the hidden count back. For the
+    same reason a level with any small cell loses its omnibus test and the comparison's
+    warnings (the smallest expected count names the level's total of successes).
+    """
     data = plain(group)
     data["label"] = group.label
+    small = group.small_arms(threshold)
+    withheld = group.suppressed_arms(threshold)
     for total in data.get("totals", []):
-        if any(is_small(total[key], threshold) for key in ("n", "successes")):
+        if total["arm"] in small:
             total.update(n=None, successes=None, suppressed=True)
     comparison = data.get("comparison") or {}
     for arm in comparison.get("arms", []):
-        n, successes = arm.get("n"), arm.get("successes")
-        failures = None if n is None or successes is None else n - successes
-        if any(is_small(v, threshold) for v in (n, successes, failures)):
+        if arm["arm"] in small:
             arm.update({key: None for key in _RATE_KEYS}, suppressed=True)
+        if arm["arm"] in withheld:
+            arm.update({key: None for key in _EFFECT_KEYS}, effect_suppressed=True)
+    if comparison and small:
+        comparison.update({key: None for key in _OMNIBUS_KEYS}, warnings=[])
+        comparison["omnibus_suppressed"] = True
+    if small:
+        data["suppressed_below"] = threshold
     return data
 
 

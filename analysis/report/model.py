@@ -16,6 +16,7 @@ from typing import Any
 from analysis.checks import Checks
 from analysis.consort import Flow
 from analysis.power import PowerSummary
+from analysis.report.blocks import is_small
 from analysis.transparency import Transparency
 
 
@@ -47,6 +48,37 @@ class SubgroupResult:
     def label(self) -> str:
         """``confirmatory (pre-registered)`` or ``exploratory``."""
         return "confirmatory (pre-registered)" if self.confirmatory else "exploratory"
+
+    def small_arms(self, threshold: int) -> frozenset[str]:
+        """Arms of this level with a small cell: n, successes or failures in 1 … threshold-1."""
+        counts = (
+            [(e.arm, e.n, e.successes) for e in self.comparison.arms]
+            if self.comparison is not None
+            else [(t.arm, t.n, t.successes) for t in self.totals]
+        )
+        return frozenset(
+            arm
+            for arm, n, successes in counts
+            if any(is_small(v, threshold) for v in (n, successes, n - successes))
+        )
+
+    def suppressed_arms(self, threshold: int) -> frozenset[str]:
+        """Non-control arms whose comparison with the control must not be published.
+
+        A difference, ratio or p-value is a function of the arm's and the control's counts, so
+        with the other counts shown it gives back a count hidden as ``<threshold``. Every
+        comparison of this level is withheld when the control has a small cell, and an arm's own
+        comparison when the arm has one.
+        """
+        if self.comparison is None:
+            return frozenset()
+        small = self.small_arms(threshold)
+        control = self.comparison.control
+        return frozenset(
+            e.arm
+            for e in self.comparison.arms
+            if not e.is_control and (control in small or e.arm in small)
+        )
 
 
 @dataclass(frozen=True)

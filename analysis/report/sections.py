@@ -13,6 +13,7 @@ from analysis.report.blocks import (
     Paragraph,
     Table,
     interval,
+    is_small,
     number,
     p_value,
     percent,
@@ -77,7 +78,7 @@ def header(report: Report) -> list[Block]:
 
 
 def flow(report: Report) -> list[Block]:
-    """Participant flow: figure, table and the intention-to-treat rule."""
+    """Participant flow: figure, table and the modified intention-to-treat rule."""
     rows = [
         (
             a.arm,
@@ -93,16 +94,20 @@ def flow(report: Report) -> list[Block]:
         Heading(2, "Participant flow", "flow"),
         FigureRef(
             "flow",
-            "Participant flow: visits randomized → exposed → opted out → analysed, per arm.",
+            "Participant flow: visits randomized → exposed → opted out → analysed (modified "
+            "intention to treat: opt-outs excluded), per arm.",
             "CONSORT-style flow diagram with the numbers of the table below",
         ),
         Table(
             ("Arm", "Randomized", "Exposed", "Not exposed", "Opted out", "Analysed"), tuple(rows)
         ),
         Paragraph(
-            "Intention to treat: visits are analysed in the arm they were randomized to, "
-            "including visits that never saw the material (not exposed). Visits that opted "
-            "out are excluded from every outcome analysis; only their number is kept.",
+            "Modified intention to treat (opt-outs excluded): visits are analysed in the arm "
+            "they were randomized to, whether or not they saw the material (not exposed visits "
+            "are included). Visits that opted out are excluded from every outcome analysis: "
+            "the visitor withdrew consent and the visit's outcome events were deleted, so only "
+            "their number is kept here. This is not a full intention-to-treat analysis; "
+            "compare the opt-outs per arm in the checks.",
             "note",
         ),
     ]
@@ -158,7 +163,7 @@ def outcome_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
                 if control
                 else ratio(e.relative_risk, e.relative_risk_ci_low, e.relative_risk_ci_high),
                 "–" if control else ratio(e.odds_ratio, e.odds_ratio_ci_low, e.odds_ratio_ci_high),
-                "–" if control else TEST_NAMES.get(e.test, str(e.test)),
+                "–" if control or e.test is None else TEST_NAMES.get(e.test, str(e.test)),
                 "–" if control else p_value(e.p_value),
                 "–" if control else p_value(e.p_adjusted),
             )
@@ -237,39 +242,103 @@ def adjusted_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
     ]
 
 
+INTERVAL_NAMES = {"newcombe": "Newcombe hybrid score", "wald": "Wald"}
+SUPPRESSED = "suppressed (small cell)"
+
+
+def _successes(n: int, successes: int, k: int) -> str:
+    """Successes in a subgroup row; few failures (1 … k-1) are hidden as ``>n-k``."""
+    if not is_small(n, k) and not is_small(successes, k) and is_small(n - successes, k):
+        return f">{n - k:,}"
+    return small(successes, k)
+
+
+def subgroup_caption(report: Report, groups: list[SubgroupResult]) -> str:
+    """What the numbers of a subgroup table are, how they were tested, and what they are not."""
+    k = report.options.small_cell_threshold
+    first = next((g.comparison for g in groups if g.comparison is not None), None)
+    alpha = first.alpha if first is not None else report.options.alpha
+    method = first.interval if first is not None else report.options.interval
+    correction = first.correction if first is not None else report.options.correction
+    fisher_below = first.fisher_below if first is not None else 5
+    label = groups[0].label
+    if correction == "none":
+        adjusted = '"p adjusted" is not adjusted (correction none): it equals p. '
+    else:
+        adjusted = (
+            f'"p adjusted" is {CORRECTION_NAMES.get(correction, correction)}-adjusted across '
+            "the arms compared with the control within that subgroup level only (arms without "
+            "analysed visits in the level are left out), not across levels, subgroup variables "
+            "or outcomes. "
+        )
+    if groups[0].confirmatory:
+        standing = "This subgroup variable was pre-registered as confirmatory. "
+    else:
+        standing = (
+            "Exploratory: these subgroup results generate hypotheses and are not confirmatory "
+            "evidence of an effect in any subgroup. "
+        )
+    return (
+        f"{label.capitalize()} subgroup analysis. Difference: the arm's rate minus the control's "
+        f"rate in the same level, in percentage points, with a two-sided {1 - alpha:.0%} "
+        f"{INTERVAL_NAMES.get(method, method)} interval. p: two-sided, from the test named in "
+        "the row (pooled two-proportion z-test, or Fisher's exact test when an expected cell "
+        f"count of the arm-vs-control 2×2 table is below {fisher_below:g}). "
+        + adjusted
+        + standing
+        + f"Small cells: counts from 1 to {k - 1} are shown as <{k} (1 to {k - 1} failures by "
+        f"showing the successes as >n−{k}); when the arm or the control of a level has such a "
+        "count, that row's difference, test "
+        f'and p-values are not shown ("{SUPPRESSED}"), because they would give the hidden '
+        "count back."
+    )
+
+
 def subgroup_blocks(
     report: Report, outcome: OutcomeResult, groups: list[SubgroupResult]
 ) -> list[Block]:
-    """One subgroup variable of one outcome; small counts shown as ``<k``."""
+    """One subgroup variable of one outcome; small counts as ``<k``, their effects withheld."""
     k = report.options.small_cell_threshold
     label = groups[0].label
     rows = []
     for group in groups:
         if group.comparison is None:
             rows += [
-                (group.level, t.arm, small(t.n, k), small(t.successes, k), "–", "–", "–")
+                (
+                    group.level,
+                    t.arm,
+                    small(t.n, k),
+                    _successes(t.n, t.successes, k),
+                    "–",
+                    "–",
+                    "–",
+                    "–",
+                )
                 for t in group.totals
             ]
             continue
+        withheld = group.suppressed_arms(k)
         for e in group.comparison.arms:
-            diff = (
-                "control"
-                if e.is_control
-                else f"{points(e.diff)} {interval(e.diff_ci_low, e.diff_ci_high)}"
-            )
-            rows.append(
-                (
-                    group.level,
-                    e.arm,
-                    small(e.n, k),
-                    small(e.successes, k),
-                    diff,
-                    "–" if e.is_control else p_value(e.p_value),
-                    "–" if e.is_control else p_value(e.p_adjusted),
+            counts = (group.level, e.arm, small(e.n, k), _successes(e.n, e.successes, k))
+            if e.is_control:
+                rows.append((*counts, "control", "–", "–", "–"))
+            elif e.arm in withheld:
+                rows.append((*counts, SUPPRESSED, "–", "–", "–"))
+            elif e.diff is None:  # no analysed visits in this level
+                rows.append((*counts, "–", "–", "–", "–"))
+            else:
+                rows.append(
+                    (
+                        *counts,
+                        f"{points(e.diff)} {interval(e.diff_ci_low, e.diff_ci_high)}",
+                        "–" if e.test is None else TEST_NAMES.get(e.test, str(e.test)),
+                        p_value(e.p_value),
+                        p_value(e.p_adjusted),
+                    )
                 )
-            )
     dimension = groups[0].dimension
     notes = [f"{g.level}: {g.error}" for g in groups if g.error]
+    level = f"{1 - report.options.alpha:.0%}"
     return [
         Heading(
             4,
@@ -282,13 +351,13 @@ def subgroup_blocks(
                 "Arm",
                 "Analysed",
                 "Successes",
-                "Difference vs control (CI)",
-                "p",
-                "p adjusted",
+                f"Difference vs control, pp ({level} CI)",
+                "Test",
+                "p (two-sided)",
+                "p adjusted (within level)",
             ),
             tuple(rows),
-            f"{label.capitalize()} subgroup analysis; counts from 1 to {k - 1} are shown as "
-            f"<{k} (small-cell rule).",
+            subgroup_caption(report, groups),
         ),
         *[Paragraph(note, "note") for note in notes],
     ]

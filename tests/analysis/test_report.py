@@ -11,7 +11,10 @@ import pytest
 from sqlalchemy import delete, select
 
 from analysis import analyze
-from analysis.report.model import IncompleteReport, Report
+from analysis.estimate import ArmCounts, compare_arms
+from analysis.report.blocks import Paragraph, Table, interval, p_value, points
+from analysis.report.model import ArmTotal, IncompleteReport, Report, SubgroupResult
+from analysis.report.sections import SUPPRESSED, document, flow, subgroup_caption
 from analysis.transparency import NO_INDIVIDUAL_DECISIONS
 from experiments.check import check_text
 from experiments.eventlog import assignments, events, visits
@@ -172,3 +175,217 @@ def test_terminal_summary_is_compact(report: Report) -> None:
     summary = report.summary()
     assert summary.splitlines()[0].startswith("test-trial: 600 randomized")
     assert len(summary.splitlines()) < 25
+
+
+# -- subgroup tables: what the numbers are, and no small cell given back (S9) -------------------
+
+
+def _level(level: str, cells: list[tuple[str, int, int]], **options: object) -> SubgroupResult:
+    counts = [ArmCounts(arm, n, s) for arm, n, s in cells]
+    comparison = compare_arms(counts, "control", **options)  # type: ignore[arg-type]
+    totals = tuple(ArmTotal(arm, n, s) for arm, n, s in cells)
+    return SubgroupResult("location", level, False, comparison, totals)
+
+
+@pytest.fixture(scope="module")
+def small_cells(report: Report) -> tuple[Report, list[SubgroupResult]]:
+    """Three location levels of the primary outcome, by hand (threshold 10, bonferroni)."""
+    groups = [
+        # all counts >= 10: every row shown; gain has an expected cell < 5 -> Fisher.
+        _level("big", [("control", 400, 10), ("gain", 40, 10), ("norm", 300, 30)],
+               correction="bonferroni"),
+        # gain has 4 successes, norm 5 failures (95 of 100): only those rows are withheld.
+        _level("mixed", [("control", 200, 20), ("gain", 150, 4), ("norm", 100, 95)],
+               correction="bonferroni"),
+        # the control has 7 successes: every comparison of the level is withheld.
+        _level("tiny-control", [("control", 120, 7), ("gain", 130, 30), ("norm", 125, 25)],
+               correction="bonferroni"),
+    ]  # fmt: skip
+    primary = dataclasses.replace(report.outcomes[0], subgroups=tuple(groups))
+    return dataclasses.replace(report, outcomes=(primary, *report.outcomes[1:])), groups
+
+
+def _subgroup_table(report: Report) -> Table:
+    return next(b for b in document(report) if isinstance(b, Table) and b.columns[0] == "Subgroup")
+
+
+def test_a_subgroup_row_with_a_small_cell_shows_no_difference_or_p(small_cells) -> None:  # type: ignore[no-untyped-def]
+    report, groups = small_cells
+    table = _subgroup_table(report)
+    assert report.options.small_cell_threshold == 10
+    rows = {(row[0], row[1]): row for row in table.rows}
+    hidden = [
+        groups[1].comparison.arm("gain"),
+        groups[1].comparison.arm("norm"),
+        groups[2].comparison.arm("gain"),
+        groups[2].comparison.arm("norm"),
+    ]
+    assert rows["mixed", "gain"][2:] == ("150", "<10", SUPPRESSED, "–", "–", "–")
+    assert rows["mixed", "norm"][2:] == ("100", ">90", SUPPRESSED, "–", "–", "–")
+    assert rows["tiny-control", "control"][2:4] == ("120", "<10")
+    # the arms' own counts are large, but the control's is not: their effects are withheld too
+    assert rows["tiny-control", "gain"][2:] == ("130", "30", SUPPRESSED, "–", "–", "–")
+    assert rows["tiny-control", "norm"][4] == SUPPRESSED
+    # a level without small cells shows everything, with the test used per row
+    shown = groups[0].comparison
+    fisher_row, z_row = rows["big", "gain"], rows["big", "norm"]
+    assert shown.arm("gain").test == "fisher" and shown.arm("norm").test == "z"
+    assert fisher_row[4] == (
+        f"{points(shown.arm('gain').diff)} "
+        f"{interval(shown.arm('gain').diff_ci_low, shown.arm('gain').diff_ci_high)}"
+    )
+    assert fisher_row[5:] == (
+        "Fisher exact",
+        p_value(shown.arm("gain").p_value),
+        p_value(shown.arm("gain").p_adjusted),
+    )
+    assert z_row[5] == "z-test"
+    # nothing a hidden count could be recomputed from appears in the rendered subgroup table
+    markdown, html = report.to_markdown(), report.to_html()
+    start = markdown.index("#### Subgroups by location")
+    section = markdown[start : markdown.index("\n#", start + 1)]
+    start = html.index('id="subgroups-requested_contact-location"')
+    html_section = html[start : html.index("<h", start + 1)]
+    assert points(shown.arm("norm").diff) in section and "suppressed (small cell)" in html_section
+    for estimate in hidden:
+        for text in (
+            points(estimate.diff),
+            interval(estimate.diff_ci_low, estimate.diff_ci_high),
+            p_value(estimate.p_value),
+            p_value(estimate.p_adjusted),
+        ):
+            assert text not in section and text not in html_section, text
+
+
+def test_the_json_withholds_the_same_subgroup_effects(small_cells) -> None:  # type: ignore[no-untyped-def]
+    report, groups = small_cells
+    data = json.loads(report.to_json())
+    big, mixed, tiny = data["outcomes"][0]["subgroups"]
+    levels = {"big": big, "mixed": mixed, "tiny": tiny}
+    arms = {
+        level: {a["arm"]: a for a in group["comparison"]["arms"]} for level, group in levels.items()
+    }
+    effects = ("diff", "diff_ci_low", "diff_ci_high", "relative_risk", "odds_ratio", "test")
+    effects += ("p_value", "p_adjusted", "significant")
+    for level, arm in (("mixed", "gain"), ("mixed", "norm"), ("tiny", "gain"), ("tiny", "norm")):
+        entry = arms[level][arm]
+        assert entry["effect_suppressed"] is True
+        assert all(entry[key] is None for key in effects), (level, arm)
+    # the control of "tiny" and the small arms of "mixed" lose their counts and rates
+    assert arms["tiny"]["control"]["successes"] is None and arms["tiny"]["control"]["rate"] is None
+    assert arms["mixed"]["gain"]["successes"] is None and arms["mixed"]["norm"]["n"] is None
+    assert {t["arm"]: t["successes"] for t in mixed["totals"]} == {
+        "control": 20,
+        "gain": None,
+        "norm": None,
+    }
+    # large arms against a large control keep every number; a level with a small cell has no
+    # omnibus test (its chi-square and expected counts would give the hidden count back)
+    gain = groups[0].comparison.arm("gain")
+    assert arms["big"]["gain"]["diff"] == pytest.approx(gain.diff)
+    assert arms["big"]["gain"]["p_adjusted"] == pytest.approx(gain.p_adjusted)
+    assert arms["big"]["gain"]["test"] == "fisher"
+    assert "effect_suppressed" not in arms["big"]["gain"]
+    assert big["comparison"]["omnibus_p"] == pytest.approx(groups[0].comparison.omnibus_p)
+    for level in (mixed, tiny):
+        assert level["comparison"]["omnibus_chi2"] is None
+        assert level["comparison"]["omnibus_p"] is None
+        assert level["comparison"]["warnings"] == []
+        assert level["suppressed_below"] == 10
+
+
+def test_the_subgroup_caption_says_what_the_numbers_are(small_cells) -> None:  # type: ignore[no-untyped-def]
+    report, _ = small_cells
+    caption = _subgroup_table(report).caption
+    assert "difference" in caption.lower() and "percentage points" in caption
+    assert "two-sided 95% Newcombe hybrid score interval" in caption
+    assert "z-test" in caption and "Fisher's exact test" in caption
+    assert "p: two-sided, from the test named in the row" in caption
+    assert (
+        '"p adjusted" is Bonferroni-adjusted across the arms compared with the control within '
+        "that subgroup level only" in caption
+    )
+    assert "not across levels, subgroup variables or outcomes" in caption
+    assert "not confirmatory evidence" in caption
+    assert "shown as <10" in caption and '"suppressed (small cell)"' in caption
+    assert "Test" in _subgroup_table(report).columns
+
+
+def test_the_subgroup_caption_follows_the_options_and_the_label(report: Report) -> None:
+    cells = [("control", 300, 30), ("gain", 300, 45), ("norm", 300, 40)]
+    group = dataclasses.replace(
+        _level("loc-a", cells, correction="holm", alpha=0.1, interval="wald"), confirmatory=True
+    )
+    caption = subgroup_caption(report, [group])
+    assert caption.startswith("Confirmatory (pre-registered) subgroup analysis.")
+    assert "two-sided 90% Wald interval" in caption
+    assert '"p adjusted" is Holm-adjusted' in caption
+    assert "pre-registered as confirmatory" in caption and "not confirmatory" not in caption
+    unadjusted = _level("loc-a", cells, correction="none")
+    assert '"p adjusted" is not adjusted (correction none)' in subgroup_caption(
+        report, [unadjusted]
+    )
+
+
+def test_every_small_cell_of_the_simulated_report_hides_its_effects(report: Report) -> None:
+    tables = [b for b in document(report) if isinstance(b, Table) and b.columns[0] == "Subgroup"]
+    assert tables
+    checked = 0
+    for table in tables:
+        levels: dict[str, list[tuple[str, ...]]] = {}
+        for row in table.rows:
+            levels.setdefault(row[0], []).append(row)
+        for rows in levels.values():
+            control = next((r for r in rows if r[4] == "control"), None)
+            if control is None:
+                continue  # not estimable: counts only
+
+            def small(row: tuple[str, ...]) -> bool:
+                return any(cell.startswith(("<", ">")) for cell in row[2:4])
+
+            for row in rows:
+                if row is control:
+                    continue
+                if small(row) or small(control):
+                    assert row[4:] == (SUPPRESSED, "–", "–", "–"), row
+                    checked += 1
+                elif row[2] == "0":
+                    assert row[4:] == ("–", "–", "–", "–"), row  # no visits, no estimate
+                else:
+                    assert row[4].endswith("]") and row[5] in ("z-test", "Fisher exact"), row
+    assert checked  # 900 visits over two locations: some cells are small
+
+
+# -- participant flow: modified intention to treat (S7) -----------------------------------------
+
+
+def test_the_flow_says_modified_intention_to_treat(report: Report, html: str) -> None:
+    note = next(
+        b.text for b in flow(report) if isinstance(b, Paragraph) and "intention to treat" in b.text
+    )
+    assert note.startswith("Modified intention to treat (opt-outs excluded):")
+    assert "whether or not they saw the material" in note
+    assert "withdrew consent" in note and "outcome events were deleted" in note
+    assert "Modified intention to treat (opt-outs excluded)" in html
+    assert "Intention to treat:" not in html and "Intention to treat:" not in report.to_markdown()
+
+
+def test_the_flow_figure_labels_the_analysed_visits_modified_itt(
+    report: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from matplotlib.axes import Axes
+
+    from analysis.report.figures import flow_figure
+
+    labels: list[str] = []
+    original = Axes.text
+
+    def record(self, x, y, text, *args, **kwargs):  # type: ignore[no-untyped-def]
+        labels.append(str(text))
+        return original(self, x, y, text, *args, **kwargs)
+
+    monkeypatch.setattr(Axes, "text", record)
+    flow_figure(report)
+    assert "analysed (modified ITT)" in labels
+    assert "opted out (consent withdrawn, excluded)" in labels
+    assert not any("(intention to treat)" in label for label in labels)
