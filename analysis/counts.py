@@ -226,8 +226,15 @@ def load_counts(
     else:
         with engine.begin() as conn:
             frame = run(conn)
+    return counts_from_frame(trial_id, outcomes, frame, "database")
+
+
+def counts_from_frame(
+    trial_id: str, outcomes: Sequence[OutcomeSpec], frame: pd.DataFrame, source: str
+) -> Counts:
+    """Normalise a cell table once and hash exactly the normalised cells."""
     cells = normalise_cells(frame, outcomes)
-    return Counts(trial_id, tuple(outcomes), cells, "database", cells_hash(cells, outcomes))
+    return Counts(trial_id, tuple(outcomes), cells, source, _canonical_hash(cells))
 
 
 #: Rows fetched from the database at a time by :func:`load_counts`.
@@ -343,7 +350,11 @@ def cells_hash(cells: pd.DataFrame, outcomes: Sequence[OutcomeSpec]) -> str:
     ``cells.to_csv(index=False, lineterminator="\\n")``. The CSV is hashed in slices of
     :data:`HASH_ROWS` rows, which gives the same bytes without holding the whole text.
     """
-    canonical = normalise_cells(cells, outcomes)
+    return _canonical_hash(normalise_cells(cells, outcomes))
+
+
+def _canonical_hash(canonical: pd.DataFrame) -> str:
+    """SHA-256 of an already normalised cell table's CSV, in slices of :data:`HASH_ROWS`."""
     digest = hashlib.sha256()
     for start in range(0, max(len(canonical), 1), HASH_ROWS):
         piece = canonical.iloc[start : start + HASH_ROWS]

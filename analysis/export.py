@@ -25,7 +25,7 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from analysis.checks import Quality
-from analysis.counts import MERGED, Counts, OutcomeSpec, cells_hash, normalise_cells, outcome_column
+from analysis.counts import MERGED, Counts, OutcomeSpec, counts_from_frame, outcome_column
 from analysis.transparency import TrialRecord
 from experiments.model import Trial
 
@@ -166,8 +166,7 @@ def read_export(path: str | Path, trial_id: str | None = None) -> Exported:
         blank = sorted(table.loc[table[column].isna(), "arm"].unique().tolist())
         if blank:  # a blank is unknown, never 0: record it even if the metadata does not
             suppressed[column] = sorted({*suppressed.get(column, []), *blank})
-    cells = normalise_cells(table, outcomes)
-    counts = Counts(meta["trial_id"], outcomes, cells, "export", cells_hash(cells, outcomes))
+    counts = counts_from_frame(meta["trial_id"], outcomes, table, "export")
     return Exported(
         counts,
         TrialRecord.from_dict(meta["record"]),
