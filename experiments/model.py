@@ -22,7 +22,8 @@ Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 #: One text per trial language, e.g. ``{nl: ..., en: ..., ar: ...}``.
 Texts = dict[LanguageCode, Text]
 
-#: The elements every disclosure must state, in this order on the page (ETHICS D1-D7, D9).
+#: The elements every disclosure must state, in this order on the page: D1-D7 and D9 of
+#: docs/ethics.md#disclosure (D8 is shown with each figure, D10 on the "Why?" page).
 DISCLOSURE_ELEMENTS: tuple[str, ...] = (
     "who",
     "purpose",

@@ -1,7 +1,7 @@
 """Closed vocabularies of a trial: nudge elements, their strength, languages and reserved events.
 
 The element list is MINDSPACE-based (Dolan et al. 2010) plus the choice-architecture
-elements that a high-sensitivity trial refuses (see ``shared/ETHICS.md``).
+elements that a high-sensitivity trial refuses (see ``docs/ethics.md#nudge-elements``).
 """
 
 from __future__ import annotations

@@ -5,7 +5,9 @@ The rules live in four modules by subject: :mod:`.allocation` (arms and randomiz
 messengers, what may be logged) and :mod:`.plan` (outcomes, analysis plan, power, schedule).
 
 Every rule has an id, a one-line summary (listed in ``docs/trial-format.md``; a test keeps the
-two in step) and a test with a trial file that trips it. Errors block ``nudgelab check`` and
+two in step), a row in the rule index of ``docs/ethics.md`` that says why it exists, and a test
+with a trial file that trips it. The messages of the ethics rules end with a link to the section
+of ``docs/ethics.md`` that explains them. Errors block ``nudgelab check`` and
 ``nudgelab trial load``; warnings are printed but do not block.
 """
 

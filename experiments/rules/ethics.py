@@ -27,7 +27,7 @@ def _sensitivity(ctx: Context) -> Iterator[Problem]:
             yield ctx.problem(
                 ("domain_sensitivity",),
                 "a low-sensitivity trial must say why in 'sensitivity_reason' "
-                "(the register shows it)",
+                "(the register shows it; see docs/ethics.md#low-sensitivity-trials)",
                 "sensitivity",
             )
         return
@@ -37,7 +37,8 @@ def _sensitivity(ctx: Context) -> Iterator[Problem]:
                 ("arms", index, "element"),
                 f"arm {arm.id!r}: element {arm.element!r} is refused in a high-sensitivity trial "
                 "(the default, and every return trial); use gain_frame, loss_frame (factual), "
-                "messenger, local_norm, national_norm or salience",
+                "messenger, local_norm, national_norm or salience "
+                "(see docs/ethics.md#nudge-elements)",
                 "sensitivity",
             )
     if trial.sensitivity_reason is not None:
@@ -49,10 +50,11 @@ def _sensitivity(ctx: Context) -> Iterator[Problem]:
         )
 
 
-#: Words that turn a loss frame into a threat (ETHICS: factual losses only).
+#: Words that turn a loss frame into a threat: a loss frame states factual losses only
+#: (docs/ethics.md#loss-frames). Dutch compounds such as "vreemdelingenbewaring" count too.
 THREAT_WORDS = re.compile(
     r"\b(detention|detain\w*|deport\w*|forced|force|police|arrest\w*|prison|expel\w*|"
-    r"bewaring|uitzet\w*|gedwongen|politie|vastzetten|gevangenis|dwang)\b",
+    r"expul\w*|\w*bewaring|uitzet\w*|gedwongen|politie|vastzetten|gevangenis|dwang)\b",
     re.IGNORECASE,
 )
 
@@ -69,7 +71,7 @@ def _loss_frame(ctx: Context) -> Iterator[Problem]:
                     ("arms", index, "material", language),
                     f"arm {arm.id!r}: the loss frame mentions {match.group(0)!r}; a loss frame "
                     "may state factual losses (e.g. a scheme's end date), never threats of "
-                    "enforcement or detention",
+                    "enforcement or detention (see docs/ethics.md#loss-frames)",
                     "loss-frame",
                 )
 
@@ -88,7 +90,8 @@ def _norm_figures(ctx: Context) -> Iterator[Problem]:
             yield ctx.problem(
                 path,
                 f"arm {arm.id!r}: a {arm.element} arm must name its number in 'figure:' "
-                "(a key of 'figures' with source, as_of and a value per location)",
+                "(a key of 'figures' with source, as_of and a value per location; "
+                "see docs/ethics.md#claims-and-figures)",
                 "norm-figures",
             )
         if arm.figure is not None and arm.figure not in trial.figures:
@@ -107,7 +110,9 @@ def _norm_figures(ctx: Context) -> Iterator[Problem]:
             if arm.figure is not None and "figure" not in names:
                 yield ctx.problem(
                     body_path,
-                    "the body must show the number with the placeholder {figure}",
+                    "the body must show the number with the placeholder {figure}, so the "
+                    "kiosk shows its source and date under it "
+                    "(see docs/ethics.md#claims-and-figures)",
                     "norm-figures",
                 )
             for name in names:
@@ -139,7 +144,7 @@ def _norm_figures(ctx: Context) -> Iterator[Problem]:
                     ("figures", name, "values", location),
                     f"figure {name!r}: {value} at {location!r} is below the small-count "
                     f"threshold of {ctx.settings.small_count}; a small number can single people "
-                    "out and is not a robust norm",
+                    "out and is not a robust norm (see docs/ethics.md#claims-and-figures)",
                     "norm-figures",
                 )
 
@@ -156,7 +161,7 @@ def _sourced_numbers(ctx: Context) -> Iterator[Problem]:
                         ("arms", index, "material", language),
                         f"arm {arm.id!r}: the number {number} is not backed by a claim of this "
                         "arm; add a claim (text, source, as_of) stating it, or show it through a "
-                        "figure",
+                        "figure (see docs/ethics.md#claims-and-figures)",
                         "sourced-numbers",
                     )
                     break
@@ -176,12 +181,18 @@ def _fresh_sources(ctx: Context) -> Iterator[Problem]:
     for path, what, as_of in _dated(ctx):
         age = (today - as_of).days
         if age < 0:
-            yield ctx.problem(path, f"{what}: as_of {as_of} is in the future", "fresh-sources")
+            yield ctx.problem(
+                path,
+                f"{what}: as_of {as_of} is in the future; use the date the source was checked "
+                "(see docs/ethics.md#claims-and-figures)",
+                "fresh-sources",
+            )
         elif age > ctx.settings.max_age_days:
             yield ctx.problem(
                 path,
                 f"{what}: as_of {as_of} is {age} days old (more than {ctx.settings.max_age_days}); "
-                "check the source again and update the date",
+                "check the source again and update the date "
+                "(see docs/ethics.md#claims-and-figures)",
                 "fresh-sources",
                 "warning",
             )
@@ -195,14 +206,14 @@ def _messenger(ctx: Context) -> Iterator[Problem]:
                 yield ctx.problem(
                     ("arms", index),
                     f"arm {arm.id!r}: a messenger arm must declare 'messenger' (name, role per "
-                    "language, real_person, consent_recorded)",
+                    "language, real_person, consent_recorded; see docs/ethics.md#messengers)",
                     "messenger",
                 )
             elif not (arm.messenger.real_person and arm.messenger.consent_recorded):
                 yield ctx.problem(
                     ("arms", index, "messenger"),
                     f"arm {arm.id!r}: the messenger must be a real person (no actor presented "
-                    "as a returnee) whose consent is recorded",
+                    "as a returnee) whose consent is recorded (see docs/ethics.md#messengers)",
                     "messenger",
                 )
         elif arm.messenger is not None:
@@ -294,6 +305,7 @@ def _no_country_events(ctx: Context) -> Iterator[Problem]:
                     ("outcomes", index, key),
                     f"{name!r} records {found[0]!r}: a country or nationality is a proxy for "
                     "ethnic origin and may never be logged; use one event such as "
-                    "'country_info_opened' for every country",
+                    "'country_info_opened' for every country "
+                    "(see docs/ethics.md#what-the-kiosk-stores)",
                     "no-country-events",
                 )

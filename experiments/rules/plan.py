@@ -21,7 +21,11 @@ def _outcomes(ctx: Context) -> Iterator[Problem]:
         index = [o.id for o in ctx.trial.outcomes].index(primaries[1]) if primaries else None
         where: Path = ("outcomes", index, "primary") if index is not None else ("outcomes",)
         yield ctx.problem(
-            where, f"exactly one outcome must have 'primary: true' (found {found})", "outcomes"
+            where,
+            f"exactly one outcome must have 'primary: true' (found {found}); the primary "
+            "outcome is fixed before the trial starts "
+            "(see docs/ethics.md#statistics-that-must-be-stated)",
+            "outcomes",
         )
     for index, outcome in enumerate(ctx.trial.outcomes):
         if outcome.event in SYSTEM_EVENTS:

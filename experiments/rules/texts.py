@@ -65,7 +65,8 @@ def _every_language(ctx: Context) -> Iterator[Problem]:
             if language not in mapping:
                 yield ctx.problem(
                     path,
-                    f"missing {_language(language)} text for {what}; add a '{language}:' entry",
+                    f"missing {_language(language)} text for {what}; add a '{language}:' entry "
+                    "(see docs/ethics.md#languages)",
                     "every-language",
                 )
         for language in mapping:
@@ -105,7 +106,7 @@ def _disclosure(ctx: Context) -> Iterator[Problem]:
                     yield ctx.problem(
                         path,
                         f"must contain {{{required}}} so the page shows the trial's own "
-                        f"{required.replace('_', ' ')}",
+                        f"{required.replace('_', ' ')} (see docs/ethics.md#disclosure)",
                         "disclosure",
                     )
             for name in names:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,14 @@ def _add_arm(element: str, **extra: Any) -> Mutation:
         data["randomization"]["block_size"] = len(data["arms"]) * 2
 
     return mutate
+
+
+def _loss_frame(body: str) -> Mutation:
+    """Add a loss-frame arm whose English body is ``body``."""
+    return _add_arm(
+        "loss_frame",
+        material={"en": {"title": "Act now", "body": body}, "ar": {"title": "t", "body": "b"}},
+    )
 
 
 # (rule, mutation, severity, expected message fragment, expected field path)
@@ -215,6 +224,27 @@ CASES: list[tuple[str, Mutation, str, str, str]] = [
         "arms.3.material.en",
     ),
     (
+        "loss-frame",
+        _loss_frame("Wie niet vertrekt, riskeert vreemdelingenbewaring."),
+        "error",
+        "the loss frame mentions 'vreemdelingenbewaring'",
+        "arms.3.material.en",
+    ),
+    (
+        "loss-frame",
+        _loss_frame("Expulsion will follow."),
+        "error",
+        "the loss frame mentions 'Expulsion'",
+        "arms.3.material.en",
+    ),
+    (
+        "loss-frame",
+        _loss_frame("The support scheme will end; ask us before it does."),
+        "none",
+        "",
+        "",
+    ),
+    (
         "norm-figures",
         _delete("arms.2.figure"),
         "error",
@@ -367,8 +397,7 @@ CASES: list[tuple[str, Mutation, str, str, str]] = [
         "analysis-plan",
         _set("analysis.hypotheses.0.direction", "increase"),
         "warning",
-        "'increase' records the expected direction only: nudgelab tests every hypothesis "
-        "two-sided",
+        "'increase' records the expected direction only: nudgelab tests every hypothesis two-sided",
         "analysis.hypotheses.0.direction",
     ),
     ("analysis-plan", _set("analysis.confirmatory_subgroups", ["language"]), "none", "", ""),
@@ -412,6 +441,38 @@ def test_rule_trips_with_documented_message(case: tuple[str, Mutation, str, str,
     assert str(problem).startswith(f"bad.yaml:{problem.line}: {path}: ")
     assert problem.line > 1
     assert result.ok is (severity == "warning")
+
+
+#: Ethics rules send the user to the reason: (rule, mutation, section of docs/ethics.md).
+LINKED: list[tuple[str, Mutation, str]] = [
+    ("sensitivity", _add_arm("default"), "nudge-elements"),
+    ("sensitivity", _set("domain_sensitivity", "low"), "low-sensitivity-trials"),
+    ("loss-frame", _loss_frame("Otherwise you may face detention."), "loss-frames"),
+    ("norm-figures", _delete("arms.2.figure"), "claims-and-figures"),
+    ("norm-figures", _set("figures.returns_last_year.values.loc-b", 4), "claims-and-figures"),
+    ("norm-figures", _set("arms.2.material.en.body", "Many returned."), "claims-and-figures"),
+    ("sourced-numbers", _set("arms.0.material.en.body", "Worth 1500."), "claims-and-figures"),
+    ("fresh-sources", _set("arms.1.claims.0.as_of", "2020-01-01"), "claims-and-figures"),
+    ("fresh-sources", _set("arms.1.claims.0.as_of", "2099-01-01"), "claims-and-figures"),
+    ("messenger", _add_arm("messenger"), "messengers"),
+    ("no-country-events", _set("outcomes.1.event", "opened_info_syria"), "what-the-kiosk-stores"),
+    ("disclosure", _set("disclosure.en.who", "Run by us."), "disclosure"),
+    ("every-language", _delete("arms.1.material.ar"), "languages"),
+    ("outcomes", _set("outcomes.0.primary", False), "statistics-that-must-be-stated"),
+]
+
+
+@pytest.mark.parametrize(("rule_id", "mutate", "anchor"), LINKED, ids=[c[2] for c in LINKED])
+def test_ethics_messages_end_with_the_section_that_explains_them(
+    rule_id: str, mutate: Mutation, anchor: str
+) -> None:
+    data = trial_dict()
+    mutate(data)
+    result = check_text(yaml.safe_dump(data, allow_unicode=True), "bad.yaml", settings=SETTINGS)
+    [problem, *_] = [p for p in result.problems if p.rule == rule_id]
+    link = re.search(r"see docs/ethics\.md#([\w-]+)\)$", problem.message)
+    assert link, problem.message
+    assert link.group(1) == anchor  # tests/test_docs.py checks that the section exists
 
 
 def test_every_rule_has_a_failing_case() -> None:
