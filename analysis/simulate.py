@@ -1,8 +1,8 @@
 """Simulated visitors with known true rates, written through the kiosk's own write path.
 
-Every visit is started with :func:`experiments.recording.start_visits` (so it is randomized by
+Every visit is started with :func:`experiments.store.start_visits` (so it is randomized by
 the trial's own method) and every event is stored with
-:func:`experiments.recording.record_events` (so idempotency and opt-out deletion apply), in
+:func:`experiments.store.record_events` (so idempotency and opt-out deletion apply), in
 batches. Nothing writes the analysis tables directly. A seeded run on a fresh database is
 reproducible: the same visits, arms, times and events.
 
@@ -25,10 +25,9 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
-from experiments import recording
-from experiments.eventlog import trials
+from experiments import store
 from experiments.model import Trial
 
 RateKey = tuple[str, str, str | None, str | None]  # outcome, arm, location, language
@@ -152,14 +151,13 @@ def prepare_trial(conn: Connection, trial: Trial, source: str | None, seed: int)
     the seed, so that block and hash randomization are reproducible too. An existing trial's
     secret is never touched.
     """
-    exists = conn.execute(select(trials.c.id).where(trials.c.id == trial.id)).first()
-    if exists is None and source is None:
+    if store.read_trial(conn, trial.id) is None and source is None:
         raise SimulationError(f"trial {trial.id!r} is not loaded; pass the trial file")
     if source is not None:
         secret = hashlib.sha256(f"nudgelab-simulate|{trial.id}|{seed}".encode()).hexdigest()[:32]
-        recording.load_trial(conn, trial, source, allocation_secret=secret)
-    if recording.trial_state(conn, trial.id).status != "running":
-        recording.start_trial(conn, trial.id)
+        store.load_trial(conn, trial, source, allocation_secret=secret)
+    if not store.require_trial(conn, trial.id).running:
+        store.start_trial(conn, trial.id)
 
 
 def _choices(rng: np.random.Generator, names: list[str], weights: Mapping[str, float], size: int):  # type: ignore[no-untyped-def]
@@ -205,13 +203,13 @@ def simulate(
             for d, s in zip(day, seconds, strict=True)
         ]
         specs = [
-            recording.VisitSpec(locations[lo], languages[la], started_at=when)
+            store.VisitSpec(locations[lo], languages[la], started_at=when)
             for lo, la, when in zip(loc, lang, times, strict=True)
         ]
         with engine.begin() as conn:
-            started = recording.start_visits(conn, trial, specs, rng=assign_rng)
+            started = store.start_visits(conn, trial, specs, rng=assign_rng)
             event_specs = _visit_events(trial, rates, settings, rng, specs, started)
-            outcomes = recording.record_events(conn, trial, event_specs)
+            outcomes = store.record_events(conn, trial, event_specs)
         per_arm.update(visit.arm for visit in started)
         for spec, outcome in zip(event_specs, outcomes, strict=True):
             written[f"{spec.type}:{outcome}"] += 1
@@ -225,9 +223,9 @@ def _visit_events(
     rates: Rates,
     settings: Settings,
     rng: np.random.Generator,
-    specs: list[recording.VisitSpec],
-    started: list[recording.StartedVisit],
-) -> list[recording.EventSpec]:
+    specs: list[store.VisitSpec],
+    started: list[store.StartedVisit],
+) -> list[store.EventSpec]:
     size = len(specs)
     exposed = rng.random(size) < settings.exposure_rate
     stale = rng.random(size) < settings.stale_disclosure_rate
@@ -240,7 +238,7 @@ def _visit_events(
         for arm in trial.arms
         for language in trial.languages
     }
-    result: list[recording.EventSpec] = []
+    result: list[store.EventSpec] = []
     for i, (spec, visit) in enumerate(zip(specs, started, strict=True)):
         when = spec.started_at or datetime.now(UTC)
         if exposed[i]:
@@ -273,8 +271,8 @@ def _event(
     when: datetime,
     material_version: str | None = None,
     disclosure_version: str | None = None,
-) -> recording.EventSpec:
-    return recording.EventSpec(
+) -> store.EventSpec:
+    return store.EventSpec(
         visit_id,
         kind,
         event_key(visit_id, kind),

@@ -16,16 +16,13 @@ from typing import Annotated, Any
 
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from app import openapi
 from app.db import commit, get_connection
 from app.errors import ApiError
-from app.kiosks import Kiosk, find_kiosk
-from app.trials import get_record, trial_at_version
-from experiments import recording
-from experiments.eventlog import events, visits
+from experiments import store
 from experiments.model import Trial
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -112,22 +109,17 @@ def _parse_body() -> tuple[list[EventIn], str]:
     return parsed, "events." if batch else ""
 
 
-def _kiosk() -> Kiosk:
+def _kiosk() -> store.Kiosk:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(
             401, "send the kiosk token as 'Authorization: Bearer <token>'", "Authorization"
         )
-    kiosk = find_kiosk(get_connection(), token.strip())
+    kiosk = store.find_kiosk(get_connection(), token.strip())
     if kiosk is None or not kiosk.active:
         raise ApiError(403, "this kiosk token is not valid or switched off", "Authorization")
     return kiosk
-
-
-def _utc(moment: datetime) -> datetime:
-    """A stored time as UTC (SQLite returns it without its offset; it was stored in UTC)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _check_time(moment: datetime | None, visit_started: datetime, field: str) -> None:
@@ -153,33 +145,17 @@ class _Group:
 
     trial: Trial
     indices: list[int] = field(default_factory=list)
-    specs: list[recording.EventSpec] = field(default_factory=list)
+    specs: list[store.EventSpec] = field(default_factory=list)
 
 
-def _groups(parsed: list[EventIn], prefix: str, kiosk: Kiosk) -> list[_Group]:
+def _groups(parsed: list[EventIn], prefix: str, kiosk: store.Kiosk) -> list[_Group]:
     """Check every event before anything is written, each against the trial version its visit
     started with; group them by that version."""
     conn = get_connection()
-    if get_record(conn, kiosk.trial_id) is None:
+    if store.read_trial(conn, kiosk.trial_id) is None:
         raise ApiError(409, f"trial {kiosk.trial_id!r} is not loaded")
-    ids = sorted({event.visit_id for event in parsed})
-    own = {
-        row.id: row
-        for row in conn.execute(
-            select(visits.c.id, visits.c.trial_version, visits.c.started_at).where(
-                visits.c.id.in_(ids), visits.c.kiosk_id == kiosk.id
-            )
-        )
-    }
-    keys = [event.idempotency_key for event in parsed]
-    stored = {
-        row.idempotency_key: (row.visit_id, row.type)
-        for row in conn.execute(
-            select(events.c.idempotency_key, events.c.visit_id, events.c.type).where(
-                events.c.idempotency_key.in_(keys)
-            )
-        )
-    }
+    own = store.kiosk_visits(conn, kiosk.id, [event.visit_id for event in parsed])
+    stored = store.stored_events(conn, [event.idempotency_key for event in parsed])
     groups: dict[str, _Group] = {}
     for index, event in enumerate(parsed):
         at = f"{prefix}{index}." if prefix else ""
@@ -188,13 +164,13 @@ def _groups(parsed: list[EventIn], prefix: str, kiosk: Kiosk) -> list[_Group]:
         if event.visit_id not in own:
             raise ApiError(400, "unknown visit for this kiosk", at + "visit_id")
         visit = own[event.visit_id]
-        _check_time(event.moment, _utc(visit.started_at), at + "occurred_at")
+        _check_time(event.moment, visit.started_at, at + "occurred_at")
         version = visit.trial_version
         if version not in groups:
-            groups[version] = _Group(trial_at_version(conn, kiosk.trial_id, version))
+            groups[version] = _Group(store.trial_at_version(conn, kiosk.trial_id, version))
         group = groups[version]
         trial = group.trial
-        allowed = recording.allowed_events(trial) - SERVER_ONLY
+        allowed = store.allowed_events(trial) - SERVER_ONLY
         if event.type not in allowed:
             raise ApiError(
                 400,
@@ -216,7 +192,7 @@ def _groups(parsed: list[EventIn], prefix: str, kiosk: Kiosk) -> list[_Group]:
             )
         group.indices.append(index)
         group.specs.append(
-            recording.EventSpec(
+            store.EventSpec(
                 event.visit_id,
                 event.type,
                 event.idempotency_key,
@@ -233,11 +209,11 @@ def post_events():  # type: ignore[no-untyped-def]
     kiosk = _kiosk()
     parsed, prefix = _parse_body()
     groups = _groups(parsed, prefix, kiosk)
-    outcomes: list[recording.Outcome] = ["stored"] * len(parsed)
+    outcomes: list[store.EventStatus] = ["stored"] * len(parsed)
     for attempt in (1, 2):
         try:
             for group in groups:  # a visit's events all belong to one group, in order
-                stored = recording.record_events(get_connection(), group.trial, group.specs)
+                stored = store.record_events(get_connection(), group.trial, group.specs)
                 for index, outcome in zip(group.indices, stored, strict=True):
                     outcomes[index] = outcome
             commit()
@@ -246,7 +222,7 @@ def post_events():  # type: ignore[no-untyped-def]
             get_connection().rollback()
             if attempt == 2:
                 raise
-        except recording.RecordingError as error:
+        except store.RecordingError as error:
             get_connection().rollback()
             raise ApiError(400, error.message, error.field) from None
     results = [

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, abort, redirect, render_template, url_for
 
 from app.db import get_connection
 from app.labels import ELEMENT_LABELS, STATUS_LABELS, STRENGTH_LABELS
-from app.trials import get_record, registered_records, trial_source
+from experiments import store
 
 bp = Blueprint("register", __name__)
 
@@ -24,13 +24,17 @@ def home() -> Response:
 @bp.get("/register")
 def index() -> str:
     """All trials that are or were running."""
-    records = registered_records(get_connection())
-    return render_template("register/index.html", records=records, status_labels=STATUS_LABELS)
+    conn = get_connection()
+    entries = [
+        (record, store.current_trial(conn, record))
+        for record in store.list_trials(conn, registered_only=True)
+    ]
+    return render_template("register/index.html", entries=entries, status_labels=STATUS_LABELS)
 
 
-def _registered(trial_id: str):  # type: ignore[no-untyped-def]
-    record = get_record(get_connection(), trial_id)
-    if record is None or record.started_at is None:
+def _registered(trial_id: str) -> store.TrialRecord:
+    record = store.read_trial(get_connection(), trial_id)
+    if record is None or not record.registered:
         abort(404)
     return record
 
@@ -39,10 +43,12 @@ def _registered(trial_id: str):  # type: ignore[no-untyped-def]
 def trial(trial_id: str) -> str:
     """One trial in full, in every language it uses."""
     record = _registered(trial_id)
+    trial = store.current_trial(get_connection(), record)
     return render_template(
         "register/trial.html",
         record=record,
-        languages=record.trial.languages,
+        trial=trial,
+        languages=trial.languages,
         element_labels=ELEMENT_LABELS,
         strength_labels=STRENGTH_LABELS,
     )
@@ -52,5 +58,5 @@ def trial(trial_id: str) -> str:
 def trial_file(trial_id: str) -> Response:
     """The trial file exactly as loaded (the current version)."""
     record = _registered(trial_id)
-    source = trial_source(get_connection(), trial_id, record.version) or ""
+    source = store.version_source(get_connection(), trial_id, record.current_version) or ""
     return Response(source, mimetype="text/plain; charset=utf-8")

@@ -88,7 +88,7 @@ def assign_block(
     """The arm at position ``index`` of a stratum's allocation sequence.
 
     ``index`` counts the visits of the stratum from 0; the database hands out indices
-    atomically (see :mod:`experiments.recording`), which makes the blocks correct under
+    atomically (see :mod:`experiments.store.visits`), which makes the blocks correct under
     concurrent requests.
     """
     block, position = divmod(index, block_size)

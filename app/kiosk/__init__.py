@@ -16,8 +16,7 @@ from app.db import get_connection
 from app.errors import refuse
 from app.i18n import missing_languages
 from app.kiosk.render import disclosure_html, long_date, plain_paragraphs
-from app.kiosks import find_kiosk
-from app.trials import get_record
+from experiments import store
 
 bp = Blueprint("kiosk", __name__, url_prefix="/kiosk/<trial_id>/<location>/<token>")
 
@@ -47,7 +46,7 @@ def _resolve_kiosk() -> None:
     """Refuse unknown tokens, tokens of another trial or location, stopped trials, and trials
     in a language the interface has no catalogue for."""
     conn = get_connection()
-    kiosk = find_kiosk(conn, g.token)
+    kiosk = store.find_kiosk(conn, g.token)
     if kiosk is None:
         raise refuse(404, _l("This kiosk link is not valid. Please ask a staff member."))
     if kiosk.trial_id != g.url_trial or kiosk.location != g.url_location:
@@ -57,16 +56,17 @@ def _resolve_kiosk() -> None:
         )
     if not kiosk.active:
         raise refuse(403, _l("This kiosk has been switched off. Please ask a staff member."))
-    record = get_record(conn, kiosk.trial_id)
+    record = store.read_trial(conn, kiosk.trial_id)
     if record is None or not record.running:
         raise refuse(403, _l("This study is not running at the moment. Please ask a staff member."))
-    missing = missing_languages(record.trial.languages)
+    trial = store.current_trial(conn, record)
+    missing = missing_languages(trial.languages)
     if missing:
         # The disclosure names the buttons in each language: English buttons would not match.
         current_app.logger.error(
             "trial %s uses %s, which the kiosk has no interface catalogue for: add "
             "app/translations/<language>/LC_MESSAGES/messages.po (see docs/kiosk.md)",
-            record.trial.id,
+            trial.id,
             ", ".join(missing),
         )
         raise refuse(
@@ -78,7 +78,7 @@ def _resolve_kiosk() -> None:
         )
     g.kiosk = kiosk
     g.record = record
-    g.trial = record.trial
+    g.trial = trial
 
 
 from app.kiosk import views  # noqa: E402, F401  (registers the routes)

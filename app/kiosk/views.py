@@ -19,7 +19,7 @@ from app.kiosk import bp
 from app.kiosk import visit as visits
 from app.kiosk.render import render_variant
 from app.labels import ELEMENT_LABELS, NEVER_STORED, STORED, STRENGTH_LABELS
-from experiments import recording
+from experiments import store
 
 
 def _welcome() -> Response:
@@ -104,12 +104,13 @@ def start() -> Response:
     language = request.form.get("language", "")
     if language not in g.trial.languages:
         abort(400)
-    started = recording.start_visit(
+    started = store.start_visit(
         get_connection(),
         g.trial,
         location=g.kiosk.location,
         language=language,
         kiosk_id=g.kiosk.id,
+        record=g.record,
     )
     commit()
     visits.begin(started.id, language)
@@ -134,7 +135,7 @@ def variant() -> Response:
         fallback_key=uuid.uuid4().hex,
         **_page_context(visit),
     )
-    spec = recording.EventSpec(
+    spec = store.EventSpec(
         visit.id,
         "exposure",
         f"x-{visit.id}-{visit.language}",
@@ -166,7 +167,7 @@ def language() -> Response:
     if chosen not in g.trial.languages:
         abort(400)
     if chosen != visit.language:
-        spec = recording.EventSpec(visit.id, "language_switch", uuid.uuid4().hex, chosen)
+        spec = store.EventSpec(visit.id, "language_switch", uuid.uuid4().hex, chosen)
         visits.log(spec)
         session["language"] = chosen
     return redirect(url_for("kiosk.variant"))
@@ -183,7 +184,7 @@ def action() -> Response:
     key = request.form.get("key", "")
     if event not in labelled or not re.fullmatch(r"[0-9a-f]{16,64}", key):
         abort(400)
-    spec = recording.EventSpec(visit.id, event, key, visit.language)
+    spec = store.EventSpec(visit.id, event, key, visit.language)
     visits.log(spec)
     return redirect(url_for("kiosk.variant", noted=event))
 
@@ -194,7 +195,7 @@ def opt_out() -> Response:
     visit = _visit_or_welcome()
     if isinstance(visit, Response):
         return visit
-    spec = recording.EventSpec(visit.id, "opt_out", f"o-{visit.id}", visit.language)
+    spec = store.EventSpec(visit.id, "opt_out", f"o-{visit.id}", visit.language)
     visits.log(spec)
     session["opted_out"] = True
     visit.opted_out = True
@@ -251,7 +252,7 @@ def register() -> Response:
         return visit
     html = render_template(
         "kiosk/register.html",
-        trial=g.trial,
+        trial=store.current_trial(get_connection(), g.record),  # the register shows the newest
         record=g.record,
         languages=[g.language],
         element_labels=ELEMENT_LABELS,

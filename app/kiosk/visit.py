@@ -15,13 +15,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from flask import current_app, g, session
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.db import commit, get_connection
-from app.trials import trial_at_version
-from experiments import recording
-from experiments.eventlog import assignments, visits
+from experiments import store
 from experiments.model import Trial
 
 #: The only keys the visit cookie may hold (``tests/app/test_privacy.py`` checks this).
@@ -57,15 +54,11 @@ def current() -> Visit | None:
     if not visit_id or session.get("kiosk") != g.kiosk.id:
         return None
     conn = get_connection()
-    row = conn.execute(
-        select(assignments.c.arm, visits.c.trial_version)
-        .join(visits, visits.c.id == assignments.c.visit_id)
-        .where(assignments.c.visit_id == visit_id, assignments.c.trial_id == g.trial.id)
-    ).first()
+    row = store.assigned_visit(conn, g.trial.id, visit_id)
     if row is None:
         session.clear()
         return None
-    trial = trial_at_version(conn, g.trial.id, row.trial_version)
+    trial = store.trial_at_version(conn, g.trial.id, row.trial_version)
     return Visit(
         visit_id,
         str(session.get("language", trial.languages[0])),
@@ -84,13 +77,13 @@ def expired(visit: Visit, now: float | None = None) -> bool:
 def record_end(visit: Visit, reason: str, at: float | None = None) -> None:
     """Log ``finish`` or ``timeout`` once per visit (a second tap is a duplicate) and commit."""
     occurred = datetime.fromtimestamp(at, UTC) if at else None
-    spec = recording.EventSpec(
+    spec = store.EventSpec(
         visit.id, reason, f"{reason[0]}-{visit.id}", visit.language, occurred_at=occurred
     )
     log(spec, visit.trial)
 
 
-def log(spec: recording.EventSpec, trial: Trial | None = None) -> recording.Outcome:
+def log(spec: store.EventSpec, trial: Trial | None = None) -> store.EventStatus:
     """Store one server-side event of the visit (of ``trial``'s version, by default the
     request's) and commit it.
 
@@ -99,7 +92,7 @@ def log(spec: recording.EventSpec, trial: Trial | None = None) -> recording.Outc
     """
     conn = get_connection()
     try:
-        outcome = recording.record_event(conn, trial or g.trial, spec)
+        outcome = store.record_event(conn, trial or g.trial, spec)
         commit()
     except IntegrityError:
         conn.rollback()

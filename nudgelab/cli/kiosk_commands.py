@@ -32,8 +32,7 @@ def _friendly(command: F) -> F:
         from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
         from app import StartupError
-        from app.kiosks import KioskError
-        from experiments.recording import RecordingError
+        from experiments.store import KioskError, RecordingError
 
         try:
             return command(*args, **kwargs)
@@ -105,7 +104,7 @@ def load_checked(path: str | Path, url: str) -> tuple[str, str, bool]:
     Prints the warnings; refuses (ClickException) a file with any error.
     """
     from app.i18n import catalogue_languages
-    from experiments import recording
+    from experiments import store
     from experiments.check import check_path
 
     result = check_path(path)
@@ -129,8 +128,8 @@ def load_checked(path: str | Path, url: str) -> tuple[str, str, bool]:
     try:
         with engine.begin() as conn:
             before = _state(conn, loaded.id)
-            version = recording.load_trial(conn, loaded, result.source)
-            state = recording.trial_state(conn, loaded.id)
+            version = store.load_trial(conn, loaded, result.source)
+            state = store.require_trial(conn, loaded.id)
     finally:
         engine.dispose()
     new = before is None or before.current_version != version
@@ -144,11 +143,11 @@ def load_checked(path: str | Path, url: str) -> tuple[str, str, bool]:
 
 
 def _state(conn, trial_id: str):  # type: ignore[no-untyped-def]
-    from experiments import recording
+    from experiments import store
 
     try:
-        return recording.trial_state(conn, trial_id)
-    except recording.UnknownTrial:
+        return store.require_trial(conn, trial_id)
+    except store.UnknownTrial:
         return None
 
 
@@ -164,12 +163,12 @@ def trial_load(path: str, db_url: str | None) -> None:
 
 
 def _lifecycle(action: str, trial_id: str, db_url: str | None) -> None:
-    from experiments import recording
+    from experiments import store
 
     engine = _engine(_url(db_url))
     try:
         with engine.begin() as conn:
-            change = recording.start_trial if action == "start" else recording.stop_trial
+            change = store.start_trial if action == "start" else store.stop_trial
             state = change(conn, trial_id)
     finally:
         engine.dispose()
@@ -200,21 +199,13 @@ def trial_stop(trial_id: str, db_url: str | None) -> None:
 @_friendly
 def trial_list(db_url: str | None) -> None:
     """List the loaded trials with their status, version and number of kiosks."""
-    from sqlalchemy import func, select
-
-    from experiments.eventlog import kiosks, trials
+    from experiments import store
 
     engine = _engine(_url(db_url))
     try:
         with engine.connect() as conn:
-            counts = dict(
-                conn.execute(
-                    select(kiosks.c.trial_id, func.count())
-                    .where(kiosks.c.active.is_(True))
-                    .group_by(kiosks.c.trial_id)
-                ).all()
-            )
-            rows = conn.execute(select(trials).order_by(trials.c.id)).all()
+            counts = store.active_kiosk_counts(conn)
+            rows = store.list_trials(conn)
     finally:
         engine.dispose()
     if not rows:
@@ -238,21 +229,20 @@ def kiosk() -> None:
 
 def add_kiosk(url: str, trial_id: str, location: str, base_url: str) -> str:
     """Register a kiosk and return its URL (the only time the token is shown)."""
-    from app.kiosks import kiosk_path, register_kiosk
-    from app.trials import get_record
+    from experiments import store
 
     engine = _engine(url)
     try:
         with engine.begin() as conn:
-            record = get_record(conn, trial_id)
+            record = store.read_trial(conn, trial_id)
             if record is None:
                 raise click.ClickException(
                     f"trial {trial_id!r} is not loaded; run `nudgelab trial load PATH` first"
                 )
-            _, token = register_kiosk(conn, record.trial, location)
+            _, token = store.register_kiosk(conn, store.current_trial(conn, record), location)
     finally:
         engine.dispose()
-    return base_url.rstrip("/") + kiosk_path(trial_id, location, token)
+    return base_url.rstrip("/") + store.kiosk_path(trial_id, location, token)
 
 
 @kiosk.command("add")
@@ -279,7 +269,7 @@ def kiosk_add(trial_id: str, location: str, base_url: str, db_url: str | None) -
 def demo_setup(url: str, base_url: str) -> str:
     """Upgrade the database, load and start the example trial, register a kiosk; its URL."""
     import experiments
-    from experiments import recording
+    from experiments import store
     from experiments.eventlog import upgrade
 
     upgrade(url)
@@ -288,17 +278,15 @@ def demo_setup(url: str, base_url: str) -> str:
     engine = _engine(url)
     try:
         with engine.begin() as conn:
-            if recording.trial_state(conn, trial_id).status != "running":
-                recording.start_trial(conn, trial_id)
+            if store.require_trial(conn, trial_id).status != "running":
+                store.start_trial(conn, trial_id)
     finally:
         engine.dispose()
-    from app.trials import get_record
-
     engine = _engine(url)
     try:
         with engine.connect() as conn:
-            record = get_record(conn, trial_id)
-            location = record.trial.locations[0].id  # type: ignore[union-attr]
+            trial = store.current_trial(conn, store.require_trial(conn, trial_id))
+            location = trial.locations[0].id
     finally:
         engine.dispose()
     return add_kiosk(url, trial_id, location, base_url)

@@ -11,7 +11,7 @@ from sqlalchemy import delete, insert, select
 
 from analysis.checks import balance_table, opt_outs, read_quality, run_checks, sample_ratio
 from analysis.counts import OutcomeSpec, load_counts
-from experiments import recording
+from experiments import store
 from experiments.eventlog import assignments, events, visits
 from tests.analysis.sim_helpers import simulated
 
@@ -110,14 +110,14 @@ def test_orphans_and_outcomes_without_exposure_are_counted_not_dropped(engine, t
     from tests.factories import trial_yaml
 
     with engine.begin() as conn:
-        recording.load_trial(conn, trial, trial_yaml())
-        recording.start_trial(conn, trial.id)
-        visit = recording.start_visit(
+        store.load_trial(conn, trial, trial_yaml())
+        store.start_trial(conn, trial.id)
+        visit = store.start_visit(
             conn, trial, location="loc-a", language="en", rng=random.Random(2)
         )
         # An outcome without an exposure on a randomized visit:
-        recording.record_event(
-            conn, trial, recording.EventSpec(visit.id, "contact_requested", "k1")
+        store.record_event(
+            conn, trial, store.EventSpec(visit.id, "contact_requested", "k1")
         )
         # A visit without an assignment, with an exposure:
         conn.execute(
@@ -127,11 +127,11 @@ def test_orphans_and_outcomes_without_exposure_are_counted_not_dropped(engine, t
                 trial_version="v",
                 location="loc-b",
                 language="ar",
-                started_at=recording.utcnow(),
+                started_at=store.utcnow(),
             )
         )
-        recording.record_event(
-            conn, trial, recording.EventSpec("orphan", "exposure", "k2", disclosure_version="old")
+        store.record_event(
+            conn, trial, store.EventSpec("orphan", "exposure", "k2", disclosure_version="old")
         )
         counts = load_counts(conn, trial.id, OUTCOMES)
         quality = read_quality(conn, trial, counts)

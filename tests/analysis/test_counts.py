@@ -11,8 +11,8 @@ import pytest
 from analysis.checks import Quality
 from analysis.counts import OutcomeSpec, cells_hash, itt_frame, load_counts, outcome_column
 from analysis.export import coarsen, read_export, write_export
-from analysis.transparency import TrialRecord
-from experiments import recording
+from experiments import store
+from experiments.store import TrialHistory, TrialStatus
 from tests.analysis.sim_helpers import hand_flow, simulated
 from tests.factories import trial_yaml
 
@@ -43,13 +43,13 @@ def test_cells_sum_to_hand_counts_and_itt_rows(db_url: str) -> None:
 
 def test_time_keys_are_utc_week_hour_and_weekday(engine, trial) -> None:  # type: ignore[no-untyped-def]
     with engine.begin() as conn:
-        recording.load_trial(conn, trial, trial_yaml())
-        recording.start_trial(conn, trial.id)
+        store.load_trial(conn, trial, trial_yaml())
+        store.start_trial(conn, trial.id)
         when = [datetime(2027, 1, 6, 14, 30, tzinfo=UTC), datetime(2027, 1, 10, 23, 5, tzinfo=UTC)]
-        recording.start_visits(
+        store.start_visits(
             conn,
             trial,
-            [recording.VisitSpec("loc-a", "en", started_at=t) for t in when],
+            [store.VisitSpec("loc-a", "en", started_at=t) for t in when],
             rng=random.Random(1),
         )
     cells = load_counts(engine, trial.id, OUTCOMES).cells
@@ -102,7 +102,7 @@ def test_export_merges_small_cells_and_keeps_arm_totals(counts, tmp_path) -> Non
             .equals(counts.by("arm")[columns].astype(int))
         )
     path = tmp_path / "export.csv"
-    write_export(path, counts, TrialRecord(status="running"), Quality(), threshold=10)
+    write_export(path, counts, TrialHistory(status=TrialStatus.RUNNING), Quality(), threshold=10)
     back = read_export(path, counts.trial_id)
     assert back.counts.source == "export"
     assert back.counts.by("arm")["n"].to_dict() == counts.by("arm")["n"].to_dict()

@@ -8,7 +8,8 @@ import yaml
 from sqlalchemy import func, select
 
 from analysis import analyze
-from experiments import recording
+from analysis.report import render_markdown
+from experiments import store
 from experiments.eventlog import result_looks
 from tests.analysis.sim_helpers import hand_flow, simulated
 from tests.factories import make_trial, trial_dict, trial_yaml
@@ -46,9 +47,9 @@ def test_changes_after_the_lock_are_deviations(db_url: str) -> None:
     source = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     changed = make_trial(**{k: data[k] for k in ("schedule", "outcomes", "analysis")})
     with engine.begin() as conn:
-        recording.load_trial(conn, changed, source)
-        recording.start_visits(
-            conn, changed, [recording.VisitSpec("loc-a", "en")] * 3, rng=random.Random(4)
+        store.load_trial(conn, changed, source)
+        store.start_visits(
+            conn, changed, [store.VisitSpec("loc-a", "en")] * 3, rng=random.Random(4)
         )
     report = analyze(changed, engine)
     engine.dispose()
@@ -74,11 +75,11 @@ def test_a_trial_never_started_has_no_lock_and_says_so(tmp_path) -> None:  # typ
     engine = make_engine(url)
     trial = make_trial()
     with engine.begin() as conn:
-        recording.load_trial(conn, trial, trial_yaml())
+        store.load_trial(conn, trial, trial_yaml())
     report = analyze(trial, engine, record_look=False)
     engine.dispose()
     assert report.transparency.deviations[0].kind == "no pre-registration lock"
-    assert "NOT LOCKED" in report.to_markdown()
+    assert "NOT LOCKED" in render_markdown(report)
     assert report.transparency.looks == 0
 
 
@@ -95,9 +96,9 @@ def test_the_report_shows_the_locked_materials_and_what_later_versions_changed(
         arms=data["arms"], disclosure=data["disclosure"], outcomes=data["outcomes"]
     )
     with engine.begin() as conn:
-        recording.load_trial(conn, changed, source)
-        recording.start_visits(
-            conn, changed, [recording.VisitSpec("loc-a", "en")] * 3, rng=random.Random(4)
+        store.load_trial(conn, changed, source)
+        store.start_visits(
+            conn, changed, [store.VisitSpec("loc-a", "en")] * 3, rng=random.Random(4)
         )
     report = analyze(changed, engine, adjustment="logit")
     engine.dispose()
@@ -121,7 +122,7 @@ def test_the_report_shows_the_locked_materials_and_what_later_versions_changed(
     assert found[("analysis choice", "adjustment")].actual == "logit"
     (warning,) = [w for w in report.warnings if "from the pre-registered plan" in w]
     assert warning.startswith(f"{len(t.deviations)} deviations") and "outcome redefined" in warning
-    markdown = report.to_markdown()
+    markdown = render_markdown(report)
     assert "What visitors saw under later versions" in markdown
     assert markdown.index("With support you can start again. en") < markdown.index(
         "Edited after the lock. en"

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from analysis.transparency import (
-    TrialRecord,
     arms_shown,
     deletion,
     looks_while_running,
     option_deviations,
     version_deviations,
 )
+from experiments.store import TrialHistory
 from tests.factories import BASE, make_trial
 
 
@@ -42,8 +42,8 @@ def test_version_diff_names_each_change() -> None:
 
 def test_deletion_date_from_stop_or_schedule() -> None:
     trial = make_trial()  # schedule ends 2027-03-28, retention 730 days
-    assert deletion(trial, TrialRecord())[0] == date(2029, 3, 27)
-    stopped = TrialRecord(stopped_at=datetime(2027, 2, 1, 12, tzinfo=UTC))
+    assert deletion(trial, TrialHistory())[0] == date(2029, 3, 27)
+    stopped = TrialHistory(stopped_at=datetime(2027, 2, 1, 12, tzinfo=UTC))
     assert deletion(trial, stopped) == (
         date(2029, 1, 31),
         "730 days after the day the trial was stopped, 2027-02-01",
@@ -52,10 +52,10 @@ def test_deletion_date_from_stop_or_schedule() -> None:
 
 def test_looks_before_the_stop() -> None:
     looks = (datetime(2027, 1, 10, tzinfo=UTC), datetime(2027, 2, 10, tzinfo=UTC))
-    record = TrialRecord(looks=looks, stopped_at=datetime(2027, 2, 1, tzinfo=UTC))
+    record = TrialHistory(looks=looks, stopped_at=datetime(2027, 2, 1, tzinfo=UTC))
     assert looks_while_running(record, datetime(2027, 3, 1, tzinfo=UTC)) == 1
-    assert looks_while_running(TrialRecord(looks=looks), datetime(2027, 3, 1, tzinfo=UTC)) == 3
-    assert looks_while_running(TrialRecord(looks=looks), None) == 2
+    assert looks_while_running(TrialHistory(looks=looks), datetime(2027, 3, 1, tzinfo=UTC)) == 3
+    assert looks_while_running(TrialHistory(looks=looks), None) == 2
 
 
 def test_arms_shown_carry_every_language_claim_and_figure() -> None:

@@ -213,10 +213,10 @@ def test_events_of_a_stopped_trial_are_still_accepted(
     app: Flask, factory_trial: Trial, started: Visitor
 ) -> None:
     """A queue that was offline when the trial stopped can still deliver."""
-    from experiments import recording
+    from experiments import store
 
     with get_engine(app).begin() as conn:
-        recording.stop_trial(conn, factory_trial.id)
+        store.stop_trial(conn, factory_trial.id)
     assert started.post_events(_event(started)).status_code == 200
 
 
@@ -236,13 +236,13 @@ def test_database_outage_is_503_and_retryable(
 ) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from experiments import recording
+    from experiments import store
 
     def down(*_args: object, **_kwargs: object) -> None:
         raise OperationalError("INSERT", {}, Exception("server closed the connection"))
 
     event = _event(started)
-    monkeypatch.setattr(recording, "record_events", down)
+    monkeypatch.setattr(store, "record_events", down)
     response = started.post_events(event)
     assert response.status_code == 503 and response.headers["Retry-After"]
     _error(response)

@@ -11,7 +11,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
 from app.db import get_engine
-from experiments import recording
+from experiments import store
 from experiments.eventlog import kiosks, visits
 from experiments.model import Trial
 from tests.app.visitor import Visitor, add_kiosk
@@ -87,28 +87,26 @@ def test_a_trial_stopped_mid_visit_leads_back_to_the_start_in_the_visits_languag
     visitor.arrives()
     visitor.starts_in("ar")
     with get_engine(app).begin() as conn:
-        recording.stop_trial(conn, factory_trial.id)
+        store.stop_trial(conn, factory_trial.id)
     assert visitor.looks_again().status_code == 403
     _way_back(visitor)
     assert '<html lang="ar" dir="rtl">' in visitor.text
     assert visitor.sees("العودة إلى البداية")  # "Back to the start"
     assert visitor.sees("هذه الدراسة غير جارية حاليًا")  # "This study is not running"
     with get_engine(app).begin() as conn:  # started again: the way back works
-        recording.start_trial(conn, factory_trial.id)
+        store.start_trial(conn, factory_trial.id)
     assert visitor.client.get(visitor.path).status_code == 200
 
 
 def test_database_outage_on_a_kiosk_page_leads_back_to_the_start(
     make_app: Callable[..., Flask], kiosk_path_a: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import app.kiosk
-
     visitor = Visitor(make_app(INACTIVITY_SECONDS=30), kiosk_path_a)
 
     def down(*_args: object) -> None:
         raise OperationalError("SELECT", {}, Exception("server closed the connection"))
 
-    monkeypatch.setattr(app.kiosk, "find_kiosk", down)
+    monkeypatch.setattr(store, "find_kiosk", down)
     assert visitor.arrives().status_code == 503
     assert visitor.sees("The kiosk is busy")
     _way_back(visitor, 30)

@@ -13,7 +13,7 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.db import get_engine
-from experiments import recording
+from experiments import store
 from experiments.assignment import block_units
 from experiments.eventlog import assignments
 from experiments.model import Trial
@@ -75,16 +75,16 @@ def test_simple_randomization_matches_the_weights(app: Flask) -> None:
     For 2 degrees of freedom the chi-square survival function is exactly exp(-x / 2), so the
     p-value needs no statistics library. The test fails when p < 0.001: with a correct
     randomizer that happens for 0.1 % of seeds (the false-alarm rate); the seed is fixed, so the
-    result is reproducible. The visits go through ``recording.start_visits``, the code path of
+    result is reproducible. The visits go through ``store.start_visits``, the code path of
     the kiosk's "start" (which uses ``secrets.SystemRandom`` instead of a seeded generator).
     """
     arms = [dict(arm, weight=2 if arm["id"] == "control" else 1) for arm in BASE["arms"]]
     trial = run_trial(app, trial_yaml(randomization={"method": "simple"}, arms=arms))
-    specs = [recording.VisitSpec(("loc-a", "loc-b")[i % 2], "en") for i in range(10_000)]
+    specs = [store.VisitSpec(("loc-a", "loc-b")[i % 2], "en") for i in range(10_000)]
     with get_engine(app).begin() as conn:
         rng = random.Random(20261129)
         for start in range(0, len(specs), 2_000):
-            recording.start_visits(conn, trial, specs[start : start + 2_000], rng=rng)
+            store.start_visits(conn, trial, specs[start : start + 2_000], rng=rng)
     with get_engine(app).connect() as conn:
         observed = Counter(conn.execute(select(assignments.c.arm)).scalars())
     assert sum(observed.values()) == 10_000

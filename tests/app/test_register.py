@@ -8,7 +8,7 @@ from sqlalchemy import update
 
 from app.db import get_engine
 from app.kiosk.render import plain_paragraphs, visible_text
-from experiments import recording
+from experiments import store
 from experiments.eventlog import trials
 from experiments.model import Trial
 from tests.app.visitor import EXAMPLE, run_trial
@@ -53,7 +53,7 @@ def test_results_link_once_closed_and_stopped_trials_stay_listed(
 ) -> None:
     client = app.test_client()
     with get_engine(app).begin() as conn:
-        recording.stop_trial(conn, example_trial.id)
+        store.stop_trial(conn, example_trial.id)
     assert _sees(client.get("/register").get_data(as_text=True), example_trial.title)
     with get_engine(app).begin() as conn:
         conn.execute(

@@ -247,7 +247,7 @@ def test_a_page_loaded_twice_at_once_is_not_an_error(
     """Two loads racing to store the same exposure key: the loser is a duplicate, not a 503."""
     from sqlalchemy.exc import IntegrityError
 
-    from experiments import recording
+    from experiments import store
 
     visitor.arrives()
     visitor.starts_in("en")
@@ -255,7 +255,7 @@ def test_a_page_loaded_twice_at_once_is_not_an_error(
     def lost_the_race(*_args: object) -> None:
         raise IntegrityError("INSERT INTO events", {}, Exception("duplicate key"))
 
-    monkeypatch.setattr(recording, "record_event", lost_the_race)
+    monkeypatch.setattr(store, "record_event", lost_the_race)
     assert visitor.looks_again().status_code == 200
     assert visitor.logged() == ["exposure"]
 

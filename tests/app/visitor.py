@@ -18,11 +18,10 @@ from werkzeug.test import TestResponse
 
 from app.db import get_engine
 from app.kiosk.render import visible_text
-from app.kiosks import kiosk_path, register_kiosk
-from app.trials import parse_trial
-from experiments import recording
+from experiments import store
 from experiments.eventlog import assignments, events
 from experiments.model import Trial
+from experiments.store import kiosk_path, parse_trial, register_kiosk
 
 EXAMPLE = Path("experiments/trials/tearoom-return-info.yaml")
 VISITOR_IP = "203.0.113.7"
@@ -33,9 +32,9 @@ def run_trial(app: Flask, source: str, *, start: bool = True) -> Trial:
     """Load (and start) a trial file's text, as ``nudgelab trial load/start`` do."""
     trial = parse_trial(source)
     with get_engine(app).begin() as conn:
-        recording.load_trial(conn, trial, source)
+        store.load_trial(conn, trial, source)
         if start:
-            recording.start_trial(conn, trial.id)
+            store.start_trial(conn, trial.id)
     return trial
 
 

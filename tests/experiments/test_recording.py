@@ -7,7 +7,7 @@ import random
 import pytest
 from sqlalchemy import func, select
 
-from experiments import recording
+from experiments import store
 from experiments.eventlog import events, visits
 from tests.factories import trial_yaml
 
@@ -15,15 +15,15 @@ from tests.factories import trial_yaml
 @pytest.fixture
 def running(engine, trial):  # type: ignore[no-untyped-def]
     with engine.begin() as conn:
-        recording.load_trial(conn, trial, trial_yaml())
-        recording.start_trial(conn, trial.id)
+        store.load_trial(conn, trial, trial_yaml())
+        store.start_trial(conn, trial.id)
     return engine
 
 
 def test_blocks_are_permutations_per_stratum(running, trial):  # type: ignore[no-untyped-def]
     with running.begin() as conn:
-        started = recording.start_visits(
-            conn, trial, [recording.VisitSpec("loc-a", "en")] * 18, rng=random.Random(3)
+        started = store.start_visits(
+            conn, trial, [store.VisitSpec("loc-a", "en")] * 18, rng=random.Random(3)
         )
     arms = [visit.arm for visit in started]
     for block in range(3):
@@ -32,16 +32,16 @@ def test_blocks_are_permutations_per_stratum(running, trial):  # type: ignore[no
 
 def test_retried_event_is_stored_once_and_opt_out_removes_outcomes(running, trial):  # type: ignore[no-untyped-def]
     with running.begin() as conn:
-        visit = recording.start_visit(conn, trial, location="loc-b", language="ar")
-        spec = recording.EventSpec(visit.id, "contact_requested", "key-1")
-        assert recording.record_event(conn, trial, spec) == "stored"
-        assert recording.record_event(conn, trial, spec) == "duplicate"
-        outcome = recording.record_events(
+        visit = store.start_visit(conn, trial, location="loc-b", language="ar")
+        spec = store.EventSpec(visit.id, "contact_requested", "key-1")
+        assert store.record_event(conn, trial, spec) == "stored"
+        assert store.record_event(conn, trial, spec) == "duplicate"
+        outcome = store.record_events(
             conn,
             trial,
             [
-                recording.EventSpec(visit.id, "opt_out", "key-2"),
-                recording.EventSpec(visit.id, "country_info_opened", "key-3"),
+                store.EventSpec(visit.id, "opt_out", "key-2"),
+                store.EventSpec(visit.id, "country_info_opened", "key-3"),
             ],
         )
         assert outcome == ["stored", "discarded"]
@@ -52,14 +52,14 @@ def test_retried_event_is_stored_once_and_opt_out_removes_outcomes(running, tria
 
 def test_undeclared_event_and_reused_key_are_refused(running, trial):  # type: ignore[no-untyped-def]
     with running.begin() as conn:
-        visit = recording.start_visit(conn, trial, location="loc-a", language="en")
-        recording.record_event(conn, trial, recording.EventSpec(visit.id, "finish", "k"))
-        with pytest.raises(recording.UndeclaredEvent, match="not declared"):
-            recording.record_event(conn, trial, recording.EventSpec(visit.id, "clicked_ad", "x"))
-        with pytest.raises(recording.IdempotencyConflict):
-            recording.record_event(conn, trial, recording.EventSpec(visit.id, "exposure", "k"))
-        with pytest.raises(recording.UnknownVisit):
-            recording.record_event(conn, trial, recording.EventSpec("nope", "finish", "k9"))
+        visit = store.start_visit(conn, trial, location="loc-a", language="en")
+        store.record_event(conn, trial, store.EventSpec(visit.id, "finish", "k"))
+        with pytest.raises(store.UndeclaredEvent, match="not declared"):
+            store.record_event(conn, trial, store.EventSpec(visit.id, "clicked_ad", "x"))
+        with pytest.raises(store.IdempotencyConflict):
+            store.record_event(conn, trial, store.EventSpec(visit.id, "exposure", "k"))
+        with pytest.raises(store.UnknownVisit):
+            store.record_event(conn, trial, store.EventSpec("nope", "finish", "k9"))
 
 
 def test_concurrent_opt_out_and_outcome_never_leave_an_outcome(running, trial):  # type: ignore[no-untyped-def]
@@ -70,8 +70,8 @@ def test_concurrent_opt_out_and_outcome_never_leave_an_outcome(running, trial): 
     import threading
 
     with running.begin() as conn:
-        started = recording.start_visits(
-            conn, trial, [recording.VisitSpec("loc-a", "en")] * 40, rng=random.Random(5)
+        started = store.start_visits(
+            conn, trial, [store.VisitSpec("loc-a", "en")] * 40, rng=random.Random(5)
         )
     failures: list[BaseException] = []
 
@@ -79,8 +79,8 @@ def test_concurrent_opt_out_and_outcome_never_leave_an_outcome(running, trial): 
         try:
             barrier.wait(timeout=10)
             with running.begin() as conn:
-                recording.record_event(
-                    conn, trial, recording.EventSpec(visit_id, kind, f"{kind}-{visit_id}")
+                store.record_event(
+                    conn, trial, store.EventSpec(visit_id, kind, f"{kind}-{visit_id}")
                 )
         except BaseException as error:  # collected and re-raised in the main thread
             failures.append(error)

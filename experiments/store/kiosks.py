@@ -1,20 +1,22 @@
-"""Kiosk registration and the secret token in a kiosk's URL (only its hash is stored)."""
+"""Kiosks: registration, and the secret token in a kiosk's URL (only its hash is stored)."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from experiments.eventlog import kiosks
 from experiments.model import Trial
+from experiments.store.sql import utcnow
 
 
 @dataclass(frozen=True)
 class Kiosk:
+    """A registered kiosk: which trial and location it serves, and whether it is switched on."""
+
     id: str
     trial_id: str
     location: str
@@ -51,7 +53,7 @@ def register_kiosk(conn: Connection, trial: Trial, location: str) -> tuple[Kiosk
             location=location,
             token_hash=token_hash(token),
             active=True,
-            created_at=datetime.now(UTC),
+            created_at=utcnow(),
         )
     )
     return kiosk, token
@@ -67,3 +69,13 @@ def find_kiosk(conn: Connection, token: str) -> Kiosk | None:
         )
     ).first()
     return Kiosk(row.id, row.trial_id, row.location, bool(row.active)) if row else None
+
+
+def active_kiosk_counts(conn: Connection) -> dict[str, int]:
+    """Switched-on kiosks per trial id."""
+    rows = conn.execute(
+        select(kiosks.c.trial_id, func.count())
+        .where(kiosks.c.active.is_(True))
+        .group_by(kiosks.c.trial_id)
+    )
+    return {str(trial_id): int(count) for trial_id, count in rows}

@@ -1,0 +1,216 @@
+"""Visits: creating randomized visits (the assignment is recorded with the visit) and reading
+back what a kiosk needs to know about them."""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from experiments.assignment import Assignment, assign_block, assign_hash, assign_simple, stratum_key
+from experiments.eventlog import allocation_counters, assignments, visits
+from experiments.model import Trial
+from experiments.store.errors import RecordingError
+from experiments.store.sql import aware, insert_ignore, utcnow
+from experiments.store.trials import TrialRecord, require_trial
+
+
+@dataclass(frozen=True)
+class VisitSpec:
+    """What the kiosk knows when a visitor taps "start"."""
+
+    location: str
+    language: str
+    kiosk_id: str | None = None
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StartedVisit:
+    """A new visit and the arm it was randomized to."""
+
+    id: str
+    arm: str
+    assignment: Assignment
+
+
+@dataclass(frozen=True)
+class AssignedVisit:
+    """A stored visit as the kiosk reads it back: its arm, trial version and start."""
+
+    id: str
+    arm: str
+    trial_version: str
+    started_at: datetime
+
+
+def _reserve_indices(conn: Connection, trial_id: str, stratum: str, count: int) -> int:
+    """Atomically reserve ``count`` consecutive positions of a stratum; return the first.
+
+    The UPDATE takes a row lock (PostgreSQL) or the write lock (SQLite) until the caller's
+    transaction ends, so concurrent visits never receive the same position.
+    """
+    conn.execute(
+        insert_ignore(conn, allocation_counters).values(
+            trial_id=trial_id, stratum=stratum, next_index=0
+        )
+    )
+    end = conn.execute(
+        update(allocation_counters)
+        .where(
+            allocation_counters.c.trial_id == trial_id,
+            allocation_counters.c.stratum == stratum,
+        )
+        .values(next_index=allocation_counters.c.next_index + count)
+        .returning(allocation_counters.c.next_index)
+    ).scalar_one()
+    return end - count
+
+
+def _validate_visit(trial: Trial, spec: VisitSpec) -> None:
+    if spec.location not in trial.location_ids:
+        raise RecordingError(
+            f"location {spec.location!r} is not part of trial {trial.id!r}", "location"
+        )
+    if spec.language not in trial.languages:
+        raise RecordingError(
+            f"language {spec.language!r} is not one of {', '.join(trial.languages)}", "language"
+        )
+
+
+def start_visits(
+    conn: Connection,
+    trial: Trial,
+    specs: Sequence[VisitSpec],
+    *,
+    rng: random.Random | None = None,
+    record: TrialRecord | None = None,
+) -> list[StartedVisit]:
+    """Create visits and randomize each to an arm, recording the assignment with the visit.
+
+    ``rng`` drives visit ids and simple draws; kiosks use the default
+    (``secrets.SystemRandom``), the simulator a seeded generator. ``record`` is the trial's row
+    when the caller has just read it (saves a query).
+    """
+    if not specs:
+        return []
+    for spec in specs:
+        _validate_visit(trial, spec)
+    rng = rng or secrets.SystemRandom()
+    record = record or require_trial(conn, trial.id)
+    method = trial.randomization.method
+    weights = trial.weights
+    ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in specs]
+
+    chosen: list[Assignment]
+    if method == "simple":
+        chosen = [assign_simple(weights, rng) for _ in specs]
+    elif method == "hash":
+        salt = trial.randomization.salt or record.allocation_secret
+        chosen = [assign_hash(weights, visit_id, salt) for visit_id in ids]
+    else:
+        chosen = _assign_blocks(conn, trial, record, specs)
+
+    now = utcnow()
+    conn.execute(
+        insert(visits),
+        [
+            {
+                "id": visit_id,
+                "trial_id": trial.id,
+                "trial_version": record.current_version,
+                "location": spec.location,
+                "kiosk_id": spec.kiosk_id,
+                "language": spec.language,
+                "started_at": spec.started_at or now,
+            }
+            for visit_id, spec in zip(ids, specs, strict=True)
+        ],
+    )
+    conn.execute(
+        insert(assignments),
+        [
+            {
+                "visit_id": visit_id,
+                "trial_id": trial.id,
+                "arm": assignment.arm,
+                "method": assignment.method,
+                "inputs": json.dumps(assignment.inputs, sort_keys=True),
+                "assigned_at": spec.started_at or now,
+            }
+            for visit_id, assignment, spec in zip(ids, chosen, specs, strict=True)
+        ],
+    )
+    return [
+        StartedVisit(visit_id, assignment.arm, assignment)
+        for visit_id, assignment in zip(ids, chosen, strict=True)
+    ]
+
+
+def _assign_blocks(
+    conn: Connection, trial: Trial, record: TrialRecord, specs: Sequence[VisitSpec]
+) -> list[Assignment]:
+    block_size = trial.randomization.block_size or sum(trial.weights.values())
+    strata = trial.randomization.strata
+    keys = [
+        stratum_key(strata, {"location": spec.location, "language": spec.language})
+        for spec in specs
+    ]
+    wanted: dict[str, int] = {}
+    for key in keys:
+        wanted[key] = wanted.get(key, 0) + 1
+    next_index = {
+        key: _reserve_indices(conn, trial.id, key, count) for key, count in sorted(wanted.items())
+    }
+    chosen = []
+    for key in keys:
+        chosen.append(
+            assign_block(trial.weights, block_size, record.allocation_secret, key, next_index[key])
+        )
+        next_index[key] += 1
+    return chosen
+
+
+def start_visit(
+    conn: Connection,
+    trial: Trial,
+    *,
+    location: str,
+    language: str,
+    kiosk_id: str | None = None,
+    rng: random.Random | None = None,
+    record: TrialRecord | None = None,
+) -> StartedVisit:
+    """Create one randomized visit (see :func:`start_visits`)."""
+    spec = VisitSpec(location, language, kiosk_id)
+    return start_visits(conn, trial, [spec], rng=rng, record=record)[0]
+
+
+def _assigned(conn: Connection, *conditions) -> dict[str, AssignedVisit]:  # type: ignore[no-untyped-def]
+    query = (
+        select(visits.c.id, assignments.c.arm, visits.c.trial_version, visits.c.started_at)
+        .join(assignments, assignments.c.visit_id == visits.c.id)
+        .where(*conditions)
+    )
+    return {
+        row.id: AssignedVisit(row.id, row.arm, row.trial_version, aware(row.started_at))  # type: ignore[arg-type]
+        for row in conn.execute(query)
+    }
+
+
+def assigned_visit(conn: Connection, trial_id: str, visit_id: str) -> AssignedVisit | None:
+    """The randomized visit ``visit_id`` of ``trial_id``, or None."""
+    return _assigned(conn, visits.c.id == visit_id, visits.c.trial_id == trial_id).get(visit_id)
+
+
+def kiosk_visits(
+    conn: Connection, kiosk_id: str, visit_ids: Sequence[str]
+) -> dict[str, AssignedVisit]:
+    """Those of ``visit_ids`` that this kiosk started, by id."""
+    return _assigned(conn, visits.c.id.in_(sorted(set(visit_ids))), visits.c.kiosk_id == kiosk_id)
