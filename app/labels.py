@@ -1,7 +1,7 @@
 """Interface names for the trial vocabulary: nudge elements, their strength, what is stored.
 
 Shown on the "why am I seeing this?" page (which version a visitor saw and what the others
-were, ETHICS D10) and in the public register. Translated through the Babel catalogues.
+were, D10 in docs/ethics.md#disclosure) and in the public register. Translated through the Babel catalogues.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ STATUS_LABELS: dict[str, LazyString] = {
     "closed": _l("closed"),
 }
 
-#: What the kiosk stores about a visit (ETHICS "What the kiosk may store").
+#: What the kiosk stores about a visit (docs/ethics.md#what-the-kiosk-stores).
 STORED: tuple[LazyString, ...] = (
     _l("a random visit number that is not linked to you"),
     _l("the study, its version, this location and this kiosk"),

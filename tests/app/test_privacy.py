@@ -1,7 +1,7 @@
 """No personal data: the schema, the stored rows, the cookie, the logs, and no outside assets.
 
 The allow list below is written out on purpose (not imported from ``experiments.eventlog``):
-ETHICS "What the kiosk may store" is the source, and a new column must be added here by hand.
+docs/ethics.md#what-the-kiosk-stores is the source, and a new column must be added here by hand.
 """
 
 from __future__ import annotations

@@ -189,7 +189,7 @@ def test_why_page_before_and_during_a_visit(factory_trial: Trial, visitor: Visit
     visitor.asks_why()
     number = factory_trial.arms.index(seen) + 1
     assert visitor.sees(f"You saw version {number} of 3: {seen.material['en'].title}")
-    for arm in factory_trial.arms:  # what the other versions were (ETHICS D10)
+    for arm in factory_trial.arms:  # what the other versions were (D10, docs/ethics.md#disclosure)
         assert visitor.sees(arm.material["en"].title)
     for _, text in factory_trial.disclosure_parts("en"):
         assert visitor.sees(text)
@@ -312,7 +312,7 @@ def test_a_visit_keeps_its_trial_version_when_the_trial_is_reloaded(
 def test_after_finish_the_visitor_sees_which_version_it_was_and_the_others(
     factory_trial: Trial, visitor: Visitor
 ) -> None:
-    """ETHICS D10: the "why" page after the visit, in the visit's language; then the start."""
+    """D10 (docs/ethics.md#disclosure): the "why" page after the visit, in the visit's language; then the start."""
     visitor.arrives()
     visitor.starts_in("en")
     visitor.switches_to("ar")
