@@ -1,11 +1,11 @@
 """Logs without client addresses: every IPv4 or IPv6 address in a log line becomes ``[address]``.
 
 The kiosk never stores IP addresses (docs/ethics.md#what-the-kiosk-stores), and a log file is
-storage. Servers and libraries name the client in their messages (gunicorn: ``Invalid request from ip=...``; Werkzeug's
-development server prefixes every line with it), so the app does not rely on each message
-being harmless: :class:`ScrubbingFormatter` wraps a handler's formatter (gunicorn's, see
-:mod:`app.server`) and :class:`ScrubAddresses` filters a logger (Werkzeug's and the app's), and
-both remove every address from the finished text, including tracebacks.
+storage. Servers and libraries name the client in their messages (gunicorn: ``Invalid request
+from ip=...``; Werkzeug's development server prefixes every line with it), so the app does not
+rely on each message being harmless: :class:`ScrubbingFormatter` wraps a handler's formatter
+(gunicorn's, see :mod:`app.server`) and :class:`ScrubAddresses` filters a logger (Werkzeug's and
+the app's), and both remove every address from the finished text, including tracebacks.
 """
 
 from __future__ import annotations
