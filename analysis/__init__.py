@@ -1,10 +1,11 @@
 """The evaluation side of nudgelab: from the event log (or an export) to a :class:`Report`.
 
+>>> from analysis.report import render_summary                   # doctest: +SKIP
 >>> report = analyze(trial, "sqlite:///instance/nudgelab.db")   # doctest: +SKIP
->>> print(report.summary())                                      # doctest: +SKIP
+>>> print(render_summary(report))                                # doctest: +SKIP
 
-Heavy modules (pandas, statsmodels, matplotlib) are imported inside :func:`analyze`, so
-importing a submodule such as :mod:`analysis.counts` stays cheap.
+Heavy modules (pandas, statsmodels) are imported inside :func:`analyze`, so importing a
+submodule such as :mod:`analysis.counts` stays cheap.
 """
 
 from __future__ import annotations
@@ -12,19 +13,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from analysis.choices import Choices
+from analysis.errors import AnalysisError
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from analysis.report.model import Report
+    from analysis.results import Report
     from experiments.model import Trial
 
-__all__ = ["AnalysisError", "analyze"]
-
-
-class AnalysisError(Exception):
-    """The analysis cannot start (trial not in the database, export of another trial, …)."""
+__all__ = ["AnalysisError", "Choices", "analyze"]
 
 
 def analyze(
@@ -47,6 +47,7 @@ def analyze(
     as a deviation. Each run on a database counts as one look at the results (``result_looks``)
     unless ``record_look`` is false (tests only: the report then says the look was not counted).
     """
+    # pandas, scipy and statsmodels deferred on purpose: `import analysis` stays cheap.
     from analysis.pipeline import Inputs, build_report, read_database, read_exported
 
     step = progress or (lambda _message: None)
@@ -58,11 +59,5 @@ def analyze(
         inputs = read_exported(trial, export, step)
     else:
         inputs = read_database(trial, engine_or_url, step, record_look=record_look, now=now)
-    options: dict[str, Any] = {
-        "correction": correction,
-        "alpha": alpha,
-        "interval": interval,
-        "adjustment": adjustment,
-        "small_cell_threshold": small_cell_threshold,
-    }
-    return build_report(trial, inputs, options, step, now)
+    choices = Choices(correction, alpha, interval, adjustment, small_cell_threshold)
+    return build_report(trial, inputs, choices, step, now)

@@ -24,10 +24,18 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from analysis.checks import Quality
-from analysis.counts import MERGED, Counts, OutcomeSpec, counts_from_frame, outcome_column
-from analysis.transparency import TrialRecord
+from analysis.checks import Quality, read_quality
+from analysis.counts import (
+    MERGED,
+    Counts,
+    OutcomeSpec,
+    counts_from_frame,
+    load_counts,
+    outcome_column,
+)
+from analysis.preregistered import outcome_specs, preregistered_trial
 from experiments.model import Trial
+from experiments.store import TrialHistory, read_history, record_look
 
 FORMAT = "nudgelab-export/1"
 EXPORT_KEYS = ("arm", "location", "language", "week")
@@ -43,7 +51,7 @@ class Exported:
     """An export read back: counts to analyse, and the event-log facts stored with them."""
 
     counts: Counts
-    record: TrialRecord
+    record: TrialHistory
     quality: Quality
     suppressed: dict[str, list[str]]  # column -> arms whose value was left empty
     meta: dict[str, Any]
@@ -118,7 +126,7 @@ def _absorb_remainders(
 def write_export(
     path: str | Path,
     counts: Counts,
-    record: TrialRecord,
+    record: TrialHistory,
     quality: Quality,
     *,
     threshold: int = 10,
@@ -169,7 +177,7 @@ def read_export(path: str | Path, trial_id: str | None = None) -> Exported:
     counts = counts_from_frame(meta["trial_id"], outcomes, table, "export")
     return Exported(
         counts,
-        TrialRecord.from_dict(meta["record"]),
+        TrialHistory.from_dict(meta["record"]),
         Quality.from_dict(meta["quality"]),
         suppressed,
         meta,
@@ -185,17 +193,13 @@ def export_trial(
     now: datetime | None = None,
 ) -> dict[str, Any]:
     """Count the trial in the database and write its export; the export counts as a look."""
-    from analysis.checks import read_quality
-    from analysis.counts import load_counts
-    from analysis.pipeline import outcome_specs
-    from analysis.transparency import plan_trial, read_record, record_look
-
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
-        record = read_record(conn, trial.id)
+        record = read_history(conn, trial.id)
         if record.status is None:
             raise ExportError(f"trial {trial.id!r} is not in this database")
-        counts = load_counts(conn, trial.id, outcome_specs(plan_trial(record, trial), trial))
+        specs = outcome_specs(preregistered_trial(record, trial), trial)
+        counts = load_counts(conn, trial.id, specs)
         quality = read_quality(conn, trial, counts)
         record_look(conn, trial.id, counts.data_hash, now, kind="export")
     record = replace(record, looks=(*record.looks, now))

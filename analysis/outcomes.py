@@ -9,13 +9,14 @@ totals are always kept), never an exception in the middle of a report.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analysis.adjust import AdjustedEstimate, adjusted_effects
 from analysis.counts import Counts, OutcomeSpec, outcome_column
-from analysis.report.model import ArmTotal, Options, OutcomeResult, SubgroupResult
+from analysis.estimate import ArmCounts, Comparison, compare_arms
+from analysis.results import ArmTotal, Options, OutcomeResult, SubgroupResult
 from experiments.model import Trial
 
 ESTIMATION_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError)
@@ -39,10 +40,8 @@ def arm_totals(
 
 def compare(
     totals: Sequence[ArmTotal], control: str, options: Options
-) -> tuple[Any | None, str | None]:
+) -> tuple[Comparison | None, str | None]:
     """``compare_arms`` on the totals; ``(None, reason)`` when it cannot be computed."""
-    from analysis.estimate import ArmCounts, compare_arms
-
     try:
         comparison = compare_arms(
             [ArmCounts(t.arm, t.n, t.successes) for t in totals],
@@ -76,12 +75,8 @@ def adjusted(
     control: str,
     options: Options,
     arms: Sequence[str] = (),
-) -> tuple[tuple[Any, ...], list[str]]:
+) -> tuple[tuple[AdjustedEstimate, ...], list[str]]:
     """Covariate-adjusted effects (location, language where they vary)."""
-    try:
-        from analysis.adjust import adjusted_effects
-    except ImportError:
-        return (), ["covariate-adjusted estimates are not available (analysis.adjust missing)"]
     data = adjust_data(counts, spec)
     data = data[data["n"] > 0]
     covariates = tuple(c for c in ("location", "language") if len(set(data[c]) - {"*"}) > 1)
@@ -102,12 +97,17 @@ def adjusted(
 
 
 def subgroups(
-    counts: Counts, spec: OutcomeSpec, arms: Sequence[str], plan: Trial, options: Options
+    counts: Counts,
+    spec: OutcomeSpec,
+    arms: Sequence[str],
+    preregistered: Trial,
+    options: Options,
 ) -> tuple[SubgroupResult, ...]:
     """Pre-registered subgroups: each level of each subgroup variable, arms vs control."""
     results = []
-    control = plan.control_arm.id
-    for dimension in plan.analysis.subgroups:
+    plan = preregistered.analysis
+    control = preregistered.control_arm.id
+    for dimension in plan.subgroups:
         levels = sorted(set(counts.cells[dimension]) - {"*"})
         for level in levels:
             totals = arm_totals(counts, spec, arms, where={dimension: level})
@@ -116,7 +116,7 @@ def subgroups(
                 SubgroupResult(
                     dimension,
                     level,
-                    dimension in plan.analysis.confirmatory_subgroups,
+                    dimension in plan.confirmatory_subgroups,
                     comparison,
                     totals,
                     error,
@@ -129,17 +129,18 @@ def estimate_outcome(
     counts: Counts,
     spec: OutcomeSpec,
     arms: Sequence[str],
-    plan: Trial,
+    preregistered: Trial,
     options: Options,
     *,
     status: str,
     suppressed: Sequence[str] = (),
 ) -> OutcomeResult:
-    """Everything the report shows for one outcome."""
-    control = plan.control_arm.id
+    """Everything the report shows for one outcome (as the pre-registered trial defines it)."""
+    control = preregistered.control_arm.id
+    primary = spec.id == preregistered.primary_outcome.id
     totals = arm_totals(counts, spec, arms)
     warnings: list[str] = []
-    described = {o.id: o.description for o in plan.outcomes}
+    described = {o.id: o.description for o in preregistered.outcomes}
     description = described.get(spec.id, f"Outcome {spec.id}.")
     if suppressed:
         warnings.append(
@@ -150,7 +151,7 @@ def estimate_outcome(
             spec.id,
             spec.event,
             description,
-            spec.id == plan.primary_outcome.id,
+            primary,
             status,
             totals,
             None,
@@ -161,7 +162,7 @@ def estimate_outcome(
     comparison, error = compare(totals, control, options)
     if error:
         warnings.append(f"{spec.id}: {error}")
-    fitted: tuple[Any, ...] = ()
+    fitted: tuple[AdjustedEstimate, ...] = ()
     if comparison is not None:
         fitted, notes = adjusted(counts, spec, control, options, arms)
         warnings += notes
@@ -169,11 +170,11 @@ def estimate_outcome(
         spec.id,
         spec.event,
         description,
-        spec.id == plan.primary_outcome.id,
+        primary,
         status,
         totals,
         comparison,
         fitted,
-        subgroups(counts, spec, arms, plan, options) if comparison is not None else (),
+        subgroups(counts, spec, arms, preregistered, options) if comparison is not None else (),
         tuple(warnings),
     )

@@ -5,37 +5,37 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
-from analysis import AnalysisError
 from analysis.checks import Quality, read_quality, run_checks
+from analysis.choices import Choices
 from analysis.consort import participant_flow
-from analysis.counts import Counts, OutcomeSpec, load_counts, outcome_column
+from analysis.counts import Counts, load_counts, outcome_column
+from analysis.errors import AnalysisError
+from analysis.export import ExportError, read_export
 from analysis.outcomes import estimate_outcome
 from analysis.power import power_summary
-from analysis.report.model import Options, Report
+from analysis.preregistered import arm_union, outcome_specs, preregistered_trial
+from analysis.results import Options, Report
 from analysis.transparency import (
     OPT_OUT_RULE,
     Transparency,
-    TrialRecord,
     arms_shown,
     data_deviations,
     deletion,
     disclosures,
     looks_while_running,
     option_deviations,
-    plan_trial,
     preregistration,
-    read_record,
-    record_look,
     version_deviations,
     versions_shown,
 )
 from experiments.eventlog import make_engine
-from experiments.model import Arm, Trial
+from experiments.model import AnalysisPlan, Arm, Trial
+from experiments.store import TrialHistory, read_history, record_look
 
 Step = Callable[[str], None]
 
@@ -45,20 +45,12 @@ class Inputs:
     """Everything read from the database or export before any statistics."""
 
     counts: Counts
-    record: TrialRecord
+    record: TrialHistory
     quality: Quality
-    plan: Trial
+    preregistered: Trial
     source: str
     look_counted: bool
     suppressed: Mapping[str, list[str]] = field(default_factory=dict)
-
-
-def outcome_specs(plan: Trial, trial: Trial) -> list[OutcomeSpec]:
-    """Pre-registered outcomes (primary first), then outcomes added later."""
-    ordered = sorted(plan.outcomes, key=lambda o: not o.primary)
-    specs = [OutcomeSpec(o.id, o.event) for o in ordered]
-    known = {o.id for o in plan.outcomes}
-    return specs + [OutcomeSpec(o.id, o.event) for o in trial.outcomes if o.id not in known]
 
 
 def read_database(
@@ -75,15 +67,15 @@ def read_database(
     assert engine is not None
     try:
         with engine.begin() as conn:
-            record = read_record(conn, trial.id)
+            record = read_history(conn, trial.id)
             if record.status is None:
                 raise AnalysisError(
                     f"trial {trial.id!r} is not in this database; load it with `nudgelab trial "
                     "load` (or write simulated visits with `nudgelab simulate`)"
                 )
-            plan = plan_trial(record, trial)
+            preregistered = preregistered_trial(record, trial)
             step("counting visits per arm and stratum (SQL)")
-            counts = load_counts(conn, trial.id, outcome_specs(plan, trial))
+            counts = load_counts(conn, trial.id, outcome_specs(preregistered, trial))
             step("checking data quality (SQL)")
             quality = read_quality(conn, trial, counts)
             if record_look:
@@ -91,17 +83,15 @@ def read_database(
     finally:
         if owned:
             engine.dispose()
-    return Inputs(counts, record, quality, plan, "event-log database", record_look)
+    return Inputs(counts, record, quality, preregistered, "event-log database", record_look)
 
 
-def _record(conn: Any, trial_id: str, data_hash: str, now: datetime) -> None:
+def _record(conn: Connection, trial_id: str, data_hash: str, now: datetime) -> None:
     record_look(conn, trial_id, data_hash, now)
 
 
 def read_exported(trial: Trial, path: str | Path, step: Step) -> Inputs:
     """Read an export file: counts and the event-log facts stored with them."""
-    from analysis.export import ExportError, read_export
-
     step("reading the export file")
     try:
         exported = read_export(path, trial.id)
@@ -115,12 +105,11 @@ def read_exported(trial: Trial, path: str | Path, step: Step) -> Inputs:
             "visits per arm are unknown and no outcome estimate can be computed "
             "from it; analyse from the database (--db URL)"
         )
-    plan = plan_trial(exported.record, trial)
     return Inputs(
         exported.counts,
         exported.record,
         exported.quality,
-        plan,
+        preregistered_trial(exported.record, trial),
         f"export file {Path(path).name} (exported {exported.meta['exported_at']}, "
         f"small cells merged below {exported.meta['threshold']})",
         False,
@@ -128,41 +117,44 @@ def read_exported(trial: Trial, path: str | Path, step: Step) -> Inputs:
     )
 
 
-def arm_union(plan: Trial, trial: Trial) -> list[Arm]:
-    """The analysed trial's arms, then any pre-registered arm it dropped."""
-    arms = list(trial.arms)
-    return arms + [arm for arm in plan.arms if arm.id not in {a.id for a in arms}]
+def resolve(choices: Choices, plan: AnalysisPlan, *, cluster: str | None, source: str) -> Options:
+    """The options the analysis runs with: the plan's values where the caller chose none."""
+    return Options(
+        correction=choices.correction or plan.correction,
+        alpha=plan.alpha if choices.alpha is None else choices.alpha,
+        interval=choices.interval,
+        adjustment=choices.adjustment,
+        cluster=cluster,
+        small_cell_threshold=choices.small_cell_threshold,
+        source=source,
+    )
+
+
+def cluster_of(counts: Counts) -> str | None:
+    """Cluster standard errors by location when the data come from more than one."""
+    locations = set(counts.cells["location"]) - {"*"}
+    return "location" if len(locations) > 1 else None
 
 
 def build_report(
-    trial: Trial, inputs: Inputs, options: Mapping[str, Any], step: Step, now: datetime
+    trial: Trial, inputs: Inputs, choices: Choices, step: Step, now: datetime
 ) -> Report:
     """Estimates, checks, flow, power and transparency assembled into the Report."""
-    plan, counts = inputs.plan, inputs.counts
-    correction = options["correction"] or plan.analysis.correction
-    alpha = plan.analysis.alpha if options["alpha"] is None else options["alpha"]
-    arms = arm_union(plan, trial)
+    preregistered, counts = inputs.preregistered, inputs.counts
+    arms = arm_union(preregistered, trial)
     arm_ids = [arm.id for arm in arms]
-    locations = sorted(set(counts.cells["location"]) - {"*"})
-    cluster = "location" if len(locations) > 1 else None
-    settings = Options(
-        correction,
-        alpha,
-        options["interval"],
-        options["adjustment"],
-        cluster,
-        options["small_cell_threshold"],
-        inputs.source,
+    settings = resolve(
+        choices, preregistered.analysis, cluster=cluster_of(counts), source=inputs.source
     )
     step("estimating effects")
-    registered = {o.id for o in plan.outcomes}
+    registered = {o.id for o in preregistered.outcomes}
     current = {o.id for o in trial.outcomes}
     outcomes = tuple(
         estimate_outcome(
             counts,
             spec,
             arm_ids,
-            plan,
+            preregistered,
             settings,
             status=_status(spec.id, registered, current, inputs.record),
             suppressed=[arm for arm in inputs.suppressed.get(outcome_column(spec.id), [])],
@@ -174,12 +166,12 @@ def build_report(
     checks = run_checks(counts, arm_ids, weights, inputs.quality)
     flow = participant_flow(counts, arm_ids, inputs.quality.visits_without_assignment)
     primary = outcomes[0]
-    control = plan.control_arm.id
+    control = preregistered.control_arm.id
     control_total = next((t for t in primary.totals if t.arm == control), None)
     observed = (
         control_total.successes / control_total.n if control_total and control_total.n else None
     )
-    power = power_summary(plan, flow, observed)
+    power = power_summary(preregistered, flow, observed)
     transparency = build_transparency(trial, inputs, arms, settings, now)
     unknown = sorted(set(counts.cells["arm"]) - set(arm_ids))
     warnings = (
@@ -204,7 +196,7 @@ def deviation_warnings(transparency: Transparency) -> tuple[str, ...]:
     )
 
 
-def _status(oid: str, registered: set[str], current: set[str], record: TrialRecord) -> str:
+def _status(oid: str, registered: set[str], current: set[str], record: TrialHistory) -> str:
     if record.locked_version is None:
         return "declared in the trial file; not pre-registered (the trial was never locked)"
     if oid in registered and oid in current:
@@ -218,20 +210,20 @@ def build_transparency(
     trial: Trial, inputs: Inputs, arms: Sequence[Arm], options: Options, now: datetime
 ) -> Transparency:
     """The transparency values: plan, lock, deviations, exclusions, looks, hashes, retention."""
-    plan, record, quality = inputs.plan, inputs.record, inputs.quality
+    preregistered, record, quality = inputs.preregistered, inputs.record, inputs.quality
     deviations = [
         *option_deviations(
-            plan,
+            preregistered,
             correction=options.correction,
             alpha=options.alpha,
             interval=options.interval,
             adjustment=options.adjustment,
         ),
-        *version_deviations(plan, trial),
+        *version_deviations(preregistered, trial),
         *data_deviations(record, quality.visits_by_version),
     ]
     # What visitors saw is the locked version; an arm added after the lock as it is now.
-    shown = {arm.id: arm for arm in arms_shown(plan)}
+    shown = {arm.id: arm for arm in arms_shown(preregistered)}
     shown |= {arm.id: arm for arm in arms_shown(trial) if arm.id not in shown}
     deleted_on, basis = deletion(trial, record)
     looks = len(record.looks) + (1 if inputs.look_counted else 0)
@@ -243,18 +235,18 @@ def build_transparency(
         else "this analysis was run without recording a look"
     )
     return Transparency(
-        title=plan.title,
-        purpose=plan.purpose,
-        organisation=plan.organisation,
+        title=preregistered.title,
+        purpose=preregistered.purpose,
+        organisation=preregistered.organisation,
         contact=trial.contact,
         privacy_contact=trial.privacy.contact,
         privacy_statement=trial.privacy.statement,
         register_url=trial.register_url,
-        domain_sensitivity=plan.domain_sensitivity,
-        sensitivity_reason=plan.sensitivity_reason,
-        disclosures=disclosures(plan),
+        domain_sensitivity=preregistered.domain_sensitivity,
+        sensitivity_reason=preregistered.sensitivity_reason,
+        disclosures=disclosures(preregistered),
         arms=tuple(shown[arm.id] for arm in arms),
-        preregistration=preregistration(plan, record),
+        preregistration=preregistration(preregistered, record),
         deviations=tuple(deviations),
         exclusions=exclusions(inputs, [arm.id for arm in arms]),
         looks=looks,
@@ -267,7 +259,7 @@ def build_transparency(
         deletion_date=deleted_on,
         deletion_basis=basis,
         statistical_notes=(OPT_OUT_RULE,),
-        other_versions=versions_shown(plan, record, quality.visits_by_version),
+        other_versions=versions_shown(preregistered, record, quality.visits_by_version),
     )
 
 
@@ -298,6 +290,8 @@ def exclusions(inputs: Inputs, arm_ids: Sequence[str]) -> tuple[str, ...]:
 
 
 def _version() -> str:
-    from nudgelab import __version__
-
-    return __version__
+    """The installed version of nudgelab (read from the package metadata)."""
+    try:
+        return version("nudgelab")
+    except PackageNotFoundError:  # a source tree that was never installed
+        return "0.0.0+unknown"

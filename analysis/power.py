@@ -57,14 +57,14 @@ class PowerSummary:
 
 
 def power_summary(
-    plan_trial: Trial, flow: Flow, observed_control_rate: float | None = None
+    preregistered: Trial, flow: Flow, observed_control_rate: float | None = None
 ) -> PowerSummary:
     """MDE and power of each comparison at the analysed sample size (the pre-registered plan)."""
-    plan = plan_trial.analysis
-    control = plan_trial.control_arm.id
-    treated = [arm.id for arm in plan_trial.arms if not arm.control]
+    plan = preregistered.analysis
+    control = preregistered.control_arm.id
+    treated = [arm.id for arm in preregistered.arms if not arm.control]
     alpha = comparison_alpha(plan.alpha, len(treated))
-    planned = {design.arm: design for design in planned_design(plan_trial)}
+    planned = {design.arm: design for design in planned_design(preregistered)}
     n_control = _analysed(flow, control)
     rows, warnings = [], []
     for arm in treated:

@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
-
-from experiments.eventlog import result_looks, trial_versions, trials
 from experiments.load import load_text
 from experiments.model import Trial
+from experiments.store import TrialHistory
 
 NO_INDIVIDUAL_DECISIONS = (
     "Kiosk data never go to a body that decides individual cases (asylum, return, reception "
@@ -30,107 +28,10 @@ OPT_OUT_RULE = (
 )
 
 
-@dataclass(frozen=True)
-class TrialRecord:
-    """What the event log knows about a trial besides its visits (all optional for exports)."""
-
-    status: str | None = None
-    current_version: str | None = None
-    locked_version: str | None = None
-    locked_at: datetime | None = None
-    started_at: datetime | None = None
-    stopped_at: datetime | None = None
-    locked_source: str | None = None
-    #: Earlier looks at the results, oldest first.
-    looks: tuple[datetime, ...] = ()
-    #: Every stored version of the trial file, verbatim, by version hash.
-    version_sources: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self), default=_iso))
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
-        values = dict(data)
-        for key in ("locked_at", "started_at", "stopped_at"):
-            values[key] = _parse_time(values.get(key))
-        values["looks"] = tuple(_parse_time(item) for item in values.get("looks", ()))
-        return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
-
-
 def _iso(value: object) -> str:
     if isinstance(value, datetime | date):
         return value.isoformat()
     raise TypeError(type(value))
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if value is None or isinstance(value, datetime):
-        return aware(value)
-    return aware(datetime.fromisoformat(str(value)))
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything nudgelab writes is UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
-def read_record(conn: Connection, trial_id: str) -> TrialRecord:
-    """Read lifecycle, the locked trial file and earlier looks from the event log."""
-    row = conn.execute(select(trials).where(trials.c.id == trial_id)).mappings().first()
-    if row is None:
-        return TrialRecord()
-    locked_source = None
-    if row["locked_version"]:
-        locked_source = conn.execute(
-            select(trial_versions.c.source).where(
-                trial_versions.c.trial_id == trial_id,
-                trial_versions.c.version == row["locked_version"],
-            )
-        ).scalar_one_or_none()
-    sources = conn.execute(
-        select(trial_versions.c.version, trial_versions.c.source).where(
-            trial_versions.c.trial_id == trial_id
-        )
-    ).all()
-    looks = conn.execute(
-        select(result_looks.c.looked_at)
-        .where(result_looks.c.trial_id == trial_id)
-        .order_by(result_looks.c.looked_at)
-    ).scalars()
-    return TrialRecord(
-        row["status"],
-        row["current_version"],
-        row["locked_version"],
-        aware(row["locked_at"]),
-        aware(row["started_at"]),
-        aware(row["stopped_at"]),
-        locked_source,
-        tuple(aware(moment) for moment in looks),  # type: ignore[misc]
-        {str(version): str(source) for version, source in sources},
-    )
-
-
-def record_look(
-    conn: Connection, trial_id: str, data_hash: str, when: datetime, kind: str = "analyze"
-) -> None:
-    """Count this analysis (or export of outcome counts) as one more look at the results."""
-    conn.execute(
-        result_looks.insert().values(
-            trial_id=trial_id, looked_at=when, data_hash=data_hash, kind=kind
-        )
-    )
-
-
-def plan_trial(record: TrialRecord, analysed: Trial) -> Trial:
-    """The pre-registered trial: the locked version if it parses, else the analysed one."""
-    if record.locked_source:
-        loaded = load_text(record.locked_source, "<locked version>")
-        if loaded.trial is not None and loaded.trial.id == analysed.id:
-            return loaded.trial
-    return analysed
 
 
 # -- the values the report shows ----------------------------------------------------------------
@@ -280,13 +181,13 @@ def disclosures(trial: Trial) -> tuple[tuple[str, str, str], ...]:
 
 
 def versions_shown(
-    plan: Trial, record: TrialRecord, visits_by_version: Mapping[str, int]
+    preregistered: Trial, record: TrialHistory, visits_by_version: Mapping[str, int]
 ) -> tuple[VersionShown, ...]:
-    """What visitors under a version other than the locked ``plan`` saw that differed from it."""
+    """What visitors saw under a version other than the locked one, where it differed."""
     if record.locked_version is None:
         return ()
-    locked_arms = {arm.id: arm for arm in arms_shown(plan)}
-    locked_disclosures = set(disclosures(plan))
+    locked_arms = {arm.id: arm for arm in arms_shown(preregistered)}
+    locked_disclosures = set(disclosures(preregistered))
     found = []
     for version, visits in sorted(visits_by_version.items()):
         if version == record.locked_version:
@@ -310,18 +211,18 @@ def versions_shown(
     return tuple(found)
 
 
-def preregistration(plan: Trial, record: TrialRecord) -> Preregistration:
-    """The pre-registration of ``plan`` with the lock from ``record``."""
-    p = plan.analysis
+def preregistration(preregistered: Trial, record: TrialHistory) -> Preregistration:
+    """The pre-registration of ``preregistered`` with the lock from ``record``."""
+    p = preregistered.analysis
     return Preregistration(
         tuple(
             f"{h.id}: {h.statement} (arm {h.arm or 'any'}, outcome {h.outcome or 'primary'}, "
             f"{h.direction.replace('_', '-')})"
             for h in p.hypotheses
         ),
-        plan.primary_outcome.id,
-        tuple(o.id for o in plan.outcomes),
-        tuple(f"{o.id} (event {o.event}): {o.description}" for o in plan.outcomes),
+        preregistered.primary_outcome.id,
+        tuple(o.id for o in preregistered.outcomes),
+        tuple(f"{o.id} (event {o.event}): {o.description}" for o in preregistered.outcomes),
         p.alpha,
         p.correction,
         p.planned_sample_size,
@@ -330,13 +231,13 @@ def preregistration(plan: Trial, record: TrialRecord) -> Preregistration:
         p.power,
         tuple(p.subgroups),
         tuple(p.confirmatory_subgroups),
-        f"{plan.schedule.start.isoformat()} to {plan.schedule.end.isoformat()}",
+        f"{preregistered.schedule.start.isoformat()} to {preregistered.schedule.end.isoformat()}",
         record.locked_version,
         record.locked_at,
     )
 
 
-def deletion(trial: Trial, record: TrialRecord) -> tuple[date, str]:
+def deletion(trial: Trial, record: TrialHistory) -> tuple[date, str]:
     """Deletion date of raw events: end of the trial plus the declared retention period."""
     days = trial.privacy.retention_days
     if record.stopped_at is not None:
@@ -346,13 +247,13 @@ def deletion(trial: Trial, record: TrialRecord) -> tuple[date, str]:
     return end + timedelta(days=days), f"{days} days after {basis}, {end.isoformat()}"
 
 
-def version_deviations(plan: Trial, analysed: Trial) -> list[Deviation]:
+def version_deviations(preregistered: Trial, analysed: Trial) -> list[Deviation]:
     """Differences between the locked trial file and the one analysed, field by field."""
-    if plan is analysed:
+    if preregistered is analysed:
         return []
     found: list[Deviation] = []
-    before, after = plan.model_dump(mode="json"), analysed.model_dump(mode="json")
-    plan_outcomes = {o.id: o for o in plan.outcomes}
+    before, after = preregistered.model_dump(mode="json"), analysed.model_dump(mode="json")
+    plan_outcomes = {o.id: o for o in preregistered.outcomes}
     now_outcomes = {o.id: o for o in analysed.outcomes}
     for oid in now_outcomes.keys() - plan_outcomes.keys():
         found.append(Deviation("outcome added", oid, "not pre-registered", "added later"))
@@ -382,12 +283,12 @@ def version_deviations(plan: Trial, analysed: Trial) -> list[Deviation]:
                         _short(after_value),
                     )
                 )
-    if plan.primary_outcome.id != analysed.primary_outcome.id:
+    if preregistered.primary_outcome.id != analysed.primary_outcome.id:
         found.append(
             Deviation(
                 "primary outcome changed",
                 "primary outcome",
-                plan.primary_outcome.id,
+                preregistered.primary_outcome.id,
                 f"{analysed.primary_outcome.id} (the report keeps the pre-registered primary)",
             )
         )
@@ -411,7 +312,7 @@ def version_deviations(plan: Trial, analysed: Trial) -> list[Deviation]:
                     _short(after["analysis"].get(key)),
                 )
             )
-    found += _arm_deviations(plan, analysed)
+    found += _arm_deviations(preregistered, analysed)
     for key in (before.keys() | after.keys()) - {"schedule", "analysis", "outcomes", "arms"}:
         if before.get(key) != after.get(key):
             found.append(
@@ -422,9 +323,9 @@ def version_deviations(plan: Trial, analysed: Trial) -> list[Deviation]:
     return sorted(found, key=lambda d: (d.kind, d.what))
 
 
-def _arm_deviations(plan: Trial, analysed: Trial) -> list[Deviation]:
+def _arm_deviations(preregistered: Trial, analysed: Trial) -> list[Deviation]:
     found = []
-    old = {arm.id: arm for arm in plan.arms}
+    old = {arm.id: arm for arm in preregistered.arms}
     new = {arm.id: arm for arm in analysed.arms}
     for arm_id in new.keys() - old.keys():
         found.append(Deviation("arm added", arm_id, "not pre-registered", "added later"))
@@ -450,18 +351,15 @@ def _short(value: object, limit: int = 120) -> str:
 
 
 def option_deviations(
-    plan: Trial, *, correction: str, alpha: float, interval: str, adjustment: str = "lpm"
+    preregistered: Trial, *, correction: str, alpha: float, interval: str, adjustment: str = "lpm"
 ) -> list[Deviation]:
     """Analysis choices that differ from the pre-registered plan (or the documented default)."""
+    plan = preregistered.analysis
     found = []
-    if correction != plan.analysis.correction:
-        found.append(
-            Deviation("analysis choice", "correction", plan.analysis.correction, correction)
-        )
-    if alpha != plan.analysis.alpha:
-        found.append(
-            Deviation("analysis choice", "alpha", f"{plan.analysis.alpha:g}", f"{alpha:g}")
-        )
+    if correction != plan.correction:
+        found.append(Deviation("analysis choice", "correction", plan.correction, correction))
+    if alpha != plan.alpha:
+        found.append(Deviation("analysis choice", "alpha", f"{plan.alpha:g}", f"{alpha:g}"))
     if interval != "newcombe":
         found.append(Deviation("analysis choice", "interval", "newcombe (default)", interval))
     if adjustment != "lpm":
@@ -474,7 +372,7 @@ def option_deviations(
     return found
 
 
-def data_deviations(record: TrialRecord, visits_by_version: Mapping[str, int]) -> list[Deviation]:
+def data_deviations(record: TrialHistory, visits_by_version: Mapping[str, int]) -> list[Deviation]:
     """No lock, or visits recorded under a trial version other than the locked one."""
     if record.locked_version is None:
         return [
@@ -497,7 +395,7 @@ def data_deviations(record: TrialRecord, visits_by_version: Mapping[str, int]) -
     ]
 
 
-def looks_while_running(record: TrialRecord, now: datetime | None) -> int:
+def looks_while_running(record: TrialHistory, now: datetime | None) -> int:
     """Looks before the trial stopped: the recorded ones, plus this one when ``now`` is given."""
     moments: Sequence[datetime] = (*record.looks, *((now,) if now is not None else ()))
     end = record.stopped_at

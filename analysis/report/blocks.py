@@ -115,8 +115,3 @@ def small(value: int | None, threshold: int) -> str:
     if value is None:
         return "–"
     return f"<{threshold}" if 0 < value < threshold else f"{value:,}"
-
-
-def is_small(value: int | None, threshold: int) -> bool:
-    """True for counts 1 … threshold-1 (zero is not small)."""
-    return value is not None and 0 < value < threshold

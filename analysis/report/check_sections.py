@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from analysis.report.blocks import (
     Block,
     Bullets,
@@ -16,9 +14,7 @@ from analysis.report.blocks import (
     points,
     small,
 )
-
-if TYPE_CHECKING:
-    from analysis.report.model import Report
+from analysis.results import Report
 
 
 def checks(report: Report) -> list[Block]:

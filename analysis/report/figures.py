@@ -1,7 +1,9 @@
 """Figures drawn with matplotlib's object API (no pyplot state): flow diagram and forest plot.
 
 Both return PNG bytes; the HTML writer embeds them as base64, the CLI also writes them as files
-next to ``report.md``.
+next to ``report.md``. Draw them once per report with :func:`render_figures` and hand the bytes
+to every writer that needs them. matplotlib is imported when a figure is drawn, so importing
+:mod:`analysis.report` does not load it.
 """
 
 from __future__ import annotations
@@ -10,25 +12,35 @@ import io
 import math
 from typing import TYPE_CHECKING
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.patches import FancyBboxPatch
+from analysis.results import Report
 
 if TYPE_CHECKING:
-    from analysis.report.model import Report
+    from matplotlib.figure import Figure
 
 DPI = 130
 BOX = {"boxstyle": "round,pad=0.02,rounding_size=0.02", "linewidth": 1.0}
 
 
-def _png(figure: Figure) -> bytes:
+def _figure(width: float, height: float) -> Figure:
+    """A new figure with its own Agg canvas (no pyplot state)."""
+    # matplotlib deferred on purpose: only drawing a figure needs it.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(width, height))
     FigureCanvasAgg(figure)
+    return figure
+
+
+def _png(figure: Figure) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, metadata={"Software": None})
     return buffer.getvalue()
 
 
 def _box(ax, x: float, y: float, w: float, h: float, text: str, color: str) -> None:  # type: ignore[no-untyped-def]
+    from matplotlib.patches import FancyBboxPatch  # matplotlib deferred on purpose (see _figure)
+
     ax.add_patch(FancyBboxPatch((x, y), w, h, facecolor=color, edgecolor="#555", **BOX))
     ax.text(x + w / 2, y + h / 2, text, ha="center", va="center", fontsize=8.5)
 
@@ -47,7 +59,7 @@ def flow_figure(report: Report) -> bytes:
     arms = report.flow.arms
     rows = len(arms)
     height = 1.2 + 0.62 * rows
-    figure = Figure(figsize=(11, height))
+    figure = _figure(11, height)
     ax = figure.add_axes((0, 0, 1, 1))
     ax.set_xlim(0, 11)
     ax.set_ylim(0, height)
@@ -104,7 +116,7 @@ def forest_figure(report: Report) -> bytes:
     panels = [o for o in report.outcomes if o.comparison is not None] or list(report.outcomes[:1])
     sizes = [max(len(report.arm_ids) - 1, 1) for _ in panels]
     height = 0.9 + sum(0.42 * s + 1.0 for s in sizes)
-    figure = Figure(figsize=(9, height))
+    figure = _figure(9, height)
     axes = figure.subplots(
         len(panels), 1, squeeze=False, gridspec_kw={"height_ratios": [s + 1.5 for s in sizes]}
     )[:, 0]
@@ -173,5 +185,5 @@ def _finite(*values: float | None) -> bool:
 
 
 def render_figures(report: Report) -> dict[str, bytes]:
-    """Both figures as PNG bytes, keyed ``flow`` and ``forest``."""
+    """Both figures as PNG bytes, keyed ``flow`` and ``forest`` (draw once, reuse the bytes)."""
     return {"flow": flow_figure(report), "forest": forest_figure(report)}

@@ -9,16 +9,14 @@ from __future__ import annotations
 import base64
 import html
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
 from analysis.report.blocks import Block, Bullets, FigureRef, Heading, Paragraph, Quote, Table
 from analysis.report.figures import render_figures
 from analysis.report.sections import document
 from analysis.report.transparency_section import check_rendering
+from analysis.results import Report
 from experiments.vocabulary import text_direction
-
-if TYPE_CHECKING:
-    from analysis.report.model import Report
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans",Arial,sans-serif;
@@ -60,7 +58,7 @@ def _inline(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
-def block_html(block: Block, figures: dict[str, bytes]) -> str:
+def block_html(block: Block, figures: Mapping[str, bytes]) -> str:
     """One block as HTML (text escaped)."""
     if isinstance(block, Heading):
         anchor, text = html.escape(block.anchor), html.escape(block.text)
@@ -96,9 +94,14 @@ def block_html(block: Block, figures: dict[str, bytes]) -> str:
     raise TypeError(f"unknown block {block!r}")
 
 
-def render_html(report: Report) -> str:
-    """The whole report as one HTML page that needs no network."""
-    figures = render_figures(report)
+def render_html(report: Report, figures: Mapping[str, bytes] | None = None) -> str:
+    """The whole report as one HTML page that needs no network.
+
+    ``figures`` are the PNGs of :func:`~analysis.report.figures.render_figures`, when the caller
+    has drawn them already (to write them as files too); otherwise they are drawn here.
+    """
+    if figures is None:
+        figures = render_figures(report)
     body = "\n".join(block_html(block, figures) for block in document(report))
     nav = "".join(f'<a href="#{anchor}">{label}</a>' for anchor, label in NAV)
     page = (

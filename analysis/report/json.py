@@ -9,15 +9,14 @@ like the HTML, so it follows the same rule (see ``docs/report.md``, "Small cells
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from typing import TYPE_CHECKING, Any
+import math
+from datetime import datetime
+from typing import Any
 
-from analysis.report.blocks import is_small
-from analysis.report.model import plain
 from analysis.report.transparency_section import check_rendering
-
-if TYPE_CHECKING:
-    from analysis.report.model import Report, SubgroupResult
+from analysis.results import Report, SubgroupResult, is_small
 
 FORMAT = "nudgelab-report/1"
 _RATE_KEYS = ("n", "successes", "rate", "rate_ci_low", "rate_ci_high")
@@ -38,6 +37,27 @@ _EFFECT_KEYS = (
     "significant",
 )
 _OMNIBUS_KEYS = ("omnibus_chi2", "omnibus_df", "omnibus_p")
+
+
+def plain(value: Any) -> Any:
+    """Dataclasses, tuples, datetimes and floats → JSON-ready values (non-finite → ``None``)."""
+    if hasattr(value, "to_dict") and not isinstance(value, type):
+        return plain(value.to_dict())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "item"):  # numpy scalars
+        return plain(value.item())
+    return value
 
 
 def _subgroup(group: SubgroupResult, threshold: int) -> dict[str, Any]:

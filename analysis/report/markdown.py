@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from analysis.report.blocks import Block, Bullets, FigureRef, Heading, Paragraph, Quote, Table
 from analysis.report.sections import document
 from analysis.report.transparency_section import check_rendering
-
-if TYPE_CHECKING:
-    from analysis.report.model import Report
+from analysis.results import Report
 
 FIGURE_FILES = {"flow": "flow.png", "forest": "forest.png"}
 _TONES = {"warning": "> **Warning:** ", "alarm": "> **ALARM:** ", "note": "Note: ", "plain": ""}

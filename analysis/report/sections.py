@@ -13,7 +13,6 @@ from analysis.report.blocks import (
     Paragraph,
     Table,
     interval,
-    is_small,
     number,
     p_value,
     percent,
@@ -23,8 +22,8 @@ from analysis.report.blocks import (
     statistic,
 )
 from analysis.report.check_sections import checks, power
-from analysis.report.model import OutcomeResult, Report, SubgroupResult
 from analysis.report.transparency_section import transparency_blocks
+from analysis.results import OutcomeResult, Report, SubgroupResult, is_small
 
 CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "Benjamini–Hochberg"}
 TEST_NAMES = {"z": "z-test", "fisher": "Fisher exact"}

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from analysis.report.blocks import interval, number, p_value, percent, points
 from analysis.report.sections import all_warnings
-
-if TYPE_CHECKING:
-    from analysis.report.model import Report
+from analysis.results import Report
 
 
 def render_summary(report: Report, max_warnings: int = 6) -> str:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from analysis.report.blocks import Block, Bullets, Heading, Paragraph, Quote, Table, percent
-
-if TYPE_CHECKING:
-    from analysis.report.model import Report
-    from analysis.transparency import ArmShown
+from analysis.results import IncompleteReport, Report
+from analysis.transparency import ArmShown
 
 #: The heading, and the sentence under it, that every rendering must contain (writers check).
 TRANSPARENCY_HEADING = "Transparency"
@@ -155,8 +151,6 @@ def arm_blocks(arm: ArmShown, label: str, anchor: str) -> list[Block]:
 
 def check_rendering(text: str, report: Report, writer: str) -> None:
     """Refuse a rendering that lacks the transparency section, an arm or an outcome."""
-    from analysis.report.model import IncompleteReport
-
     if writer == "JSON":
         needles = ['"transparency"', *(f'"id": "{arm}"' for arm in report.arm_ids)]
     else:

@@ -213,7 +213,14 @@ def analyze(
 
     from analysis import AnalysisError
     from analysis import analyze as run
-    from analysis.report.markdown import FIGURE_FILES
+    from analysis.report import (
+        FIGURE_FILES,
+        render_figures,
+        render_html,
+        render_json,
+        render_markdown,
+        render_summary,
+    )
 
     engine = _engine(db_url, migrate=False) if db_url else None
     try:
@@ -248,19 +255,18 @@ def analyze(
             out = Path(out_dir)
             (out / "figures").mkdir(parents=True, exist_ok=True)
             step("writing report.html")
-            (out / "report.html").write_text(report.to_html(), encoding="utf-8")
+            figures = render_figures(report)  # drawn once: embedded in the HTML, files for the .md
+            (out / "report.html").write_text(render_html(report, figures), encoding="utf-8")
             step("writing report.md and figures")
-            from analysis.report.figures import render_figures
-
-            for key, png in render_figures(report).items():
+            for key, png in figures.items():
                 (out / "figures" / FIGURE_FILES[key]).write_bytes(png)
-            (out / "report.md").write_text(report.to_markdown("figures"), encoding="utf-8")
+            (out / "report.md").write_text(render_markdown(report, "figures"), encoding="utf-8")
             step("writing report.json")
-            (out / "report.json").write_text(report.to_json(), encoding="utf-8")
+            (out / "report.json").write_text(render_json(report), encoding="utf-8")
     finally:
         if engine is not None:
             engine.dispose()
-    click.echo(report.summary())
+    click.echo(render_summary(report))
     click.echo(f"wrote {out / 'report.html'}, {out / 'report.md'}, {out / 'report.json'}")
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+import analysis.report.figures as figures
+from analysis.export import read_export
 from experiments.eventlog import upgrade
 from nudgelab.cli import main
 from tests.factories import trial_yaml
@@ -84,8 +87,6 @@ def test_an_export_with_a_suppressed_opt_out_count_is_not_analysed_as_zero(
         "--seed", "4", "--opt-out-rate", "0.01", "--db", db_url,
     )  # fmt: skip
     run("export", "test-trial", "--db", db_url, "--out", tmp_path / "e.csv")
-    from analysis.export import read_export
-
     exported = read_export(tmp_path / "e.csv")
     assert exported.suppressed.get("opted_out")  # a few opt-outs: the count is left empty
     result = CliRunner().invoke(
@@ -96,6 +97,29 @@ def test_an_export_with_a_suppressed_opt_out_count_is_not_analysed_as_zero(
     assert "opt-out count empty" in result.output and "--db URL" in result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "x" / "report.json").exists()  # no estimate on a wrong denominator
+
+
+def test_analyze_draws_each_figure_once_for_the_html_and_the_markdown(
+    db_url: str, trial_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run("simulate", trial_file, "--visits", "200", "--seed", "5", "--db", db_url)
+    drawn: list[str] = []
+    for name in ("flow_figure", "forest_figure"):
+        original = getattr(figures, name)
+
+        def counted(report, name=name, original=original):  # type: ignore[no-untyped-def]
+            drawn.append(name)
+            return original(report)
+
+        monkeypatch.setattr(figures, name, counted)
+    run("analyze", "test-trial", "--db", db_url, "--out", tmp_path / "r")
+    assert sorted(drawn) == ["flow_figure", "forest_figure"]
+    page = (tmp_path / "r" / "report.html").read_text()
+    markdown = (tmp_path / "r" / "report.md").read_text()
+    for file in ("flow.png", "forest.png"):
+        png = (tmp_path / "r" / "figures" / file).read_bytes()
+        assert base64.b64encode(png).decode("ascii") in page  # the same bytes in both
+        assert f"(figures/{file})" in markdown
 
 
 def test_errors_are_one_line_not_a_traceback(tmp_path: Path, trial_file: Path) -> None:

@@ -6,15 +6,21 @@ import base64
 import dataclasses
 import json
 import re
+from importlib.metadata import version
 
 import pytest
 from sqlalchemy import delete, select
 
+import analysis.report.html as html_writer
+import analysis.report.json as json_writer
+import analysis.report.sections as sections
 from analysis import analyze
 from analysis.estimate import ArmCounts, compare_arms
+from analysis.report import render_html, render_json, render_markdown, render_summary
 from analysis.report.blocks import Paragraph, Table, interval, p_value, points
-from analysis.report.model import ArmTotal, IncompleteReport, Report, SubgroupResult
+from analysis.report.figures import flow_figure
 from analysis.report.sections import SUPPRESSED, document, flow, subgroup_caption
+from analysis.results import ArmTotal, IncompleteReport, Report, SubgroupResult
 from analysis.transparency import NO_INDIVIDUAL_DECISIONS
 from experiments.check import check_text
 from experiments.eventlog import assignments, events, visits
@@ -43,7 +49,7 @@ def report(tmp_path_factory) -> Report:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def html(report: Report) -> str:
-    return report.to_html()
+    return render_html(report)
 
 
 def test_every_arm_and_outcome_is_reported_even_without_data(report: Report, html: str) -> None:
@@ -54,7 +60,7 @@ def test_every_arm_and_outcome_is_reported_even_without_data(report: Report, htm
         assert [t.arm for t in outcome.totals] == ["control", "gain", "norm"]
     null = report.outcomes[1]
     assert sum(t.successes for t in null.totals) == 0  # a null result, still reported
-    for rendering in (html, report.to_markdown(), report.to_json()):
+    for rendering in (html, render_markdown(report), render_json(report)):
         for arm in report.arm_ids:
             assert arm in rendering
         assert "opened_country_info" in rendering
@@ -62,7 +68,7 @@ def test_every_arm_and_outcome_is_reported_even_without_data(report: Report, htm
 
 def test_transparency_is_in_every_rendering(report: Report, html: str) -> None:
     t = report.transparency
-    markdown, data = report.to_markdown(), json.loads(report.to_json())
+    markdown, data = render_markdown(report), json.loads(render_json(report))
     for text in (html, markdown):
         assert "Transparency" in text
         assert NO_INDIVIDUAL_DECISIONS in text.replace("\n", " ")
@@ -85,7 +91,7 @@ def test_deviation_from_the_preregistered_correction_is_listed(report: Report, h
         "holm",
         "bonferroni",
     )
-    assert "| analysis choice | correction | holm | bonferroni |" in report.to_markdown()
+    assert "| analysis choice | correction | holm | bonferroni |" in render_markdown(report)
     assert "<td>bonferroni</td>" in html.replace(' class="short"', "")
 
 
@@ -134,14 +140,11 @@ def test_a_report_cannot_be_built_without_its_parts(report: Report) -> None:
 
 
 def test_writers_refuse_a_rendering_without_transparency(report: Report, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    import analysis.report.json as json_writer
-    import analysis.report.sections as sections
-
     monkeypatch.setattr(sections, "transparency_blocks", lambda report: [])
     with pytest.raises(IncompleteReport, match="always written by nudgelab"):
-        report.to_markdown()
+        render_markdown(report)
     with pytest.raises(IncompleteReport):
-        report.to_html()
+        render_html(report)
     original = json_writer.report_dict
     monkeypatch.setattr(
         json_writer,
@@ -149,7 +152,7 @@ def test_writers_refuse_a_rendering_without_transparency(report: Report, monkeyp
         lambda r: {k: v for k, v in original(r).items() if k != "transparency"},
     )
     with pytest.raises(IncompleteReport):
-        report.to_json()
+        render_json(report)
 
 
 def test_a_trial_file_cannot_switch_the_transparency_section_off() -> None:
@@ -160,7 +163,7 @@ def test_a_trial_file_cannot_switch_the_transparency_section_off() -> None:
 
 
 def test_json_has_every_number_and_no_nan(report: Report) -> None:
-    text = report.to_json()
+    text = render_json(report)
     assert "NaN" not in text and "Infinity" not in text
     data = json.loads(text)
     assert data["flow"]["total"]["randomized"] == report.flow.total.randomized
@@ -172,9 +175,31 @@ def test_json_has_every_number_and_no_nan(report: Report) -> None:
 
 
 def test_terminal_summary_is_compact(report: Report) -> None:
-    summary = report.summary()
+    summary = render_summary(report)
     assert summary.splitlines()[0].startswith("test-trial: 600 randomized")
     assert len(summary.splitlines()) < 25
+
+
+def test_the_report_names_the_installed_nudgelab_version(report: Report) -> None:
+    assert report.transparency.software_version == version("nudgelab")
+
+
+def test_the_report_repr_is_one_line(report: Report) -> None:
+    text = repr(report)
+    assert text.startswith("<Report test-trial: 600 randomized, outcomes requested_contact, ")
+    assert "\n" not in text and len(text) < 200
+
+
+def test_html_embeds_figures_drawn_before_without_drawing_them_again(
+    report: Report, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def draw_again(report: Report) -> dict[str, bytes]:
+        raise AssertionError("figures drawn twice")
+
+    monkeypatch.setattr(html_writer, "render_figures", draw_again)
+    page = render_html(report, {"flow": b"flow-png", "forest": b"forest-png"})
+    for png in (b"flow-png", b"forest-png"):
+        assert f"data:image/png;base64,{base64.b64encode(png).decode()}" in page
 
 
 # -- subgroup tables: what the numbers are, and no small cell given back (S9) -------------------
@@ -241,7 +266,7 @@ def test_a_subgroup_row_with_a_small_cell_shows_no_difference_or_p(small_cells) 
     )
     assert z_row[5] == "z-test"
     # nothing a hidden count could be recomputed from appears in the rendered subgroup table
-    markdown, html = report.to_markdown(), report.to_html()
+    markdown, html = render_markdown(report), render_html(report)
     start = markdown.index("#### Subgroups by location")
     section = markdown[start : markdown.index("\n#", start + 1)]
     start = html.index('id="subgroups-requested_contact-location"')
@@ -259,7 +284,7 @@ def test_a_subgroup_row_with_a_small_cell_shows_no_difference_or_p(small_cells) 
 
 def test_the_json_withholds_the_same_subgroup_effects(small_cells) -> None:  # type: ignore[no-untyped-def]
     report, groups = small_cells
-    data = json.loads(report.to_json())
+    data = json.loads(render_json(report))
     big, mixed, tiny = data["outcomes"][0]["subgroups"]
     levels = {"big": big, "mixed": mixed, "tiny": tiny}
     arms = {
@@ -367,15 +392,14 @@ def test_the_flow_says_modified_intention_to_treat(report: Report, html: str) ->
     assert "whether or not they saw the material" in note
     assert "withdrew consent" in note and "outcome events were deleted" in note
     assert "Modified intention to treat (opt-outs excluded)" in html
-    assert "Intention to treat:" not in html and "Intention to treat:" not in report.to_markdown()
+    for rendering in (html, render_markdown(report)):
+        assert "Intention to treat:" not in rendering
 
 
 def test_the_flow_figure_labels_the_analysed_visits_modified_itt(
     report: Report, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from matplotlib.axes import Axes
-
-    from analysis.report.figures import flow_figure
 
     labels: list[str] = []
     original = Axes.text

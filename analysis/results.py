@@ -1,27 +1,36 @@
-"""The frozen :class:`Report`: one object, rendered to Markdown, HTML and JSON.
+"""The values of an analysis: estimators make them, the renderers of :mod:`analysis.report` read.
 
-The transparency section, every arm and every pre-registered outcome are checked when the
-object is built (``__post_init__``), so no caller, trial file or renderer can leave them out:
-a report without them cannot exist.
+The transparency section, every arm and every pre-registered outcome are checked when a
+:class:`Report` is built (``__post_init__``), so no caller, trial file or renderer can leave them
+out: a report without them cannot exist.
+
+This module imports no renderer. The estimators' own values (comparisons, checks, flow, power)
+are imported for type checking only, so reading a report does not load pandas or scipy.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
-from analysis.checks import Checks
-from analysis.consort import Flow
-from analysis.power import PowerSummary
-from analysis.report.blocks import is_small
 from analysis.transparency import Transparency
+
+if TYPE_CHECKING:
+    from analysis.adjust import AdjustedEstimate
+    from analysis.checks import Checks
+    from analysis.consort import Flow
+    from analysis.estimate import Comparison
+    from analysis.power import PowerSummary
 
 
 class IncompleteReport(ValueError):
     """A report would leave out something it must always contain."""
+
+
+def is_small(value: int | None, threshold: int) -> bool:
+    """The small-cell rule: counts 1 … threshold-1 are small (zero is not)."""
+    return value is not None and 0 < value < threshold
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,7 @@ class SubgroupResult:
     dimension: str
     level: str
     confirmatory: bool
-    comparison: Any | None  # analysis.estimate.Comparison
+    comparison: Comparison | None
     totals: tuple[ArmTotal, ...]
     error: str | None = None
 
@@ -92,8 +101,8 @@ class OutcomeResult:
     #: ``pre-registered``, ``added after pre-registration`` or ``removed after pre-registration``.
     status: str
     totals: tuple[ArmTotal, ...]
-    comparison: Any | None  # analysis.estimate.Comparison
-    adjusted: tuple[Any, ...]  # analysis.adjust.AdjustedEstimate
+    comparison: Comparison | None
+    adjusted: tuple[AdjustedEstimate, ...]
     subgroups: tuple[SubgroupResult, ...]
     warnings: tuple[str, ...] = ()
 
@@ -111,9 +120,9 @@ class Options:
     source: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Report:
-    """The whole analysis of one trial. Build with :func:`analysis.analyze`."""
+    """The whole analysis of one trial: made by :func:`analysis.analyze`, read by the renderers."""
 
     trial_id: str
     title: str
@@ -170,60 +179,9 @@ class Report:
         """The pre-registered primary outcome (always first)."""
         return self.outcomes[0]
 
-    # -- renderings -----------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """Every number of the report as JSON-ready data (NaN and infinities become null)."""
-        from analysis.report.json import report_dict
-
-        return report_dict(self)
-
-    def to_json(self) -> str:
-        """The JSON rendering (every number; see :mod:`analysis.report.json`)."""
-        from analysis.report.json import render_json
-
-        return render_json(self)
-
-    def to_markdown(self, figure_dir: str = "figures") -> str:
-        """The Markdown rendering; figures are referenced under ``figure_dir``."""
-        from analysis.report.markdown import render_markdown
-
-        return render_markdown(self, figure_dir)
-
-    def to_html(self) -> str:
-        """The self-contained HTML rendering."""
-        from analysis.report.html import render_html
-
-        return render_html(self)
-
-    def summary(self) -> str:
-        """A compact text summary for the terminal."""
-        from analysis.report.text import render_summary
-
-        return render_summary(self)
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
-
-    def __str__(self) -> str:
-        return self.summary()
-
-
-def plain(value: Any) -> Any:
-    """Dataclasses, tuples, datetimes and floats → JSON-ready values (non-finite → ``None``)."""
-    if hasattr(value, "to_dict") and not isinstance(value, type):
-        return plain(value.to_dict())
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {str(key): plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(item) for item in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if hasattr(value, "item"):  # numpy scalars
-        return plain(value.item())
-    return value
+    def __repr__(self) -> str:
+        outcomes = ", ".join(outcome.id for outcome in self.outcomes)
+        return (
+            f"<Report {self.trial_id}: {self.flow.total.randomized:,} randomized, "
+            f"outcomes {outcomes}, generated {self.generated_at.isoformat(timespec='seconds')}>"
+        )

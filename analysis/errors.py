@@ -1,0 +1,5 @@
+"""The error :func:`analysis.analyze` raises when an analysis cannot start."""
+
+
+class AnalysisError(Exception):
+    """The analysis cannot start (trial not in the database, export of another trial, …)."""
