@@ -1,0 +1,78 @@
+"""The plain-text table of a comparison: methods stated, numbers for humans, columns aligned."""
+
+from __future__ import annotations
+
+import re
+
+from analysis.comparison_text import render_comparison
+from analysis.estimate import ArmCounts, compare_arms
+
+COUNTS = [ArmCounts("control", 1200, 36), ArmCounts("gain", 1000, 45), ArmCounts("norm", 900, 40)]
+
+
+def lines_of(text: str, first: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(first)]
+
+
+def test_the_methods_come_first_and_follow_the_options() -> None:
+    comparison = compare_arms(COUNTS, "control", correction="bh", alpha=0.1, interval="wald")
+    head = render_comparison(comparison, "table2.csv").splitlines()[:4]
+    assert head == [
+        "table2.csv: each arm against control 'control'",
+        "rates: Wilson 90% CI; differences: Wald 90% CI (percentage points); "
+        "risk ratio: log (Katz) CI; odds ratio: log (Woolf) CI",
+        "test: z = two-proportion z-test (pooled), fisher = Fisher's exact test "
+        "(used when an expected cell count is below 5)",
+        "p adj: Benjamini–Hochberg across 2 comparisons; * = p adj < 0.1",
+    ]
+
+
+def test_rates_in_percent_and_differences_in_percentage_points() -> None:
+    text = render_comparison(compare_arms(COUNTS, "control"), "c.csv")
+    (control,) = lines_of(text, "control")
+    (gain,) = lines_of(text, "gain ")
+    assert control.split() == ["control", "1,200", "36", "3.00", "[2.17,", "4.13]", "(control)"]
+    assert gain.split()[:6] == ["gain", "1,000", "45", "4.50", "[3.38,", "5.97]"]
+    assert gain.split()[6:8] == ["+1.50", "[-0.09,"]
+    assert gain.split()[-3:] == ["z", "0.0628", "0.1257"]  # Holm: no star above alpha
+
+
+def test_columns_are_aligned_numbers_right_and_text_left() -> None:
+    counts = [ArmCounts("control", 2000, 2), ArmCounts("a-long-arm-name", 20, 4)]
+    text = render_comparison(compare_arms(counts, "control"), "c.csv")
+    header, control, arm = text.split("\n\n")[1].splitlines()
+    n_end = header.index(" n ") + 2  # the n column ends where its header does
+    assert control[:n_end].endswith("  2,000") and arm[:n_end].endswith("     20")
+    assert control.startswith("control          ") and arm.startswith("a-long-arm-name  ")
+    assert all(line == line.rstrip() for line in text.splitlines())
+
+
+def test_small_p_values_a_star_and_fishers_test() -> None:
+    counts = [ArmCounts("control", 200, 2), ArmCounts("small", 20, 4)]
+    comparison = compare_arms(counts, "control")
+    (small,) = lines_of(render_comparison(comparison, "c.csv"), "small")
+    p = comparison.arm("small").p_value
+    assert p is not None and 1e-4 < p < 0.05
+    assert small.endswith(f"fisher  {p:.4f}  {p:.4f} *")
+    counts = [ArmCounts("control", 2000, 20), ArmCounts("big", 2000, 120)]
+    (big,) = lines_of(render_comparison(compare_arms(counts, "control"), "c.csv"), "big")
+    assert re.search(r"z +\d\.\d\de-\d\d +\d\.\d\de-\d\d \*$", big)
+
+
+def test_an_arm_without_visits_and_an_undefined_omnibus_test() -> None:
+    counts = [ArmCounts("control", 50, 5), ArmCounts("empty", 0, 0)]
+    text = render_comparison(compare_arms(counts, "control"), "c.csv")
+    (empty,) = lines_of(text, "empty")
+    assert empty.split()[:3] == ["empty", "0", "0"] and empty.endswith("(no visits)")
+    assert "p adj: Holm across 0 comparisons" in text
+    assert "omnibus chi-square across all arms: undefined, df 0, p –" in text
+
+
+def test_every_warning_ends_the_text_comparison_first_then_each_arm() -> None:
+    counts = [ArmCounts("control", 10, 0), ArmCounts("gain", 10, 0)]
+    comparison = compare_arms(counts, "control")
+    text = render_comparison(comparison, "c.csv")
+    expected = [*comparison.warnings, *comparison.arm("gain").warnings]
+    assert len(expected) >= 2
+    assert text.splitlines()[-len(expected) :] == [f"warning: {w}" for w in expected]
+    assert "p adj: Holm across 1 comparison;" in text
