@@ -188,7 +188,7 @@ def _bread_and_meat(
 
 
 def _fit_lpm(x: np.ndarray, n: np.ndarray, s: np.ndarray, groups: np.ndarray | None, n_arms: int):
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # deferred on purpose: statsmodels loads only for a fit
 
     result = sm.WLS(s / n, x, weights=n).fit()
     beta = np.asarray(result.params)
@@ -199,7 +199,7 @@ def _fit_lpm(x: np.ndarray, n: np.ndarray, s: np.ndarray, groups: np.ndarray | N
 
 
 def _fit_logit(x: np.ndarray, n: np.ndarray, s: np.ndarray, groups: np.ndarray | None, n_arms: int):
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # deferred on purpose: statsmodels loads only for a fit
 
     model = sm.GLM(np.column_stack([s, n - s]), x, family=sm.families.Binomial())
     result = model.fit(tol=1e-12, maxiter=200)
@@ -343,7 +343,7 @@ def _fit(
     design: _Design, n: np.ndarray, s: np.ndarray, groups: np.ndarray | None, model: str
 ) -> tuple[list[tuple[float, float]] | None, list[str]]:
     """``[(effect, se)]`` per arm, or ``None`` with the reason when the fit fails."""
-    from statsmodels.tools.sm_exceptions import PerfectSeparationError
+    from statsmodels.tools.sm_exceptions import PerfectSeparationError  # deferred (see _fit_lpm)
 
     notes: list[str] = []
     with pywarnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):

@@ -2,11 +2,11 @@
 
 Modified intention to treat (opt-outs excluded): every randomized visit is analysed in its
 randomized arm whether or not the material was shown, except visits that opted out. An opt-out
-withdraws the visitor's consent and deletes the visit's outcome events (``shared/ETHICS.md``),
-so those visits remain only as a count in the flow and are excluded from every outcome
-analysis. Because they are removed after randomization, this is a *modified* intention-to-treat
-analysis, not a full one: differential opt-out between arms can bias it (``analysis.checks``
-tests for it).
+withdraws the visitor's consent and deletes the visit's outcome events (``docs/ethics.md``,
+"Opt-out"), so those visits remain only as a count in the flow and are excluded from every
+outcome analysis. Because they are removed after randomization, this is a *modified*
+intention-to-treat analysis, not a full one: differential opt-out between arms can bias it
+(``analysis.checks`` tests for it).
 """
 
 from __future__ import annotations

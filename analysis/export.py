@@ -5,11 +5,12 @@ and one line of JSON metadata (trial id, outcomes, lock, looks, data-quality cou
 suppressed), followed by the table ``arm,location,language,week,n,opted_out,exposed,
 outcome_<id>…``. Times are rounded to the ISO week (``week`` is its Monday).
 
-Small cells (``shared/ETHICS.md``): in every row, ``n`` and every count and its complement
-(visits without the event) must be 0 or at least the threshold (default 10). Rows that break
-the rule are merged step by step, first over weeks, then languages, then locations (the merged
-value is ``*``); rows stay disjoint, so per-arm totals are exact. A count that is still small
-after merging everything but the arm is left empty and listed in ``suppressed``.
+Small cells (``docs/ethics.md``, "Exports and retention"): in every row, ``n`` and every count
+and its complement (visits without the event) must be 0 or at least the threshold (default 10).
+Rows that break the rule are merged step by step, first over weeks, then languages, then
+locations (the merged value is ``*``); rows stay disjoint, so per-arm totals are exact. A count
+that is still small after merging everything but the arm is left empty and listed in
+``suppressed``.
 """
 
 from __future__ import annotations
