@@ -146,23 +146,50 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 def make_engine(url: str, **kwargs: object) -> Engine:
     """Create an engine with the settings the event log relies on.
 
-    SQLite gets WAL journaling, a busy timeout (concurrent kiosk requests wait instead of
-    failing) and enforced foreign keys. ``sqlite://`` URLs without a path are refused, as each
-    connection would get its own empty database.
+    SQLite gets WAL journaling (readers never wait for the writer), a busy timeout (a writer
+    waits for the write lock instead of failing) and enforced foreign keys. ``sqlite://`` URLs
+    without a path are refused, as each connection would get its own empty database.
+
+    SQLite transactions are begun here, not by pysqlite (whose ``BEGIN`` is deferred): a
+    statement that reads runs on its own until the transaction's first write, and the first
+    write is preceded by ``BEGIN IMMEDIATE``, which waits (up to the busy timeout) for the write
+    lock and keeps it until the commit or rollback. So a transaction takes the write lock only
+    for its writes, never while it only reads, and a write never fails half-way because a
+    deferred read snapshot could not be upgraded (SQLite answers that at once with "database
+    is locked", without waiting). Whatever a write transaction reads after its first write
+    sees the database as the write lock holder does.
     """
     if url in ("sqlite://", "sqlite:///:memory:"):
         raise ValueError("use a SQLite file (sqlite:///path.db), not an in-memory database")
     engine = create_engine(url, **kwargs)  # type: ignore[arg-type]
     if engine.dialect.name == "sqlite":
+        no_write = (
+            "SELECT", "PRAGMA", "EXPLAIN", "VALUES", "BEGIN", "COMMIT", "END", "ROLLBACK",
+            "SAVEPOINT", "RELEASE", "VACUUM", "ATTACH", "DETACH",
+        )  # fmt: skip
+        write_kinds = ("isinsert", "isupdate", "isdelete")
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            dbapi_connection.isolation_level = None  # pysqlite begins no transaction itself
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _sqlite_begin_write(_conn, cursor, statement, _params, context, _many):  # type: ignore[no-untyped-def]
+            if cursor.connection.in_transaction:
+                return
+            verb = statement.lstrip()[:9].upper()
+            if verb.startswith("WITH"):  # a read, unless SQLAlchemy compiled a write
+                writes = any(getattr(context, kind, False) for kind in write_kinds)
+            else:  # reads, transaction control, and what SQLite refuses in a transaction
+                writes = not verb.startswith(no_write)
+            if writes:
+                cursor.execute("BEGIN IMMEDIATE")
 
     return engine
 
