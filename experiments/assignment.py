@@ -3,9 +3,10 @@
 Three methods, as declared in ``randomization.method``:
 
 - ``simple``: an independent weighted draw per visit (as the BIT organ-donation trial did);
-- ``block``: permuted blocks per stratum; block ``b`` of a stratum is a seeded shuffle of the
-  arms (each repeated ``weight * block_size / sum(weights)`` times), so every complete block is
-  balanced and the list can be re-derived for an audit from the trial's secret;
+- ``block``: permuted blocks per stratum; block ``b`` of a stratum is a uniformly random
+  permutation of the arms (each repeated ``weight * block_size / sum(weights)`` times), so
+  every complete block is balanced; it is a pure function of the trial's secret, the stratum
+  and ``b`` (see :func:`block_sequence`), so an audit can re-derive it from the stored inputs;
 - ``hash``: deterministic from the visit id and a per-trial salt.
 
 Every function returns the arm together with the inputs that produced it, which the event log
@@ -16,14 +17,24 @@ from __future__ import annotations
 
 import hashlib
 import random
+import struct
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import accumulate
 from typing import Any
 
+#: How :func:`assign_block` derives a block, recorded in each assignment's inputs: a
+#: Fisher-Yates shuffle whose draws come from BLAKE2b keyed with the trial's secret.
+BLOCK_DERIVATION = "blake2b-fisher-yates"
 
-@dataclass(frozen=True)
+#: Blocks assigned before the derivation was recorded (inputs without ``derivation``): a
+#: ``random.Random`` seeded with SHA-256 of ``secret|stratum|block`` shuffled them.
+LEGACY_BLOCK_DERIVATION = "sha256-seeded-random-shuffle"
+
+
+@dataclass(frozen=True, slots=True)
 class Assignment:
     """An arm and the method and inputs that chose it."""
 
@@ -68,11 +79,75 @@ def block_units(weights: Mapping[str, int], block_size: int) -> list[str]:
     return [arm for arm, weight in weights.items() for _ in range(weight * reps)]
 
 
-def block_sequence(weights: Mapping[str, int], block_size: int, seed: str) -> list[str]:
-    """One permuted block, shuffled with a generator seeded from ``seed``."""
+def _keyed_words(secret: str, stratum: str, block: int, counter: int) -> list[int]:
+    """The 16 big-endian 32-bit words of ``BLAKE2b(stratum|block|counter)`` keyed with the
+    secret (UTF-8; one longer than BLAKE2b's 64-byte key is hashed with BLAKE2b first)."""
+    key = secret.encode()
+    if len(key) > hashlib.blake2b.MAX_KEY_SIZE:
+        key = hashlib.blake2b(key).digest()
+    digest = hashlib.blake2b(f"{stratum}|{block}|{counter}".encode(), key=key).digest()
+    return list(struct.unpack(">16I", digest))
+
+
+def _keyed_shuffle(units: list[str], secret: str, stratum: str, block: int) -> None:
+    """Fisher-Yates in place: position ``last`` (from the end) swaps with a position drawn
+    uniformly from ``0..last``, by rejection from 32-bit keyed words (no modulo bias); the words
+    are used from the end of each digest, counter 0, 1, ..."""
+    words: list[int] = []
+    counter = 0
+    for last in range(len(units) - 1, 0, -1):
+        bound = last + 1
+        limit = 2**32 - 2**32 % bound  # the largest multiple of bound up to 2**32
+        while True:
+            if not words:
+                words = _keyed_words(secret, stratum, block, counter)
+                counter += 1
+            word = words.pop()
+            if word < limit:
+                break
+        chosen = word % bound
+        units[last], units[chosen] = units[chosen], units[last]
+
+
+def block_sequence(
+    weights: Mapping[str, int],
+    block_size: int,
+    secret: str,
+    stratum: str,
+    block: int,
+    derivation: str = BLOCK_DERIVATION,
+) -> list[str]:
+    """Block ``block`` of a stratum's allocation sequence, derived as ``derivation`` says.
+
+    Keyed with ``secret``, BLAKE2b's words are indistinguishable from uniform ones, so each
+    arrangement of the block is equally likely, and without the secret the next arm cannot be
+    predicted. :data:`LEGACY_BLOCK_DERIVATION` re-derives blocks assigned before the derivation
+    was recorded.
+    """
     units = block_units(weights, block_size)
-    random.Random(hashlib.sha256(seed.encode()).digest()).shuffle(units)
+    if derivation == BLOCK_DERIVATION:
+        _keyed_shuffle(units, secret, stratum, block)
+    elif derivation == LEGACY_BLOCK_DERIVATION:
+        seed = hashlib.sha256(f"{secret}|{stratum}|{block}".encode()).digest()
+        random.Random(seed).shuffle(units)
+    else:
+        raise ValueError(f"unknown block derivation {derivation!r}")
     return units
+
+
+@lru_cache(maxsize=64)
+def _units(weights: tuple[tuple[str, int], ...], block_size: int) -> tuple[str, ...]:
+    return tuple(block_units(dict(weights), block_size))
+
+
+@lru_cache(maxsize=4096)
+def _cached_block(
+    weights: tuple[tuple[str, int], ...], block_size: int, secret: str, stratum: str, block: int
+) -> tuple[str, ...]:
+    """:func:`block_sequence` (current derivation), kept for the next visits of the block."""
+    units = list(_units(weights, block_size))
+    _keyed_shuffle(units, secret, stratum, block)
+    return tuple(units)
 
 
 def stratum_key(strata: Sequence[str], values: Mapping[str, str]) -> str:
@@ -89,9 +164,16 @@ def assign_block(
 
     ``index`` counts the visits of the stratum from 0; the database hands out indices
     atomically (see :mod:`experiments.store.visits`), which makes the blocks correct under
-    concurrent requests.
+    concurrent requests. A block is derived once per process and kept (consecutive visits of a
+    stratum fall into the same block).
     """
     block, position = divmod(index, block_size)
-    sequence = block_sequence(weights, block_size, f"{secret}|{stratum}|{block}")
-    inputs = {"stratum": stratum, "block": block, "position": position, "block_size": block_size}
+    sequence = _cached_block(tuple(weights.items()), block_size, secret, stratum, block)
+    inputs = {
+        "stratum": stratum,
+        "block": block,
+        "position": position,
+        "block_size": block_size,
+        "derivation": BLOCK_DERIVATION,
+    }
     return Assignment(sequence[position], "block", inputs)
