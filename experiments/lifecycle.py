@@ -1,0 +1,221 @@
+"""A trial's way into the event log: open the log, check the file, store it, give it kiosks.
+
+These are the steps an operator takes, whether from the command line or (later) a web console.
+Each function but :func:`open_event_log` (which makes the engine) takes an ``Engine`` and owns
+its transactions, prints nothing, and returns what the operator should be told. A trial that
+cannot be used raises :class:`TrialRefused`, which carries the check's problems so that the
+caller can show them before its message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from experiments import store
+from experiments.check import check_path, check_text
+from experiments.eventlog import make_engine, upgrade
+from experiments.model import Trial
+from experiments.problems import Problem
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+__all__ = [
+    "DEMO_FILE",
+    "DEMO_TRIAL",
+    "DatabaseUrlError",
+    "Demo",
+    "LoadedTrial",
+    "OpenedTrial",
+    "TrialRefused",
+    "add_kiosk",
+    "load_trial_file",
+    "open_event_log",
+    "open_trial",
+    "set_up_demo",
+]
+
+#: The example trial ``nudgelab serve --demo`` runs.
+DEMO_TRIAL = "tearoom-return-info"
+DEMO_FILE = Path(__file__).with_name("trials") / f"{DEMO_TRIAL}.yaml"
+
+
+class DatabaseUrlError(Exception):
+    """A database URL no engine can be made from: bad syntax, unknown database, missing driver."""
+
+
+class TrialRefused(Exception):
+    """A trial that cannot be used: a file with errors, or neither a file nor a loaded trial.
+
+    ``problems`` are what the check found (errors and warnings), in the file's order.
+    """
+
+    def __init__(self, message: str, problems: Sequence[Problem] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+
+
+@dataclass(frozen=True)
+class LoadedTrial:
+    """A trial file stored as its trial's current version.
+
+    ``new`` is false when exactly this text already was the current version. ``problems`` are
+    the check's warnings; ``warnings`` what else the operator must know (a language the kiosk
+    cannot show, a change to a trial that has started).
+    """
+
+    trial: Trial
+    version: str
+    new: bool
+    problems: tuple[Problem, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OpenedTrial:
+    """A trial to simulate or analyse, read from a file or from the event log.
+
+    ``source`` is the file's text when the trial came from a file (a simulation loads it), else
+    None. ``rule_errors`` are the rule errors that opening without ``strict`` let through.
+    """
+
+    trial: Trial
+    source: str | None
+    rule_errors: tuple[Problem, ...]
+
+
+@dataclass(frozen=True)
+class Demo:
+    """The running example trial and the path (with its secret token) of a new kiosk."""
+
+    loaded: LoadedTrial
+    kiosk_path: str
+
+
+@contextmanager
+def open_event_log(url: str, *, upgrade_schema: bool = False) -> Iterator[Engine]:
+    """An engine on the event log at ``url``, disposed on exit.
+
+    ``upgrade_schema`` first creates the schema, or upgrades it to the newest migration. A URL
+    no engine can be made from raises :class:`DatabaseUrlError`.
+    """
+    try:
+        engine = make_engine(url)
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as error:
+        raise DatabaseUrlError(str(error)) from error
+    try:
+        if upgrade_schema:
+            upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def load_trial_file(
+    engine: Engine, path: str | Path, *, interface_languages: Collection[str]
+) -> LoadedTrial:
+    """Check the trial file at ``path`` and store it as its trial's current version.
+
+    A file with any error is refused (:class:`TrialRefused`) and nothing is stored.
+    ``interface_languages`` are the languages the kiosk has an interface translation for; a
+    trial in another language is stored with a warning, as its kiosks would refuse to show it.
+    """
+    result = check_path(path)
+    if not result.ok or result.trial is None:
+        raise TrialRefused(
+            f"refused {path}: {len(result.errors)} errors (fix them; `nudgelab check {path}` "
+            "shows the same list)",
+            result.problems,
+        )
+    trial = result.trial
+    warnings = [
+        _untranslated(language)
+        for language in trial.languages
+        if language not in interface_languages
+    ]
+    with engine.begin() as conn:
+        before = store.read_trial(conn, trial.id)
+        version = store.load_trial(conn, trial, result.source)
+        locked = store.require_trial(conn, trial.id).locked_version
+    new = before is None or before.current_version != version
+    if new and locked is not None and locked != version:
+        warnings.append(
+            f"trial {trial.id!r} has started; this version differs from the "
+            "pre-registered one, and the report will list it as a deviation"
+        )
+    return LoadedTrial(trial, version, new, tuple(result.problems), tuple(warnings))
+
+
+def _untranslated(language: str) -> str:
+    return (
+        f"the kiosk has no interface translation for {language!r}, so its kiosks will "
+        "refuse to show this trial (its disclosure names buttons that would not be there); "
+        f"add app/translations/{language}/LC_MESSAGES/messages.po"
+    )
+
+
+def open_trial(spec: str, engine: Engine | None, *, strict: bool) -> OpenedTrial:
+    """The trial ``spec`` names: a trial file, or the id of a trial loaded in ``engine``.
+
+    A trial that does not parse is refused; so are rule errors when ``strict`` (a simulation
+    writes new data). Otherwise rule errors come back in ``rule_errors``: analysing data that
+    were collected already stays possible.
+    """
+    if Path(spec).is_file():
+        result = check_path(spec)
+        source: str | None = result.source
+    else:
+        stored = _stored_source(engine, spec) if engine is not None else None
+        if stored is None:
+            raise TrialRefused(
+                f"{spec!r} is neither a trial file nor a trial loaded in the database"
+            )
+        result = check_text(stored, f"<{spec} as loaded>")
+        source = None  # already stored: nothing to load
+    if result.trial is None or (strict and result.errors):
+        raise TrialRefused(
+            f"{spec}: fix the trial file first ({len(result.errors)} errors)", result.problems
+        )
+    return OpenedTrial(result.trial, source, tuple(result.errors))
+
+
+def _stored_source(engine: Engine, trial_id: str) -> str | None:
+    """The text of the trial's current version, or None when it is not loaded."""
+    with engine.connect() as conn:
+        record = store.read_trial(conn, trial_id)
+        if record is None:
+            return None
+        return store.version_source(conn, trial_id, record.current_version)
+
+
+def add_kiosk(engine: Engine, trial_id: str, location: str) -> str:
+    """Register a kiosk of a loaded trial at ``location``; the path of its welcome page.
+
+    The path holds the kiosk's secret token, which is stored only as a hash: this is the one
+    time it can be shown.
+    """
+    with engine.begin() as conn:
+        trial = store.current_trial(conn, store.require_trial(conn, trial_id))
+        _, token = store.register_kiosk(conn, trial, location)
+    return store.kiosk_path(trial_id, location, token)
+
+
+def set_up_demo(engine: Engine, *, interface_languages: Collection[str]) -> Demo:
+    """Create or upgrade the schema, load and start the example trial, and add a kiosk.
+
+    Safe to repeat: the same file is the same version, a running trial stays running, and each
+    call adds a kiosk at the trial's first location.
+    """
+    upgrade(engine)
+    loaded = load_trial_file(engine, DEMO_FILE, interface_languages=interface_languages)
+    trial_id = loaded.trial.id
+    with engine.begin() as conn:
+        if not store.require_trial(conn, trial_id).running:
+            store.start_trial(conn, trial_id)
+    return Demo(loaded, add_kiosk(engine, trial_id, loaded.trial.locations[0].id))
