@@ -1,7 +1,9 @@
 """The ``nudgelab`` command: the composition root, the only code that sees all three packages.
 
 Each subcommand module imports its package (``experiments``, ``app``, ``analysis``) inside the
-command function, so ``nudgelab check`` starts without loading Flask or statsmodels.
+command function, so ``nudgelab check`` starts without loading Flask or statsmodels. Commands
+parse options, call the packages and print; :mod:`nudgelab.cli.errors` turns every error a user
+can cause into one line.
 """
 
 from __future__ import annotations
@@ -10,12 +12,17 @@ import click
 
 from nudgelab import __version__
 from nudgelab.cli import analysis_commands, check_commands, counts_commands, kiosk_commands
+from nudgelab.cli.errors import ExplainingGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ExplainingGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nudgelab")
 def main() -> None:
-    """Run randomized trials of information materials (nudges) transparently."""
+    """Run randomized trials of information materials (nudges) transparently.
+
+    Only weak, openly disclosed nudges are allowed. The ethics and privacy rules that the
+    checker, the kiosk and the report enforce, and why, are in docs/ethics.md.
+    """
 
 
 for _module in (check_commands, kiosk_commands, analysis_commands, counts_commands):

@@ -7,6 +7,7 @@ function, so ``nudgelab check`` starts without them.
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,78 +16,19 @@ import click
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from experiments.model import Trial
+    from experiments.lifecycle import OpenedTrial
 
 CORRECTIONS = click.Choice(["holm", "bonferroni", "bh"])
 
 
-def open_trial(spec: str, engine: Engine | None, *, strict: bool) -> tuple[Trial, str | None]:
-    """TRIAL is a trial file, or the id of a trial loaded in the database.
+def _open(spec: str, engine: Engine | None, *, strict: bool) -> OpenedTrial:
+    """TRIAL: a trial file, or the id of a trial loaded in the database; rule errors warned."""
+    from experiments.lifecycle import open_trial
 
-    A file with schema errors is refused. Rule errors are refused when ``strict`` (simulate,
-    export) and printed as warnings otherwise (analysing data already collected stays possible).
-    """
-    from experiments.check import check_path, check_text
-
-    path = Path(spec)
-    if path.is_file():
-        result = check_path(path)
-        source: str | None = result.source
-    else:
-        source = _stored_source(engine, spec) if engine is not None else None
-        if source is None:
-            raise click.ClickException(
-                f"{spec!r} is neither a trial file nor a trial loaded in the database"
-            )
-        result = check_text(source, f"<{spec} as loaded>")
-        source = None  # already stored; nothing to load
-    errors = result.errors
-    if result.trial is None or (strict and errors):
-        for problem in result.problems:
-            click.echo(str(problem), err=True)
-        raise click.ClickException(f"{spec}: fix the trial file first ({len(errors)} errors)")
-    for problem in errors:
+    opened = open_trial(spec, engine, strict=strict)
+    for problem in opened.rule_errors:
         click.echo(f"warning (rule error, analysed anyway): {problem}", err=True)
-    return result.trial, source
-
-
-def _stored_source(engine: Engine, trial_id: str) -> str | None:
-    from sqlalchemy import select
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from experiments.eventlog import trial_versions, trials
-
-    try:
-        with engine.connect() as conn:
-            return conn.execute(
-                select(trial_versions.c.source)
-                .select_from(trials.join(trial_versions, trial_versions.c.trial_id == trials.c.id))
-                .where(
-                    trials.c.id == trial_id, trial_versions.c.version == trials.c.current_version
-                )
-            ).scalar_one_or_none()
-    except SQLAlchemyError as error:
-        raise _database_error(error) from error
-
-
-def _engine(url: str, *, migrate: bool) -> Engine:
-    """An engine for ``url``; ``migrate`` creates or upgrades the schema (simulate only)."""
-    from experiments.eventlog import make_engine, upgrade
-
-    try:
-        if migrate:
-            upgrade(url)
-        return make_engine(url)
-    except Exception as error:  # any driver/URL failure: one readable line, no traceback
-        raise click.ClickException(f"cannot open the database {url!r}: {error}") from error
-
-
-def _database_error(error: Exception) -> click.ClickException:
-    reason = str(error).splitlines()[0]
-    return click.ClickException(
-        f"cannot read the event log: {reason} (is this a nudgelab database? "
-        "`nudgelab db upgrade --db URL` creates the schema)"
-    )
+    return opened
 
 
 @click.command()
@@ -120,27 +62,29 @@ def simulate(
     given use the plan's baseline rate. Outcomes happen only after an exposure; opt-outs are
     logged after the outcomes, so the event log deletes them as on a kiosk.
     """
-    from analysis.simulate import Settings, SimulationError, parse_rates
+    from analysis.simulate import Settings, parse_rates
     from analysis.simulate import simulate as run
+    from experiments.lifecycle import open_event_log
 
-    engine = _engine(db_url, migrate=True)
-    try:
-        parsed, source = open_trial(trial, engine, strict=True)
-        try:
-            true_rates = parse_rates(parsed, rates, rates_file)
-        except SimulationError as error:
-            raise click.ClickException(str(error)) from error
-        settings = Settings(
-            visits=visits,
-            seed=seed,
-            batch_size=batch_size,
-            exposure_rate=exposure_rate,
-            opt_out_rate=opt_out_rate,
-        )
+    settings = Settings(
+        visits=visits,
+        seed=seed,
+        batch_size=batch_size,
+        exposure_rate=exposure_rate,
+        opt_out_rate=opt_out_rate,
+    )
+    with open_event_log(db_url, upgrade_schema=True) as engine:
+        opened = _open(trial, engine, strict=True)
+        true_rates = parse_rates(opened.trial, rates, rates_file)
         with click.progressbar(length=visits, label="simulating visits", file=sys.stderr) as bar:
-            result = run(engine, parsed, true_rates, settings, source=source, progress=bar.update)
-    finally:
-        engine.dispose()
+            result = run(
+                engine,
+                opened.trial,
+                true_rates,
+                settings,
+                source=opened.source,
+                progress=bar.update,
+            )
     arms = ", ".join(f"{arm} {n:,}" for arm, n in sorted(result.per_arm.items()))
     stored = sum(n for key, n in result.events.items() if key.endswith(":stored"))
     click.echo(
@@ -209,9 +153,6 @@ def analyze(
     """
     if (db_url is None) == (export_file is None):
         raise click.UsageError("give either --db URL or --export FILE")
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from analysis import AnalysisError
     from analysis import analyze as run
     from analysis.report import (
         FIGURE_FILES,
@@ -221,10 +162,10 @@ def analyze(
         render_markdown,
         render_summary,
     )
+    from experiments.lifecycle import open_event_log
 
-    engine = _engine(db_url, migrate=False) if db_url else None
-    try:
-        parsed, _ = open_trial(trial, engine, strict=False)
+    with open_event_log(db_url) if db_url else nullcontext() as engine:
+        opened = _open(trial, engine, strict=False)
         with click.progressbar(
             length=ANALYSIS_STEPS,
             label="analysing",
@@ -236,22 +177,17 @@ def analyze(
             def step(message: str) -> None:
                 bar.update(1, message)
 
-            try:
-                report = run(
-                    parsed,
-                    engine,
-                    export=export_file,
-                    correction=correction,
-                    alpha=alpha,
-                    interval=interval,
-                    adjustment=adjustment,
-                    small_cell_threshold=small_cell_threshold,
-                    progress=step,
-                )
-            except AnalysisError as error:
-                raise click.ClickException(str(error)) from error
-            except SQLAlchemyError as error:
-                raise _database_error(error) from error
+            report = run(
+                opened.trial,
+                engine,
+                export=export_file,
+                correction=correction,
+                alpha=alpha,
+                interval=interval,
+                adjustment=adjustment,
+                small_cell_threshold=small_cell_threshold,
+                progress=step,
+            )
             out = Path(out_dir)
             (out / "figures").mkdir(parents=True, exist_ok=True)
             step("writing report.html")
@@ -263,9 +199,6 @@ def analyze(
             (out / "report.md").write_text(render_markdown(report, "figures"), encoding="utf-8")
             step("writing report.json")
             (out / "report.json").write_text(render_json(report), encoding="utf-8")
-    finally:
-        if engine is not None:
-            engine.dispose()
     click.echo(render_summary(report))
     click.echo(f"wrote {out / 'report.html'}, {out / 'report.md'}, {out / 'report.json'}")
 
@@ -279,7 +212,8 @@ def analyze(
     type=click.IntRange(min=10),
     default=10,
     show_default=True,
-    help="Smallest count allowed in a cell; smaller cells are merged (shared/ETHICS.md).",
+    help="Smallest count allowed in a cell; smaller cells are merged "
+    "(docs/ethics.md#exports-and-retention).",
 )
 def export(trial: str, db_url: str, out_file: str, threshold: int) -> None:
     """Write the trial's counts per arm × location × language × week for sharing.
@@ -288,23 +222,13 @@ def export(trial: str, db_url: str, out_file: str, threshold: int) -> None:
     then languages, then locations) and anything still small is left empty. Exporting outcome
     counts counts as a look at the results.
     """
-    from sqlalchemy.exc import SQLAlchemyError
+    from analysis.export import export_trial
+    from experiments.lifecycle import open_event_log
 
-    from analysis.export import ExportError, export_trial
-
-    engine = _engine(db_url, migrate=False)
-    try:
-        Path(out_file).parent.mkdir(parents=True, exist_ok=True)
-        parsed, _ = open_trial(trial, engine, strict=False)
-        meta = export_trial(parsed, engine, out_file, threshold=threshold)
-    except OSError as error:
-        raise click.ClickException(f"cannot write {out_file}: {error.strerror}") from error
-    except ExportError as error:
-        raise click.ClickException(str(error)) from error
-    except SQLAlchemyError as error:
-        raise _database_error(error) from error
-    finally:
-        engine.dispose()
+    Path(out_file).parent.mkdir(parents=True, exist_ok=True)
+    with open_event_log(db_url) as engine:
+        opened = _open(trial, engine, strict=False)
+        meta = export_trial(opened.trial, engine, out_file, threshold=threshold)
     gaps = "; ".join(f"{c}: {', '.join(arms)}" for c, arms in meta["suppressed"].items())
     click.echo(
         f"wrote {out_file} (trial {meta['trial_id']}, small cells merged below {threshold}"

@@ -4,8 +4,14 @@ from __future__ import annotations
 
 import math
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import click
+
+if TYPE_CHECKING:
+    from experiments.check import CheckResult
+    from experiments.design import ArmDesign
+    from experiments.model import Trial
 
 
 @click.command()
@@ -53,6 +59,9 @@ def check(
     Exit code 0 when every file passes, 1 when any has an error (or a warning, with --strict).
     For a passing trial it also prints the minimum detectable effect of each arm against the
     control (two-sided, the plan's power, alpha divided across the comparisons).
+
+    The ethics and privacy rules checked here, and why each exists, are in docs/ethics.md; an
+    ethics rule's message ends with the section of that page that explains it.
     """
     from experiments.check import check_path
     from experiments.rules import Settings
@@ -65,35 +74,41 @@ def check(
     )
     failed = False
     for path in paths:
-        result = check_path(path, settings)
-        for problem in result.problems:
-            click.echo(str(problem))
-        if not result.ok or (strict and result.warnings):
-            failed = True
-            click.echo(
-                f"FAILED {path}: {len(result.errors)} errors, {len(result.warnings)} warnings"
-            )
-            continue
-        assert result.trial is not None  # ok implies the trial was built
-        trial = result.trial
-        suffix = f" ({len(result.warnings)} warnings)" if result.warnings else ""
-        click.echo(f"ok {trial.id}{suffix}")
-        if quiet:
-            continue
-        plan = trial.analysis
-        for design in result.design:
-            mde = "not reachable" if math.isnan(design.mde) else f"{design.mde * 100:.2f} pp"
-            line = (
-                f"  mde {design.arm} vs {trial.control_arm.id}: {mde} "
-                f"(n {design.n_control:.0f} vs {design.n_arm:.0f}, baseline "
-                f"{plan.baseline_rate:.1%}, alpha {design.alpha:.4g} = {plan.alpha:g}/"
-                f"{len(result.design)} for {plan.correction}, two-sided, power {plan.power:.0%})"
-            )
-            if design.power_for_expected is not None:
-                line += f"; power for +{plan.expected_effect * 100:g} pp: "  # type: ignore[operator]
-                line += f"{design.power_for_expected:.0%}"
-            click.echo(line)
+        failed |= _report(check_path(path, settings), strict=strict, quiet=quiet)
     raise SystemExit(1 if failed else 0)
+
+
+def _report(result: CheckResult, *, strict: bool, quiet: bool) -> bool:
+    """Print one file's problems and verdict (and, unless quiet, its design); whether it failed."""
+    for problem in result.problems:
+        click.echo(str(problem))
+    if not result.ok or result.trial is None or (strict and result.warnings):
+        click.echo(
+            f"FAILED {result.file}: {len(result.errors)} errors, {len(result.warnings)} warnings"
+        )
+        return True
+    suffix = f" ({len(result.warnings)} warnings)" if result.warnings else ""
+    click.echo(f"ok {result.trial.id}{suffix}")
+    if not quiet:
+        for design in result.design:
+            click.echo(_design_line(result.trial, design, len(result.design)))
+    return False
+
+
+def _design_line(trial: Trial, design: ArmDesign, comparisons: int) -> str:
+    """The minimum detectable effect of one arm against the control, with what it rests on."""
+    plan = trial.analysis
+    mde = "not reachable" if math.isnan(design.mde) else f"{design.mde * 100:.2f} pp"
+    line = (
+        f"  mde {design.arm} vs {trial.control_arm.id}: {mde} "
+        f"(n {design.n_control:.0f} vs {design.n_arm:.0f}, baseline "
+        f"{plan.baseline_rate:.1%}, alpha {design.alpha:.4g} = {plan.alpha:g}/"
+        f"{comparisons} for {plan.correction}, two-sided, power {plan.power:.0%})"
+    )
+    if design.power_for_expected is not None:
+        line += f"; power for +{plan.expected_effect * 100:g} pp: "  # type: ignore[operator]
+        line += f"{design.power_for_expected:.0%}"
+    return line
 
 
 COMMANDS: list[click.Command] = [check]
