@@ -12,11 +12,13 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from experiments.load import load_text
 from experiments.model import Trial
-from experiments.store import TrialHistory
+
+if TYPE_CHECKING:  # annotations only: reading a report needs no database code
+    from experiments.store import TrialHistory
 
 NO_INDIVIDUAL_DECISIONS = (
     "Kiosk data never go to a body that decides individual cases (asylum, return, reception "
