@@ -70,6 +70,20 @@ def test_a_trial_with_errors_is_refused(tmp_path: Path, db_url: str, app: Flask)
         assert conn.execute(select(func.count()).select_from(trials)).scalar_one() == 0
 
 
+def test_load_prints_the_warnings_after_the_start(tmp_path: Path, db_url: str) -> None:
+    path = tmp_path / "test-trial.yaml"
+    path.write_text(trial_yaml(), encoding="utf-8")
+    run("trial", "load", str(path), "--db", db_url)
+    run("trial", "start", "test-trial", "--db", db_url)
+    path.write_text(trial_yaml(title="Another title"), encoding="utf-8")
+    result = run("trial", "load", str(path), "--db", db_url)
+    assert result.exit_code == 0 and result.stdout.startswith("loaded test-trial (version ")
+    assert result.stderr == (
+        "warning: trial 'test-trial' has started; this version differs from the pre-registered "
+        "one, and the report will list it as a deviation\n"
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
