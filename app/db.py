@@ -16,8 +16,14 @@ ENGINE_KEY = "nudgelab.engine"
 
 
 def init_app(app: Flask) -> None:
-    """Create the app's engine (no connection is made yet) and register the teardown."""
-    options: dict[str, object] = {"pool_pre_ping": True}
+    """Create the app's engine (no connection is made yet) and register the teardown.
+
+    Pooled connections are not pinged before use (``pool_pre_ping`` would cost a round trip
+    per request): a connection the database dropped, e.g. in a restart, fails its request with
+    a 503 (:mod:`app.errors`), SQLAlchemy then replaces every pooled connection, and the kiosk
+    resends what was not acknowledged. Nothing is acknowledged before its commit.
+    """
+    options: dict[str, object] = {}
     if app.config["DATABASE_URL"].startswith("postgresql"):
         options["pool_size"] = 10
     app.extensions[ENGINE_KEY] = make_engine(app.config["DATABASE_URL"], **options)

@@ -17,7 +17,6 @@ from typing import Annotated, Any
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 
 from app import openapi
 from app.db import commit, get_connection
@@ -109,17 +108,22 @@ def _parse_body() -> tuple[list[EventIn], str]:
     return parsed, "events." if batch else ""
 
 
-def _kiosk() -> store.Kiosk:
+def _token() -> str:
+    """The kiosk token of the request (401 without one)."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(
             401, "send the kiosk token as 'Authorization: Bearer <token>'", "Authorization"
         )
-    kiosk = store.find_kiosk(get_connection(), token.strip())
+    return token.strip()
+
+
+def _check_kiosk(token: str) -> None:
+    """403 unless the token is a switched-on kiosk's (asked only when a request fails)."""
+    kiosk = store.find_kiosk(get_connection(), token)
     if kiosk is None or not kiosk.active:
         raise ApiError(403, "this kiosk token is not valid or switched off", "Authorization")
-    return kiosk
 
 
 def _check_time(moment: datetime | None, visit_started: datetime, field: str) -> None:
@@ -148,15 +152,12 @@ class _Group:
     specs: list[store.EventSpec] = field(default_factory=list)
 
 
-def _groups(parsed: list[EventIn], prefix: str, kiosk: store.Kiosk) -> list[_Group]:
+def _groups(parsed: list[EventIn], prefix: str, own: dict[str, store.EventVisit]) -> list[_Group]:
     """Check every event before anything is written, each against the trial version its visit
     started with; group them by that version."""
     conn = get_connection()
-    if store.read_trial(conn, kiosk.trial_id) is None:
-        raise ApiError(409, f"trial {kiosk.trial_id!r} is not loaded")
-    own = store.kiosk_visits(conn, kiosk.id, [event.visit_id for event in parsed])
-    stored = store.stored_events(conn, [event.idempotency_key for event in parsed])
-    groups: dict[str, _Group] = {}
+    groups: dict[tuple[str, str], _Group] = {}
+    keys: dict[str, tuple[str, str]] = {}
     for index, event in enumerate(parsed):
         at = f"{prefix}{index}." if prefix else ""
         if event.type in SERVER_ONLY:
@@ -165,9 +166,9 @@ def _groups(parsed: list[EventIn], prefix: str, kiosk: store.Kiosk) -> list[_Gro
             raise ApiError(400, "unknown visit for this kiosk", at + "visit_id")
         visit = own[event.visit_id]
         _check_time(event.moment, visit.started_at, at + "occurred_at")
-        version = visit.trial_version
+        version = (visit.trial_id, visit.trial_version)
         if version not in groups:
-            groups[version] = _Group(store.trial_at_version(conn, kiosk.trial_id, version))
+            groups[version] = _Group(store.trial_at_version(conn, *version))
         group = groups[version]
         trial = group.trial
         allowed = store.allowed_events(trial) - SERVER_ONLY
@@ -182,14 +183,9 @@ def _groups(parsed: list[EventIn], prefix: str, kiosk: store.Kiosk) -> list[_Gro
             raise ApiError(
                 400, f"{event.language!r} is not a language of the trial", at + "language"
             )
-        earlier = stored.get(event.idempotency_key)
-        if earlier is not None and earlier != (event.visit_id, event.type):
-            raise ApiError(
-                409,
-                "this idempotency_key was already used for a different event; "
-                "generate a new key per event",
-                at + "idempotency_key",
-            )
+        described = (event.visit_id, event.type)
+        if keys.setdefault(event.idempotency_key, described) != described:
+            raise _key_conflict(at)
         group.indices.append(index)
         group.specs.append(
             store.EventSpec(
@@ -203,28 +199,60 @@ def _groups(parsed: list[EventIn], prefix: str, kiosk: store.Kiosk) -> list[_Gro
     return list(groups.values())
 
 
+def _key_conflict(at: str) -> ApiError:
+    return ApiError(
+        409,
+        "this idempotency_key was already used for a different event; generate a new key per event",
+        at + "idempotency_key",
+    )
+
+
+def _conflicting(parsed: list[EventIn], prefix: str) -> ApiError:
+    """The 409 for the first event whose key is stored for a different event."""
+    stored = store.stored_events(get_connection(), [event.idempotency_key for event in parsed])
+    for index, event in enumerate(parsed):
+        earlier = stored.get(event.idempotency_key)
+        if earlier is not None and earlier != (event.visit_id, event.type):
+            return _key_conflict(f"{prefix}{index}." if prefix else "")
+    return _key_conflict(prefix)  # not found again: name no event
+
+
 @bp.post("/events")
 def post_events():  # type: ignore[no-untyped-def]
-    """Store one event or a batch, idempotently; answer what happened to each."""
-    kiosk = _kiosk()
-    parsed, prefix = _parse_body()
-    groups = _groups(parsed, prefix, kiosk)
+    """Store one event or a batch, idempotently; answer what happened to each.
+
+    The happy path is one query that checks the kiosk and reads and locks the visits
+    (:func:`experiments.store.lock_kiosk_visits`), one INSERT per trial version and the
+    commit; the kiosk alone is looked up only for a request that fails, so that an unknown or
+    switched-off token is answered 403 before anything about its body.
+    """
+    token = _token()
+    try:
+        parsed, prefix = _parse_body()
+    except ApiError:
+        _check_kiosk(token)
+        raise
+    conn = get_connection()
+    opt_out = any(event.type == "opt_out" for event in parsed)
+    visit_ids = [event.visit_id for event in parsed]
+    own = store.lock_kiosk_visits(conn, token, visit_ids, opt_out=opt_out)
+    if len(own) < len(set(visit_ids)):
+        _check_kiosk(token)
+    groups = _groups(parsed, prefix, own)
     outcomes: list[store.EventStatus] = ["stored"] * len(parsed)
-    for attempt in (1, 2):
-        try:
-            for group in groups:  # a visit's events all belong to one group, in order
-                stored = store.record_events(get_connection(), group.trial, group.specs)
-                for index, outcome in zip(group.indices, stored, strict=True):
-                    outcomes[index] = outcome
-            commit()
-            break
-        except IntegrityError:  # the same key sent twice at once: the retry sees a duplicate
-            get_connection().rollback()
-            if attempt == 2:
-                raise
-        except store.RecordingError as error:
-            get_connection().rollback()
-            raise ApiError(400, error.message, error.field) from None
+    try:
+        for group in groups:
+            stored = store.record_events(conn, group.trial, group.specs, visits_locked=True)
+            for index, outcome in zip(group.indices, stored, strict=True):
+                outcomes[index] = outcome
+    except store.IdempotencyConflict:
+        error = _conflicting(parsed, prefix)
+        conn.rollback()
+        raise error from None
+    except store.RecordingError as error:
+        conn.rollback()
+        raise ApiError(400, error.message, error.field) from None
+    commit()
     results = [
         {"idempotency_key": event.idempotency_key, "status": outcome}
         for event, outcome in zip(parsed, outcomes, strict=True)

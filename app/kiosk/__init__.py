@@ -44,7 +44,12 @@ def _add_kiosk(_endpoint: str, values: dict[str, Any]) -> None:
 @bp.before_request
 def _resolve_kiosk() -> None:
     """Refuse unknown tokens, tokens of another trial or location, stopped trials, and trials
-    in a language the interface has no catalogue for."""
+    in a language the interface has no catalogue for.
+
+    The kiosk and its trial's row are read in one query on every request (no cache that a
+    switch-off in another process would have to reach); the parsed trial version is cached per
+    process by its hash, which never changes.
+    """
     conn = get_connection()
     kiosk = store.find_kiosk(conn, g.token)
     if kiosk is None:
@@ -56,7 +61,7 @@ def _resolve_kiosk() -> None:
         )
     if not kiosk.active:
         raise refuse(403, _l("This kiosk has been switched off. Please ask a staff member."))
-    record = store.read_trial(conn, kiosk.trial_id)
+    record = kiosk.trial_record
     if record is None or not record.running:
         raise refuse(403, _l("This study is not running at the moment. Please ask a staff member."))
     trial = store.current_trial(conn, record)

@@ -42,14 +42,25 @@ def begin(visit_id: str, language: str) -> None:
     session.update(
         visit=visit_id, kiosk=g.kiosk.id, language=language, seen=time.time(), opted_out=False
     )
+    g.pop("current_visit", None)
 
 
 def end() -> None:
     session.clear()
+    g.pop("current_visit", None)
 
 
 def current() -> Visit | None:
-    """The visit of this kiosk in the cookie, or None (none, another kiosk's, or unknown)."""
+    """The visit of this kiosk in the cookie, or None (none, another kiosk's, or unknown).
+
+    Read once per request: later calls return the same object (until :func:`begin` or
+    :func:`end`)."""
+    if "current_visit" not in g:
+        g.current_visit = _read_current()
+    return g.current_visit
+
+
+def _read_current() -> Visit | None:
     visit_id = session.get("visit")
     if not visit_id or session.get("kiosk") != g.kiosk.id:
         return None

@@ -2,7 +2,27 @@
 
 An event is stored at most once per idempotency key, so a kiosk may resend until it is
 acknowledged. After a visit opts out nothing more is kept for it and its outcome events are
-deleted: the visit stays only as a count in the participant flow.
+deleted: the visit stays only as a count in the participant flow (docs/ethics.md#opt-out).
+
+Each batch is written with one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`` whose
+``WHERE`` checks, row by row, that the visit belongs to the trial and has not opted out; only
+the keys it did not insert are looked up again (a retry, a key reused for another event, an
+opted-out or unknown visit).
+
+An outcome and an opt-out of the same visit sent at the same moment must not miss each other:
+either the outcome is stored first and the opt-out deletes it, or the opt-out is stored first
+and the outcome is discarded. The opt-out check inside the INSERT is ordered by a lock taken
+before it:
+
+- PostgreSQL locks the visits' rows first: ``FOR KEY SHARE`` for a batch without an opt-out
+  (the lock an event's foreign key takes anyway, here taken before the check instead of after
+  the insert), ``FOR UPDATE`` for a batch with one, which conflicts with it. The second of two
+  such transactions waits for the first to commit, and its next statement (READ COMMITTED: a
+  new snapshot) sees the first's rows: the outcome's INSERT finds the opt-out, or the opt-out's
+  DELETE finds the outcome. Outcomes of one visit never wait for each other.
+- SQLite has one writer at a time, and the INSERT is the transaction's first write: the write
+  lock (``BEGIN IMMEDIATE``, see :func:`experiments.eventlog.make_engine`) is held from before
+  the check until the commit.
 """
 
 from __future__ import annotations
@@ -10,11 +30,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, or_, select, union_all
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
-from experiments.eventlog import events, visits
+from experiments.eventlog import events, kiosks, visits
 from experiments.model import Trial
 from experiments.store.errors import (
     IdempotencyConflict,
@@ -22,7 +45,8 @@ from experiments.store.errors import (
     UndeclaredEvent,
     UnknownVisit,
 )
-from experiments.store.sql import insert_ignore, utcnow
+from experiments.store.kiosks import token_hash
+from experiments.store.sql import aware, utcnow
 from experiments.vocabulary import SYSTEM_EVENTS
 
 
@@ -43,6 +67,55 @@ class EventSpec:
 EventStatus = Literal["stored", "duplicate", "discarded"]
 
 
+@dataclass(frozen=True)
+class EventVisit:
+    """A visit as the events sent for it are checked: its trial, version and start."""
+
+    id: str
+    trial_id: str
+    trial_version: str
+    started_at: datetime
+
+
+#: Rows per INSERT (9 parameters each: within every database's limit on parameters).
+CHUNK = 500
+
+_COLUMNS = (
+    "visit_id", "trial_id", "type", "idempotency_key", "language", "material_version",
+    "disclosure_version", "occurred_at", "recorded_at",
+)  # fmt: skip
+
+#: Lock modes by whether a batch has an opt-out (SQLite ignores both): see the module docstring.
+_LOCK_MODES = {False: {"read": True, "key_share": True}, True: {}}
+
+_KIOSK_VISITS = (
+    select(visits.c.id, visits.c.trial_id, visits.c.trial_version, visits.c.started_at)
+    .join(kiosks, kiosks.c.id == visits.c.kiosk_id)
+    .where(
+        kiosks.c.token_hash == bindparam("token_hash"),
+        kiosks.c.active.is_(True),
+        visits.c.id.in_(bindparam("ids", expanding=True)),
+    )
+)
+_LOCKED_KIOSK_VISITS = {
+    opt_out: _KIOSK_VISITS.with_for_update(of=visits, **mode)  # type: ignore[arg-type]
+    for opt_out, mode in _LOCK_MODES.items()
+}
+_VISITS = select(visits.c.id).where(visits.c.id.in_(bindparam("ids", expanding=True)))
+_LOCKED_VISITS = {
+    opt_out: _VISITS.with_for_update(**mode)  # type: ignore[arg-type]
+    for opt_out, mode in _LOCK_MODES.items()
+}
+_TRIAL_VISITS = _VISITS.where(visits.c.trial_id == bindparam("trial_id"))
+_STORED = select(events.c.idempotency_key, events.c.visit_id, events.c.type).where(
+    events.c.idempotency_key.in_(bindparam("keys", expanding=True))
+)
+_DELETE_OUTCOMES = delete(events).where(
+    events.c.visit_id.in_(bindparam("ids", expanding=True)),
+    events.c.type.in_(bindparam("types", expanding=True)),
+)
+
+
 def allowed_events(trial: Trial) -> frozenset[str]:
     """The event types a visit of ``trial`` may log: its declared outcomes and system events."""
     return trial.outcome_events | SYSTEM_EVENTS
@@ -61,152 +134,173 @@ def _check_event(trial: Trial, spec: EventSpec) -> None:
         raise RecordingError(f"language {spec.language!r} is not a trial language", "language")
 
 
-def _lock_visits(conn: Connection, visit_ids: Sequence[str]) -> list[tuple[str, str]]:
-    """Lock the visits' rows until the transaction ends; return ``(id, trial_id)`` pairs.
+def _conflict() -> IdempotencyConflict:
+    return IdempotencyConflict(
+        "this idempotency_key was already used for a different event; generate a new key per event",
+        "idempotency_key",
+    )
 
-    Events of one visit are then written one transaction at a time, so an opt-out and an
-    outcome sent at the same moment cannot both miss each other (ETHICS: nothing is kept after
-    an opt-out). PostgreSQL locks the rows (``FOR UPDATE``); SQLite takes its database write
-    lock with a no-op update. Visits are looked up by primary key and their trial checked here:
-    with ``AND trial_id = ?`` in SQL, SQLite without statistics scans the whole trial instead.
-    """
-    query = select(visits.c.id, visits.c.trial_id).where(visits.c.id.in_(visit_ids))
-    if conn.dialect.name == "sqlite":
-        conn.execute(
-            update(visits).where(visits.c.id.in_(visit_ids)).values(language=visits.c.language)
+
+def lock_kiosk_visits(
+    conn: Connection, token: str, visit_ids: Sequence[str], *, opt_out: bool
+) -> dict[str, EventVisit]:
+    """Those of ``visit_ids`` that the switched-on kiosk with this token started, by id, read
+    in one query with the kiosk and locked for recording their events (``opt_out``: whether
+    the events include an opt-out); pass ``visits_locked=True`` to :func:`record_events` in the
+    same transaction. An unknown or switched-off token finds no visits."""
+    query = _LOCKED_KIOSK_VISITS[opt_out]
+    rows = conn.execute(query, {"token_hash": token_hash(token), "ids": sorted(set(visit_ids))})
+    return {
+        row.id: EventVisit(row.id, row.trial_id, row.trial_version, aware(row.started_at))  # type: ignore[arg-type]
+        for row in rows
+    }
+
+
+def _lock_visits(conn: Connection, visit_ids: Sequence[str], *, opt_out: bool) -> None:
+    if conn.dialect.name != "postgresql":
+        return  # SQLite: the INSERT takes the write lock
+    query = _LOCKED_VISITS[opt_out]
+    for start in range(0, len(visit_ids), CHUNK):
+        conn.execute(query, {"ids": visit_ids[start : start + CHUNK]}).all()
+
+
+@lru_cache(maxsize=64)
+def _insert(dialect: str, rows: int) -> Insert:
+    """``INSERT INTO events … SELECT`` of ``rows`` rows of parameters ``row<i>_<column>``: each
+    only when its visit belongs to its trial and (unless it is one) has no opt-out, and only
+    when its key is new; returns the keys inserted."""
+    selects = [
+        select(
+            *(
+                bindparam(f"row{i}_{name}", type_=events.c[name].type).label(name)
+                for name in _COLUMNS
+            )
         )
-    else:
-        query = query.with_for_update()
-    return [(row.id, row.trial_id) for row in conn.execute(query)]
+        for i in range(rows)
+    ]
+    batch = (selects[0] if rows == 1 else union_all(*selects)).subquery("batch")
+    prior = events.alias("prior")
+    known = (
+        select(visits.c.id)
+        .where(visits.c.id == batch.c.visit_id, visits.c.trial_id == batch.c.trial_id)
+        .exists()
+    )
+    opted_out = (
+        select(prior.c.id)
+        .where(prior.c.visit_id == batch.c.visit_id, prior.c.type == "opt_out")
+        .exists()
+    )
+    source = select(*(batch.c[name] for name in _COLUMNS)).where(
+        known, or_(batch.c.type == "opt_out", ~opted_out)
+    )
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
+        insert(events)
+        .from_select(list(_COLUMNS), source)
+        .on_conflict_do_nothing(index_elements=[events.c.idempotency_key])
+        .returning(events.c.idempotency_key)
+    )
 
 
-def record_events(conn: Connection, trial: Trial, specs: Iterable[EventSpec]) -> list[EventStatus]:
+def record_events(
+    conn: Connection, trial: Trial, specs: Iterable[EventSpec], *, visits_locked: bool = False
+) -> list[EventStatus]:
     """Store events idempotently, in order; return what happened to each.
 
     - ``stored``: written now;
     - ``duplicate``: an event with this idempotency key already exists (a retry);
-    - ``discarded``: the visit opted out earlier, so nothing more is kept for it.
+    - ``discarded``: the visit opted out (earlier, or earlier in ``specs``), so nothing more is
+      kept for it.
 
     An opt-out deletes the visit's outcome events already stored. Undeclared types, unknown
     visits and a key reused for a different event raise :class:`RecordingError` subclasses
-    and the caller's transaction should be rolled back.
+    and the caller's transaction should be rolled back. ``visits_locked``: the caller has
+    locked the visits with :func:`lock_kiosk_visits` in this transaction.
     """
     specs = list(specs)
     for spec in specs:
         _check_event(trial, spec)
-    visit_ids = sorted({spec.visit_id for spec in specs})
-    known: set[str] = set()
-    opted_out: set[str] = set()
-    for chunk_start in range(0, len(visit_ids), 500):
-        chunk = visit_ids[chunk_start : chunk_start + 500]
-        known |= {
-            visit_id for visit_id, trial_id in _lock_visits(conn, chunk) if trial_id == trial.id
-        }
-        opted_out |= set(
-            conn.execute(
-                select(events.c.visit_id).where(
-                    events.c.visit_id.in_(chunk), events.c.type == "opt_out"
-                )
-            ).scalars()
-        )
-    missing = set(visit_ids) - known
-    if missing:
-        raise UnknownVisit(
-            f"unknown visit {sorted(missing)[0]!r} for trial {trial.id!r}", "visit_id"
-        )
-
+    results: list[EventStatus] = ["stored"] * len(specs)
     now = utcnow()
-    results: list[EventStatus] = []
-    rows: list[dict[str, object]] = []
-    for spec in specs:
+    sent: dict[str, tuple[str, str]] = {}  # key -> (visit, type) of this batch
+    opted_out: set[str] = set()
+    planned: list[tuple[int, dict[str, Any]]] = []
+    for index, spec in enumerate(specs):
+        event = (spec.visit_id, spec.type)
+        if spec.idempotency_key in sent:
+            if sent[spec.idempotency_key] != event:
+                raise _conflict()
+            results[index] = "duplicate"
+            continue
+        sent[spec.idempotency_key] = event
         if spec.visit_id in opted_out and spec.type != "opt_out":
-            results.append("discarded")
+            results[index] = "discarded"
             continue
         if spec.type == "opt_out":
             opted_out.add(spec.visit_id)
-        rows.append(
-            {
-                "visit_id": spec.visit_id,
-                "trial_id": trial.id,
-                "type": spec.type,
-                "idempotency_key": spec.idempotency_key,
-                "language": spec.language,
-                "material_version": spec.material_version,
-                "disclosure_version": spec.disclosure_version,
-                "occurred_at": spec.occurred_at or now,
-                "recorded_at": now,
-            }
+        row = {
+            "visit_id": spec.visit_id,
+            "trial_id": trial.id,
+            "type": spec.type,
+            "idempotency_key": spec.idempotency_key,
+            "language": spec.language,
+            "material_version": spec.material_version,
+            "disclosure_version": spec.disclosure_version,
+            "occurred_at": spec.occurred_at or now,
+            "recorded_at": now,
+        }
+        planned.append((index, row))
+    if not planned:
+        return results
+    if not visits_locked:
+        visit_ids = sorted({row["visit_id"] for _, row in planned})
+        _lock_visits(conn, visit_ids, opt_out=bool(opted_out))
+    inserted: set[str] = set()
+    for start in range(0, len(planned), CHUNK):
+        rows = [row for _, row in planned[start : start + CHUNK]]
+        parameters = {
+            f"row{i}_{name}": row[name] for i, row in enumerate(rows) for name in _COLUMNS
+        }
+        statement = _insert(conn.dialect.name, len(rows))
+        inserted.update(conn.execute(statement, parameters).scalars())
+    missing = [(index, row) for index, row in planned if row["idempotency_key"] not in inserted]
+    if missing:
+        _explain_missing(conn, trial, missing, results)
+    if opted_out and trial.outcome_events:
+        conn.execute(
+            _DELETE_OUTCOMES, {"ids": sorted(opted_out), "types": sorted(trial.outcome_events)}
         )
-        results.append("stored")
-    if len(rows) == 1:
-        inserted = conn.execute(
-            insert_ignore(conn, events).values(**rows[0]).returning(events.c.id)
-        ).first()
-        stored = inserted is not None
-        if not stored:
-            _check_duplicate(conn, rows[0])
-            results[results.index("stored")] = "duplicate"
-    elif rows:
-        results = _insert_many(conn, rows, results)
-    _apply_opt_outs(conn, trial, {row["visit_id"] for row in rows if row["type"] == "opt_out"})
     return results
 
 
-def _insert_many(
-    conn: Connection, rows: list[dict[str, object]], results: list[EventStatus]
-) -> list[EventStatus]:
-    keys = [str(row["idempotency_key"]) for row in rows]
-    existing = set()
-    for start in range(0, len(keys), 500):
-        existing |= set(
-            conn.execute(
-                select(events.c.idempotency_key).where(
-                    events.c.idempotency_key.in_(keys[start : start + 500])
-                )
-            ).scalars()
-        )
-    fresh: list[dict[str, object]] = []
-    seen: set[str] = set()
-    row_results: list[EventStatus] = []
-    for row in rows:
-        key = str(row["idempotency_key"])
-        if key in existing or key in seen:
-            if key in existing:
-                _check_duplicate(conn, row)
-            row_results.append("duplicate")
+def _explain_missing(
+    conn: Connection,
+    trial: Trial,
+    missing: list[tuple[int, dict[str, Any]]],
+    results: list[EventStatus],
+) -> None:
+    """Why rows were not inserted: their key was stored before (a retry, or a conflict), the
+    visit is unknown, or it opted out."""
+    stored = stored_events(conn, [row["idempotency_key"] for _, row in missing])
+    rest = []
+    for index, row in missing:
+        earlier = stored.get(row["idempotency_key"])
+        if earlier is None:
+            rest.append((index, row))
+        elif earlier != (row["visit_id"], row["type"]):
+            raise _conflict()
         else:
-            seen.add(key)
-            fresh.append(row)
-            row_results.append("stored")
-    if fresh:
-        conn.execute(insert(events), fresh)
-    merged = iter(row_results)
-    return [next(merged) if outcome == "stored" else outcome for outcome in results]
-
-
-def _check_duplicate(conn: Connection, row: dict[str, object]) -> None:
-    stored = conn.execute(
-        select(events.c.visit_id, events.c.type).where(
-            events.c.idempotency_key == row["idempotency_key"]
-        )
-    ).first()
-    if stored is not None and (stored.visit_id, stored.type) != (row["visit_id"], row["type"]):
-        raise IdempotencyConflict(
-            "this idempotency_key was already used for a different event; "
-            "generate a new key per event",
-            "idempotency_key",
-        )
-
-
-def _apply_opt_outs(conn: Connection, trial: Trial, visit_ids: set[object]) -> None:
-    """Delete the outcome events of visits that opted out (they stay only as a count)."""
-    if visit_ids and trial.outcome_events:
-        conn.execute(
-            delete(events).where(
-                events.c.visit_id.in_(sorted(visit_ids, key=str)),
-                events.c.type.in_(sorted(trial.outcome_events)),
+            results[index] = "duplicate"
+    if not rest:
+        return
+    ids = sorted({row["visit_id"] for _, row in rest})
+    known = set(conn.execute(_TRIAL_VISITS, {"ids": ids, "trial_id": trial.id}).scalars())
+    for index, row in rest:
+        if row["visit_id"] not in known:
+            raise UnknownVisit(
+                f"unknown visit {row['visit_id']!r} for trial {trial.id!r}", "visit_id"
             )
-        )
+        results[index] = "discarded"
 
 
 def record_event(conn: Connection, trial: Trial, spec: EventSpec) -> EventStatus:
@@ -216,11 +310,9 @@ def record_event(conn: Connection, trial: Trial, spec: EventSpec) -> EventStatus
 
 def stored_events(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[str, str]]:
     """The already stored events among these idempotency keys: key -> (visit id, type)."""
-    return {
-        row.idempotency_key: (row.visit_id, row.type)
-        for row in conn.execute(
-            select(events.c.idempotency_key, events.c.visit_id, events.c.type).where(
-                events.c.idempotency_key.in_(sorted(set(keys)))
-            )
-        )
-    }
+    found: dict[str, tuple[str, str]] = {}
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), CHUNK):
+        rows = conn.execute(_STORED, {"keys": unique[start : start + CHUNK]})
+        found.update((row.idempotency_key, (row.visit_id, row.type)) for row in rows)
+    return found

@@ -1,16 +1,22 @@
-"""Kiosks: registration, and the secret token in a kiosk's URL (only its hash is stored)."""
+"""Kiosks: registration, and the secret token in a kiosk's URL (only its hash is stored).
+
+A kiosk is looked up on every request, in one query with its trial's row (status and current
+version), so a kiosk switched off or a trial stopped or reloaded by another process is seen by
+the next request, without a cache to invalidate.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
-from experiments.eventlog import kiosks
+from experiments.eventlog import kiosks, trials
 from experiments.model import Trial
 from experiments.store.sql import utcnow
+from experiments.store.trials import TrialRecord, _record
 
 
 @dataclass(frozen=True)
@@ -21,6 +27,20 @@ class Kiosk:
     trial_id: str
     location: str
     active: bool
+    #: Its trial's row, when read with it (:func:`find_kiosk`).
+    trial_record: TrialRecord | None = field(default=None, compare=False, repr=False)
+
+
+_FIND = (
+    select(
+        kiosks.c.id.label("kiosk_id"),
+        kiosks.c.location.label("kiosk_location"),
+        kiosks.c.active.label("kiosk_active"),
+        trials,
+    )
+    .join(trials, trials.c.id == kiosks.c.trial_id)
+    .where(kiosks.c.token_hash == bindparam("token_hash"))
+)
 
 
 class KioskError(Exception):
@@ -60,15 +80,15 @@ def register_kiosk(conn: Connection, trial: Trial, location: str) -> tuple[Kiosk
 
 
 def find_kiosk(conn: Connection, token: str) -> Kiosk | None:
-    """The kiosk whose token this is, or None (active or not: the caller decides)."""
+    """The kiosk whose token this is, with its trial's row, or None (active or not: the
+    caller decides)."""
     if not token or len(token) > 200:
         return None
-    row = conn.execute(
-        select(kiosks.c.id, kiosks.c.trial_id, kiosks.c.location, kiosks.c.active).where(
-            kiosks.c.token_hash == token_hash(token)
-        )
-    ).first()
-    return Kiosk(row.id, row.trial_id, row.location, bool(row.active)) if row else None
+    row = conn.execute(_FIND, {"token_hash": token_hash(token)}).first()
+    if row is None:
+        return None
+    record = _record(row)
+    return Kiosk(row.kiosk_id, record.id, row.kiosk_location, bool(row.kiosk_active), record)
 
 
 def active_kiosk_counts(conn: Connection) -> dict[str, int]:

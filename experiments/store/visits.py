@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
 
 from experiments.assignment import Assignment, assign_block, assign_hash, assign_simple, stratum_key
 from experiments.eventlog import allocation_counters, assignments, visits
 from experiments.model import Trial
 from experiments.store.errors import RecordingError
-from experiments.store.sql import aware, insert_ignore, utcnow
+from experiments.store.sql import aware, utcnow
 from experiments.store.trials import TrialRecord, require_trial
 
 
@@ -50,26 +52,29 @@ class AssignedVisit:
     started_at: datetime
 
 
+def _reservation(dialect: str) -> Insert:
+    """Add ``count`` to a stratum's counter (created at 0 when missing); return the new value."""
+    insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert_(allocation_counters).values(
+        trial_id=bindparam("trial_id"), stratum=bindparam("stratum"), next_index=bindparam("count")
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[allocation_counters.c.trial_id, allocation_counters.c.stratum],
+        set_={"next_index": allocation_counters.c.next_index + statement.excluded.next_index},
+    ).returning(allocation_counters.c.next_index)
+
+
+_RESERVATIONS = {dialect: _reservation(dialect) for dialect in ("postgresql", "sqlite")}
+
+
 def _reserve_indices(conn: Connection, trial_id: str, stratum: str, count: int) -> int:
     """Atomically reserve ``count`` consecutive positions of a stratum; return the first.
 
-    The UPDATE takes a row lock (PostgreSQL) or the write lock (SQLite) until the caller's
-    transaction ends, so concurrent visits never receive the same position.
+    One upsert: it takes the counter's row lock (PostgreSQL) or the write lock (SQLite) until
+    the caller's transaction ends, so concurrent visits never receive the same position.
     """
-    conn.execute(
-        insert_ignore(conn, allocation_counters).values(
-            trial_id=trial_id, stratum=stratum, next_index=0
-        )
-    )
-    end = conn.execute(
-        update(allocation_counters)
-        .where(
-            allocation_counters.c.trial_id == trial_id,
-            allocation_counters.c.stratum == stratum,
-        )
-        .values(next_index=allocation_counters.c.next_index + count)
-        .returning(allocation_counters.c.next_index)
-    ).scalar_one()
+    parameters = {"trial_id": trial_id, "stratum": stratum, "count": count}
+    end = conn.execute(_RESERVATIONS[conn.dialect.name], parameters).scalar_one()
     return end - count
 
 
@@ -192,25 +197,16 @@ def start_visit(
     return start_visits(conn, trial, [spec], rng=rng, record=record)[0]
 
 
-def _assigned(conn: Connection, *conditions) -> dict[str, AssignedVisit]:  # type: ignore[no-untyped-def]
-    query = (
-        select(visits.c.id, assignments.c.arm, visits.c.trial_version, visits.c.started_at)
-        .join(assignments, assignments.c.visit_id == visits.c.id)
-        .where(*conditions)
-    )
-    return {
-        row.id: AssignedVisit(row.id, row.arm, row.trial_version, aware(row.started_at))  # type: ignore[arg-type]
-        for row in conn.execute(query)
-    }
+_ASSIGNED = (
+    select(visits.c.id, assignments.c.arm, visits.c.trial_version, visits.c.started_at)
+    .join(assignments, assignments.c.visit_id == visits.c.id)
+    .where(visits.c.id == bindparam("visit_id"), visits.c.trial_id == bindparam("trial_id"))
+)
 
 
 def assigned_visit(conn: Connection, trial_id: str, visit_id: str) -> AssignedVisit | None:
     """The randomized visit ``visit_id`` of ``trial_id``, or None."""
-    return _assigned(conn, visits.c.id == visit_id, visits.c.trial_id == trial_id).get(visit_id)
-
-
-def kiosk_visits(
-    conn: Connection, kiosk_id: str, visit_ids: Sequence[str]
-) -> dict[str, AssignedVisit]:
-    """Those of ``visit_ids`` that this kiosk started, by id."""
-    return _assigned(conn, visits.c.id.in_(sorted(set(visit_ids))), visits.c.kiosk_id == kiosk_id)
+    row = conn.execute(_ASSIGNED, {"visit_id": visit_id, "trial_id": trial_id}).first()
+    if row is None:
+        return None
+    return AssignedVisit(row.id, row.arm, row.trial_version, aware(row.started_at))  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -207,6 +208,59 @@ def test_a_key_reused_for_another_event_is_409(app: Flask, started: Visitor) -> 
     started.post_events(event)
     response = started.post_events({**event, "type": "finish"})
     assert response.status_code == 409 and _error(response)["field"] == "idempotency_key"
+    batch = {"events": [_event(started), {**event, "type": "finish"}]}
+    response = started.post_events(batch)
+    assert response.status_code == 409
+    assert _error(response)["field"] == "events.1.idempotency_key"
+    twice = _event(started)
+    batch = {"events": [twice, _event(started), {**twice, "type": "finish"}]}
+    response = started.post_events(batch)  # reused within the batch
+    assert response.status_code == 409
+    assert _error(response)["field"] == "events.2.idempotency_key"
+    assert _count(app) == 2  # the exposure and the first event, nothing of the refused batches
+
+
+def test_an_opt_out_and_an_outcome_posted_at_once_never_leave_the_outcome(
+    app: Flask, factory_trial: Trial, started: Visitor
+) -> None:
+    """The API's own path (kiosk, visits and their lock in one query): for 20 visits, an
+    outcome and the opt-out are posted at the same moment from two threads. Either the outcome
+    is stored first and deleted by the opt-out, or it is discarded."""
+    from experiments import store
+
+    with get_engine(app).begin() as conn:
+        kiosk = store.find_kiosk(conn, started.token)
+        assert kiosk is not None
+        visits = store.start_visits(
+            conn, factory_trial, [store.VisitSpec("loc-a", "en", kiosk.id)] * 20
+        )
+    statuses: list[int] = []
+
+    def send(visit_id: str, kind: str, barrier: threading.Barrier) -> None:
+        client = app.test_client()
+        body = {"visit_id": visit_id, "type": kind, "idempotency_key": uuid.uuid4().hex}
+        headers = {"Authorization": f"Bearer {started.token}"}
+        barrier.wait(timeout=10)
+        statuses.append(client.post("/api/v1/events", json=body, headers=headers).status_code)
+
+    for visit in visits:
+        barrier = threading.Barrier(2)
+        threads = [
+            threading.Thread(target=send, args=(visit.id, kind, barrier))
+            for kind in ("contact_requested", "opt_out")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert statuses == [200] * 40
+    with get_engine(app).connect() as conn:
+        kept = conn.execute(
+            select(events.c.visit_id, events.c.type).where(
+                events.c.visit_id.in_([visit.id for visit in visits])
+            )
+        ).all()
+    assert sorted(type_ for _, type_ in kept) == ["opt_out"] * 20
 
 
 def test_events_of_a_stopped_trial_are_still_accepted(

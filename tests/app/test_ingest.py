@@ -1,0 +1,113 @@
+"""The write paths under load: how many statements a request sends, and a dropped connection.
+
+The statement counts are the design of the hot paths (``POST /api/v1/events`` and a visit
+start), not timings: a change that adds a query to them fails here. Speed itself is measured
+by ``bench/ingest.py``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from flask import Flask
+from sqlalchemy import create_engine, event, func, select, text
+
+from app.db import get_engine
+from experiments.eventlog import events
+from tests.app.visitor import Visitor
+
+
+@contextmanager
+def statements(app: Flask) -> Iterator[list[str]]:
+    """The SQL statements the app sends while the block runs (first words of each)."""
+    sent: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+        sent.append(" ".join(statement.split()[:4]))
+
+    engine = get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def started(visitor: Visitor) -> Visitor:
+    visitor.arrives()
+    visitor.starts_in("en")
+    return visitor
+
+
+def _outcome(visitor: Visitor) -> dict:
+    return {
+        "visit_id": visitor.visit_id,
+        "type": "contact_requested",
+        "idempotency_key": uuid.uuid4().hex,
+        "language": "en",
+    }
+
+
+def test_an_event_is_checked_and_stored_with_one_query_and_one_insert(started: Visitor) -> None:
+    """Kiosk, visit and lock in one query; opt-out check, insert and idempotency in one
+    INSERT; a retry adds only the lookup of its key."""
+    event_ = _outcome(started)
+    with statements(started.app) as sent:
+        assert started.post_events({"events": [event_]}).json["results"][0]["status"] == "stored"
+    assert [words.split()[0] for words in sent] == ["SELECT", "INSERT"], sent
+    with statements(started.app) as sent:
+        assert started.post_events(event_).json["results"][0]["status"] == "duplicate"
+    assert [words.split()[0] for words in sent] == ["SELECT", "INSERT", "SELECT"], sent
+
+
+def test_a_visit_start_reads_the_kiosk_and_its_trial_in_one_query(visitor: Visitor) -> None:
+    visitor.arrives()
+    with statements(visitor.app) as sent:
+        response = visitor.client.post(visitor.path + "start", data={"language": "en"})
+    assert response.status_code == 302
+    assert [words.split()[0] for words in sent] == ["SELECT", "INSERT", "INSERT", "INSERT"], sent
+    assert sent[1].startswith("INSERT INTO allocation_counters")  # one upsert reserves the index
+
+
+def test_the_visit_page_reads_its_visit_once(started: Visitor) -> None:
+    with statements(started.app) as sent:
+        assert started.looks_again().status_code == 200
+    assert sum(words.startswith("SELECT visits.id, assignments.arm") for words in sent) == 1, sent
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_connection_the_database_dropped_is_a_503_and_the_resent_event_is_stored(
+    postgres_server: str, app: Flask, started: Visitor
+) -> None:
+    """A database restart drops the pooled connections (they are not pinged before use): the
+    request on a dropped one is answered 503 and nothing is acknowledged; the kiosk's resend
+    gets a new connection and is stored once."""
+    engine = get_engine(app)
+    pooled = [engine.connect() for _ in range(engine.pool.checkedin())]  # type: ignore[attr-defined]
+    backends = [conn.execute(text("SELECT pg_backend_pid()")).scalar_one() for conn in pooled]
+    for conn in pooled:
+        conn.close()
+    admin = create_engine(postgres_server)
+    try:
+        with admin.begin() as conn:  # what a restart does to the app's connections, only them
+            for backend in backends:
+                conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend})
+    finally:
+        admin.dispose()
+    event_ = _outcome(started)
+    dropped = started.post_events(event_)
+    assert dropped.status_code == 503 and dropped.headers["Retry-After"]
+    resent = started.post_events(event_)
+    assert resent.status_code == 200 and resent.json["results"][0]["status"] == "stored"
+    with get_engine(app).connect() as conn:
+        count = conn.execute(
+            select(func.count())
+            .select_from(events)
+            .where(events.c.idempotency_key == event_["idempotency_key"])
+        ).scalar_one()
+    assert count == 1
