@@ -1,7 +1,8 @@
 """Interface names for the trial vocabulary: nudge elements, their strength, what is stored.
 
 Shown on the "why am I seeing this?" page (which version a visitor saw and what the others
-were, D10 in docs/ethics.md#disclosure) and in the public register. Translated through the Babel catalogues.
+were, D10 in docs/ethics.md#disclosure) and in the public register. Translated through the
+Babel catalogues.
 """
 
 from __future__ import annotations

@@ -42,16 +42,6 @@ def test_check_starts_without_flask_or_statistics() -> None:
 KNOWN_CIRCLES = (
     # The blueprint package imports its views at the bottom so that they register their routes.
     frozenset({"app.kiosk", "app.kiosk.views"}),
-    # The rules package imports its rule modules at the bottom so that they register their rules.
-    frozenset(
-        {
-            "experiments.rules",
-            "experiments.rules.allocation",
-            "experiments.rules.ethics",
-            "experiments.rules.plan",
-            "experiments.rules.texts",
-        }
-    ),
 )
 
 #: Imports of our own modules inside a function, allowed for a stated reason:

@@ -13,65 +13,14 @@ of ``docs/ethics.md`` that explains them. Errors block ``nudgelab check`` and
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import date
-from typing import Literal
-
 from experiments.model import Trial
-from experiments.problems import LineMap, Path, Problem
+from experiments.problems import LineMap, Problem
+from experiments.rules.registry import RULES, Context, Rule, Settings, rule
 
-
-@dataclass(frozen=True)
-class Settings:
-    """Thresholds of the check (``nudgelab check --max-age-days ... --max-mde ...``)."""
-
-    today: date
-    max_age_days: int = 365
-    max_mde_points: float = 5.0
-    small_count: int = 10
-
-
-@dataclass(frozen=True)
-class Context:
-    trial: Trial
-    file: str
-    lines: LineMap
-    settings: Settings
-
-    def problem(
-        self,
-        path: Path,
-        message: str,
-        rule: str,
-        severity: Literal["error", "warning"] = "error",
-        *,
-        key: bool = False,
-    ) -> Problem:
-        return Problem(self.file, self.lines.line(path, key=key), path, message, severity, rule)
-
-
-RuleFunction = Callable[[Context], Iterator[Problem]]
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    summary: str
-    check: RuleFunction
-
-
-RULES: list[Rule] = []
-
-
-def rule(rule_id: str, summary: str) -> Callable[[RuleFunction], RuleFunction]:
-    """Register a rule function under ``rule_id``."""
-
-    def register(function: RuleFunction) -> RuleFunction:
-        RULES.append(Rule(rule_id, summary, function))
-        return function
-
-    return register
+# Importing the rule modules registers their rules, in this order (the order of the output).
+# isort: off
+from experiments.rules import allocation, texts, ethics, plan  # noqa: F401
+# isort: on
 
 
 def run_rules(trial: Trial, file: str, lines: LineMap, settings: Settings) -> list[Problem]:
@@ -82,8 +31,5 @@ def run_rules(trial: Trial, file: str, lines: LineMap, settings: Settings) -> li
         problems.extend(registered.check(context))
     return problems
 
-
-# Importing the rule modules registers their rules, in this order.
-from experiments.rules import allocation, texts, ethics, plan  # noqa: E402, F401, I001
 
 __all__ = ["RULES", "Context", "Rule", "Settings", "rule", "run_rules"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from experiments.problems import Path, Problem
-from experiments.rules import Context, rule
+from experiments.rules.registry import Context, rule
 
 
 @rule("one-control", "exactly one arm is the control, and only it uses the element 'control'")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import date
 
 from experiments.problems import Path, Problem
-from experiments.rules import Context, rule
+from experiments.rules.registry import Context, rule
 from experiments.rules.texts import placeholders
 from experiments.vocabulary import (
     NORM_ELEMENTS,

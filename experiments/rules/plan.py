@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 from experiments.design import planned_design
 from experiments.problems import Path, Problem
-from experiments.rules import Context, rule
+from experiments.rules.registry import Context, rule
 from experiments.vocabulary import (
     SYSTEM_EVENTS,
 )

@@ -12,7 +12,7 @@ from experiments.model import (
     Trial,
 )
 from experiments.problems import Path, Problem
-from experiments.rules import Context, rule
+from experiments.rules.registry import Context, rule
 from experiments.vocabulary import (
     LANGUAGE_NAMES,
 )

@@ -41,7 +41,7 @@ def test_hand_worked_example() -> None:
 
 
 def test_holm_is_not_statsmodels_default_holm_sidak() -> None:
-    """docs/statistics.md (Multiple comparisons): multipletests defaults to Holm–Šidák; our "holm" is Holm."""
+    """multipletests defaults to Holm–Šidák; our "holm" is Holm (docs/statistics.md)."""
     p = [0.01, 0.02, 0.03]
     default = multipletests(p)[1]  # method="hs" by default
     assert adjust_p_values(p, "holm") == pytest.approx(multipletests(p, method="holm")[1])

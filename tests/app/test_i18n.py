@@ -79,7 +79,7 @@ BUTTONS = ["Finish", "Don't use my visit for the study", "Why?"]
 
 
 def _arabic_visit_shows_the_buttons_its_disclosure_names(app: Flask) -> None:
-    """D5 (docs/ethics.md#disclosure): the Arabic disclosure names the buttons, in Arabic; they must be on screen."""
+    """D5: the Arabic disclosure names the buttons, in Arabic; they must be on screen."""
     trial = run_trial(app, EXAMPLE.read_text(encoding="utf-8"))
     visitor = Visitor(app, add_kiosk(app, trial, "azc-budel"))
     visitor.arrives()

@@ -312,7 +312,7 @@ def test_a_visit_keeps_its_trial_version_when_the_trial_is_reloaded(
 def test_after_finish_the_visitor_sees_which_version_it_was_and_the_others(
     factory_trial: Trial, visitor: Visitor
 ) -> None:
-    """D10 (docs/ethics.md#disclosure): the "why" page after the visit, in the visit's language; then the start."""
+    """D10: the "why" page after the visit, in the visit's language; then the start."""
     visitor.arrives()
     visitor.starts_in("en")
     visitor.switches_to("ar")
