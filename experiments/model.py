@@ -148,6 +148,36 @@ class Hypothesis(Strict):
     direction: Literal["two_sided", "increase", "decrease"] = "two_sided"
 
 
+#: Lan-DeMets spending functions of an interim plan (the names ``analysis.sequential`` uses).
+InterimSpending = Literal["obrien-fleming", "pocock"]
+#: The most looks an interim plan may declare (``nudgelab check`` refuses more).
+MAX_INTERIM_LOOKS = 20
+
+
+class InterimPlan(Strict):
+    """Pre-registered looks at a running trial: a two-sided group-sequential design.
+
+    The looks are given either as information fractions (``fractions``: the share of the
+    planned sample size analysed at each look) or as randomized visits at each look
+    (``visits``, converted to fractions by ``planned_sample_size``); exactly one of the two,
+    increasing, the last at the full planned sample size. Each comparison with the control
+    stops for efficacy when its z-statistic crosses the boundary that ``spending`` allots to
+    the look (Lan & DeMets 1983, alpha/2 per side); there is no futility boundary. The
+    structure is checked here; the rule ``analysis-plan`` checks order, the last look and the
+    number of looks (:mod:`experiments.rules.plan`).
+    """
+
+    fractions: list[Annotated[float, Field(gt=0, le=1)]] | None = None
+    visits: list[Annotated[int, Field(gt=0)]] | None = None
+    spending: InterimSpending = "obrien-fleming"
+
+    def information_fractions(self, planned_sample_size: int) -> tuple[float, ...]:
+        """The planned looks as fractions ``t_k`` of the planned sample size (visits ÷ N)."""
+        if self.fractions is not None:
+            return tuple(float(t) for t in self.fractions)
+        return tuple(n / planned_sample_size for n in self.visits or ())
+
+
 class AnalysisPlan(Strict):
     alpha: float = Field(default=0.05, gt=0, lt=0.5)
     correction: Literal["holm", "bonferroni", "bh"] = "holm"
@@ -159,6 +189,15 @@ class AnalysisPlan(Strict):
     power: float = Field(default=0.8, gt=0, lt=1)
     subgroups: list[Literal["location", "language"]] = Field(default_factory=list)
     confirmatory_subgroups: list[Literal["location", "language"]] = Field(default_factory=list)
+    #: Pre-registered interim looks; without it every look before the end is unplanned.
+    interim: InterimPlan | None = None
+
+    @property
+    def interim_fractions(self) -> tuple[float, ...]:
+        """The planned looks' information fractions (empty without an interim plan)."""
+        if self.interim is None:
+            return ()
+        return self.interim.information_fractions(self.planned_sample_size)
 
 
 class Schedule(Strict):

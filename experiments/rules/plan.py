@@ -6,6 +6,7 @@ import math
 from collections.abc import Iterator
 
 from experiments.design import planned_design
+from experiments.model import MAX_INTERIM_LOOKS, InterimPlan
 from experiments.problems import Path, Problem
 from experiments.rules.registry import Context, rule
 from experiments.vocabulary import (
@@ -37,7 +38,11 @@ def _outcomes(ctx: Context) -> Iterator[Problem]:
             )
 
 
-@rule("analysis-plan", "hypotheses refer to declared arms and outcomes; subgroups are coherent")
+@rule(
+    "analysis-plan",
+    "hypotheses refer to declared arms and outcomes; subgroups are coherent; interim looks "
+    "increase to the planned sample size",
+)
 def _analysis_plan(ctx: Context) -> Iterator[Problem]:
     trial = ctx.trial
     arms = {arm.id: arm for arm in trial.arms}
@@ -80,6 +85,75 @@ def _analysis_plan(ctx: Context) -> Iterator[Problem]:
         yield ctx.problem(
             ("analysis", "subgroups"),
             "a subgroup analysis by location needs at least two locations",
+            "analysis-plan",
+            "warning",
+        )
+    if plan.interim is not None:
+        yield from _interim(ctx, plan.interim)
+
+
+_INTERIM: Path = ("analysis", "interim")
+
+
+def _interim(ctx: Context, interim: InterimPlan) -> Iterator[Problem]:
+    """The interim looks: one way of giving them, increasing, at most 20, the last at the end."""
+    plan = ctx.trial.analysis
+    if (interim.fractions is None) == (interim.visits is None):
+        yield ctx.problem(
+            _INTERIM,
+            "give the interim looks either as 'fractions' (of the planned sample size) or as "
+            "'visits' (randomized visits at each look), exactly one of the two",
+            "analysis-plan",
+            key=True,
+        )
+        return
+    key = "fractions" if interim.fractions is not None else "visits"
+    looks: list[float] = list(interim.fractions or interim.visits or [])
+    path: Path = (*_INTERIM, key)
+    if not looks:
+        yield ctx.problem(path, "list at least one look", "analysis-plan")
+        return
+    if len(looks) > MAX_INTERIM_LOOKS:
+        yield ctx.problem(
+            path,
+            f"{len(looks)} looks; at most {MAX_INTERIM_LOOKS} are allowed (each look costs "
+            "power; plan fewer, further apart)",
+            "analysis-plan",
+        )
+    for index in range(1, len(looks)):
+        if looks[index] <= looks[index - 1]:
+            yield ctx.problem(
+                (*path, index),
+                f"look {index + 1} ({looks[index]:g}) does not come after look {index} "
+                f"({looks[index - 1]:g}); list the looks in increasing order",
+                "analysis-plan",
+            )
+    end = 1.0 if key == "fractions" else plan.planned_sample_size
+    if looks[-1] != end:
+        what = (
+            "1 (the full planned sample size)"
+            if key == "fractions"
+            else f"planned_sample_size ({plan.planned_sample_size})"
+        )
+        yield ctx.problem(
+            (*path, len(looks) - 1),
+            f"the last look ({looks[-1]:g}) must be the final analysis at {what}",
+            "analysis-plan",
+        )
+    if len(looks) == 1:
+        yield ctx.problem(
+            path,
+            "a single look at the end is the fixed design: no interim look is planned; remove "
+            "'interim' or add earlier looks",
+            "analysis-plan",
+            "warning",
+        )
+    if plan.correction == "bh":
+        yield ctx.problem(
+            ("analysis", "correction"),
+            "with interim looks the comparisons are tested by the group-sequential Holm "
+            "procedure, which controls the family-wise error and hence the false discovery "
+            "rate; Benjamini-Hochberg is used only for the fixed-design p-values",
             "analysis-plan",
             "warning",
         )
