@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install kiosk test lint
+.PHONY: install kiosk test lint calibration
 
 $(BIN)/nudgelab: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,3 +27,7 @@ lint: install
 ## test: lint, then the whole test suite (SQLite and PostgreSQL)
 test: lint
 	$(BIN)/pytest
+
+## calibration: simulate the report's methods on the full grid, rewrite docs/calibration.md
+calibration: install
+	$(BIN)/nudgelab calibrate --seed 1 --jobs 2 --out docs/calibration.md

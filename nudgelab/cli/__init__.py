@@ -11,7 +11,14 @@ from __future__ import annotations
 import click
 
 from nudgelab import __version__
-from nudgelab.cli import analysis_commands, check_commands, counts_commands, kiosk_commands
+from nudgelab.cli import (
+    analysis_commands,
+    calibrate_commands,
+    check_commands,
+    counts_commands,
+    kiosk_commands,
+    sequential_commands,
+)
 from nudgelab.cli.errors import ExplainingGroup
 
 
@@ -25,6 +32,13 @@ def main() -> None:
     """
 
 
-for _module in (check_commands, kiosk_commands, analysis_commands, counts_commands):
+for _module in (
+    check_commands,
+    kiosk_commands,
+    analysis_commands,
+    counts_commands,
+    calibrate_commands,
+    sequential_commands,
+):
     for _command in _module.COMMANDS:
         main.add_command(_command)
