@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from nudgelab.cli.sequential_commands import TITLES, design_table, inflation_line
+
 if TYPE_CHECKING:
     from experiments.check import CheckResult
     from experiments.design import ArmDesign
@@ -92,7 +94,68 @@ def _report(result: CheckResult, *, strict: bool, quiet: bool) -> bool:
     if not quiet:
         for design in result.design:
             click.echo(_design_line(result.trial, design, len(result.design)))
+        if result.trial.analysis.interim is not None and result.design:
+            for line in _interim_lines(result.trial, len(result.design)):
+                click.echo(line)
     return False
+
+
+def _interim_lines(trial: Trial, comparisons: int) -> list[str]:
+    """The interim plan: boundaries of one comparison at the first Holm step, and their cost.
+
+    The boundaries are those of level ``alpha / k`` (the level the mde lines use); the
+    maximum sample size inflation is at the plan's power, and the mde of the sequential design
+    at the planned size is the fixed design's mde at ``planned_sample_size / inflation``.
+    """
+    from analysis.sequential import boundaries
+    from experiments.design import comparison_alpha, planned_design
+
+    plan = trial.analysis
+    assert plan.interim is not None
+    level = comparison_alpha(plan.alpha, comparisons)
+    fractions = plan.interim_fractions
+    power = plan.power if plan.power > level else None
+    design = boundaries(fractions, level, plan.interim.spending, power=power)
+    share = f" = {plan.alpha:g}/{comparisons}" if comparisons > 1 else ""
+    lines = [
+        f"  interim looks: {len(fractions)}, {TITLES[plan.interim.spending]}-type alpha "
+        f"spending (Lan-DeMets), two-sided (alpha/2 per side); boundaries of one comparison at "
+        f"alpha {level:.4g}{share}:",
+        *design_table(design, indent="    ", visits=plan.planned_sample_size),
+        inflation_line(design, indent="  "),
+    ]
+    if design.inflation_factor is not None:
+        needed = plan.planned_sample_size * design.inflation_factor
+        lines.append(
+            f"  for the power printed above plan {math.ceil(needed):,} visits instead of "
+            f"{plan.planned_sample_size:,}; at {plan.planned_sample_size:,} visits the mde "
+            "with these looks is "
+            + ", ".join(
+                f"{d.arm} {_points(d.mde)}"
+                for d in planned_design(trial, plan.planned_sample_size / design.inflation_factor)
+            )
+        )
+    lines.append(_combination(plan.correction, comparisons))
+    return lines
+
+
+def _points(mde: float) -> str:
+    return "not reachable" if math.isnan(mde) else f"{mde * 100:.2f} pp"
+
+
+def _combination(correction: str, comparisons: int) -> str:
+    """How the looks and the correction combine (the report's group-sequential procedure)."""
+    if comparisons <= 1:
+        return "  one comparison: no correction across comparisons"
+    if correction == "bonferroni":
+        return f"  Bonferroni: every comparison keeps alpha/{comparisons} at every look"
+    others = "the other" if comparisons == 2 else f"the {comparisons - 1} others"
+    bh = "; BH is replaced by Holm for the sequential decisions" if correction == "bh" else ""
+    return (
+        "  combined with the correction by the group-sequential Holm procedure (Maurer & Bretz "
+        f"2013): a comparison that crosses passes its alpha to {others}, whose boundaries are "
+        f"recomputed at the higher level{bh}"
+    )
 
 
 def _design_line(trial: Trial, design: ArmDesign, comparisons: int) -> str:
