@@ -7,10 +7,22 @@ batches. Nothing writes the analysis tables directly. A seeded run on a fresh da
 reproducible: the same visits, arms, times and events.
 
 Per visit: an ``exposure`` (probability ``exposure_rate``) carrying the material and disclosure
-versions; if exposed, each outcome event with its true rate for (outcome, arm, location,
-language); an ``opt_out`` (probability ``opt_out_rate``), logged after the outcomes so the event
-log deletes them as it would on a kiosk; then ``finish`` (probability ``finish_rate``) or
-``timeout``.
+versions; if exposed, each outcome event; an ``opt_out`` (probability ``opt_out_rate``), logged
+after the outcomes so the event log deletes them as it would on a kiosk; then ``finish``
+(probability ``finish_rate``) or ``timeout``.
+
+**What a rate means.** A true rate ``r`` for (outcome, arm, location, language) is the outcome's
+probability among the *analysed* visits of that arm and stratum, i.e. the rate the report
+estimates (modified intention to treat: every randomized visit except opt-outs, exposed or
+not). Outcomes happen only after an exposure, so an exposed visit has the outcome with the
+conditional probability ``r / e`` (``e`` = ``exposure_rate``) and an unexposed one never::
+
+    P(outcome) = P(exposed) · P(outcome | exposed) = e · (r / e) = r.
+
+Opt-outs are drawn independently of everything else, so leaving them out does not change the
+rate. A rate above the exposure rate cannot be reached and is refused
+(:class:`SimulationError`). This is also how a plan's ``baseline_rate`` is read: the rate in the
+control arm of the analysed visits.
 """
 
 from __future__ import annotations
@@ -39,7 +51,7 @@ class SimulationError(ValueError):
 
 @dataclass(frozen=True)
 class Rates:
-    """True outcome probabilities; the most specific matching entry wins.
+    """True outcome probabilities among analysed visits; the most specific matching entry wins.
 
     Lookup order for (outcome, arm, location, language): the exact entry, then any language,
     then any location, then (outcome, arm) alone, then ``default`` (the plan's baseline rate
@@ -50,7 +62,7 @@ class Rates:
     default: float
 
     def rate(self, outcome: str, arm: str, location: str, language: str) -> float:
-        """True probability of ``outcome`` for a visit with these attributes."""
+        """True probability of ``outcome`` for an analysed visit with these attributes."""
         for key in (
             (outcome, arm, location, language),
             (outcome, arm, location, None),
@@ -144,6 +156,38 @@ class SimulationResult:
     events: Counter[str]
 
 
+def check_reachable(rates: Rates, exposure_rate: float) -> None:
+    """Refuse a rate among analysed visits that the exposure rate cannot reach (``r > e``).
+
+    Outcomes happen only after an exposure, so at most a share ``e`` of the analysed visits can
+    have one (see the module docstring).
+    """
+    entries = [("the default (baseline) rate", rates.default)]
+    entries += [(_describe(key), rate) for key, rate in rates.table.items()]
+    for name, rate in entries:
+        if rate > exposure_rate:
+            raise SimulationError(
+                f"{name} {rate:g} is above the exposure rate {exposure_rate:g}: outcomes happen "
+                "only after an exposure, so at most that share of the analysed visits can have "
+                "one; lower the rate or raise --exposure-rate"
+            )
+
+
+def _describe(key: RateKey) -> str:
+    outcome, arm, location, language = key
+    parts = [f"the rate of {outcome} in arm {arm}"]
+    if location is not None:
+        parts.append(f"location {location}")
+    if language is not None:
+        parts.append(f"language {language}")
+    return ", ".join(parts)
+
+
+def conditional_rate(rate: float, exposure_rate: float) -> float:
+    """``P(outcome | exposed) = r / e``: gives the rate ``r`` among all analysed visits."""
+    return rate / exposure_rate if exposure_rate > 0 else 0.0
+
+
 def prepare_trial(conn: Connection, trial: Trial, source: str | None, seed: int) -> None:
     """Load (if new or changed) and start the trial.
 
@@ -182,6 +226,7 @@ def simulate(
     """Write ``settings.visits`` simulated visits of ``trial``; return what was written."""
     if settings.visits < 1 or settings.batch_size < 1:
         raise SimulationError("visits and batch size must be at least 1")
+    check_reachable(rates, settings.exposure_rate)
     with engine.begin() as conn:
         prepare_trial(conn, trial, source, settings.seed)
     assign_rng = random.Random(settings.seed)
@@ -208,7 +253,7 @@ def simulate(
         ]
         with engine.begin() as conn:
             started = store.start_visits(conn, trial, specs, rng=assign_rng)
-            event_specs = _visit_events(trial, rates, settings, rng, specs, started)
+            event_specs = visit_events(trial, rates, settings, rng, specs, started)
             outcomes = store.record_events(conn, trial, event_specs)
         per_arm.update(visit.arm for visit in started)
         for spec, outcome in zip(event_specs, outcomes, strict=True):
@@ -218,7 +263,7 @@ def simulate(
     return SimulationResult(trial.id, settings.visits, dict(per_arm), written)
 
 
-def _visit_events(
+def visit_events(
     trial: Trial,
     rates: Rates,
     settings: Settings,
@@ -226,6 +271,11 @@ def _visit_events(
     specs: list[store.VisitSpec],
     started: list[store.StartedVisit],
 ) -> list[store.EventSpec]:
+    """The events of a batch of started visits (the draws :func:`simulate` stores).
+
+    An exposed visit gets each outcome with probability ``rate / exposure_rate``
+    (:func:`conditional_rate`), so the outcome's rate among all analysed visits is ``rate``.
+    """
     size = len(specs)
     exposed = rng.random(size) < settings.exposure_rate
     stale = rng.random(size) < settings.stale_disclosure_rate
@@ -254,7 +304,8 @@ def _visit_events(
                 )
             )
             for j, outcome in enumerate(trial.outcomes):
-                if draws[i, j] < rates.rate(outcome.id, visit.arm, spec.location, spec.language):
+                rate = rates.rate(outcome.id, visit.arm, spec.location, spec.language)
+                if draws[i, j] < conditional_rate(rate, settings.exposure_rate):
                     moment = when + timedelta(seconds=60 + j)
                     result.append(_event(visit.id, spec.language, outcome.event, moment))
         if opt_out[i]:

@@ -34,11 +34,18 @@ def _open(spec: str, engine: Engine | None, *, strict: bool) -> OpenedTrial:
 @click.command()
 @click.argument("trial")
 @click.option("--visits", type=click.IntRange(min=1), required=True, help="Visits to simulate.")
-@click.option("--rates", default="", help="True primary-outcome rate per arm: arm=0.05,...")
+@click.option(
+    "--rates",
+    default="",
+    help="True primary-outcome rate per arm among analysed visits (the rate the report "
+    "estimates): arm=0.05,... Exposed visits get the outcome with probability rate / "
+    "exposure rate, so a rate above --exposure-rate is refused.",
+)
 @click.option(
     "--rates-file",
     type=click.Path(exists=True, dir_okay=False),
-    help="CSV outcome,arm,location,language,rate (empty location/language = any).",
+    help="CSV outcome,arm,location,language,rate (empty location/language = any); rates "
+    "among analysed visits, as for --rates.",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed: same seed, same data.")
 @click.option("--db", "db_url", required=True, help="Event-log database URL.")
@@ -59,8 +66,11 @@ def simulate(
     """Write simulated visits with known true rates through the kiosk's write path.
 
     TRIAL is a trial file (loaded and started if needed) or the id of a loaded trial. Rates not
-    given use the plan's baseline rate. Outcomes happen only after an exposure; opt-outs are
-    logged after the outcomes, so the event log deletes them as on a kiosk.
+    given use the plan's baseline rate. A rate is the outcome's rate among analysed visits (all
+    randomized visits but opt-outs, exposed or not), as the report estimates it and as the
+    plan's baseline rate is meant; outcomes happen only after an exposure, with probability
+    rate / exposure rate. Opt-outs are logged after the outcomes, so the event log deletes them
+    as on a kiosk.
     """
     from analysis.simulate import Settings, parse_rates
     from analysis.simulate import simulate as run

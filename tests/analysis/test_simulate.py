@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
+from click.testing import CliRunner
+from scipy import stats
 from sqlalchemy import select
 
 from analysis.counts import OutcomeSpec, load_counts
-from analysis.simulate import SimulationError, parse_rates
-from experiments.eventlog import events, visits
+from analysis.simulate import (
+    Settings,
+    SimulationError,
+    check_reachable,
+    parse_rates,
+    visit_events,
+)
+from experiments import store
+from experiments.eventlog import events, make_engine, visits
+from nudgelab.cli import main
 from tests.analysis.sim_helpers import simulated
-from tests.factories import make_trial
+from tests.factories import make_trial, trial_yaml
 
 PRIMARY = OutcomeSpec("requested_contact", "contact_requested")
 
@@ -109,3 +122,96 @@ def test_opted_out_visits_keep_no_outcome_events(db_url: str) -> None:
 def test_bad_rates_are_refused_with_a_reason(spec: str, message: str) -> None:
     with pytest.raises(SimulationError, match=message):
         parse_rates(make_trial(), spec)
+
+
+# -- what a rate means: the rate among analysed visits, as `--rates` promises ---------------------
+
+#: Arms, true rates among analysed visits, and the visitors' behaviour of the 1e5-visit check.
+TRUE = {"control": 0.10, "gain": 0.30, "norm": 0.02}
+BEHAVIOUR = {"exposure_rate": 0.8, "opt_out_rate": 0.05}
+
+
+def _band(n: int, rate: float, level: float = 0.99) -> tuple[float, float]:
+    """Central binomial band: the analysed rate of ``n`` visits lies in it with prob. ≥ level."""
+    low, high = stats.binom.interval(level, n, rate)
+    return low / n, high / n
+
+
+def test_a_simulated_1e5_visit_trial_recovers_the_rates_among_analysed_visits() -> None:
+    """The simulator's own draws (:func:`visit_events`) for 100,000 visits, without a database.
+
+    Per arm the analysed rate (successes / visits not opted out, exposed or not) must lie in the
+    central binomial 99% band around the true rate: with three arms a correct simulator fails
+    this with probability at most 3% over seeds; the seed is fixed, so the test is
+    deterministic. Under the old meaning (rate among exposed visits) the analysed rate would be
+    0.8 × the rate, far outside each band (asserted too, so the test can fail).
+    """
+    trial = make_trial()
+    visits = 100_000
+    settings = Settings(visits=visits, seed=3, **BEHAVIOUR)  # type: ignore[arg-type]
+    rates = parse_rates(trial, ",".join(f"{arm}={rate}" for arm, rate in TRUE.items()))
+    arms = list(TRUE)
+    specs = [store.VisitSpec("loc-a", "en") for _ in range(visits)]
+    started = [
+        store.StartedVisit(f"v{i}", arms[i % len(arms)], None)  # type: ignore[arg-type]
+        for i in range(visits)
+    ]
+    events = visit_events(trial, rates, settings, np.random.default_rng(3), specs, started)
+    kinds: dict[str, set[str]] = {}
+    for event in events:
+        kinds.setdefault(event.type, set()).add(event.visit_id)
+    event = trial.primary_outcome.event
+    for index, arm in enumerate(arms):
+        mine = {visit.id for visit in started[index :: len(arms)]}
+        analysed = mine - kinds["opt_out"]
+        successes = len(analysed & kinds.get(event, set()))
+        assert kinds.get(event, set()) & mine <= kinds["exposure"]  # only after an exposure
+        low, high = _band(len(analysed), TRUE[arm])
+        assert low <= successes / len(analysed) <= high, (arm, successes / len(analysed))
+        assert not low <= TRUE[arm] * BEHAVIOUR["exposure_rate"] <= high  # the old meaning fails
+
+
+def test_the_simulate_command_writes_the_rate_its_help_promises(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``nudgelab simulate --rates`` end to end: the analysed rate the report counts.
+
+    3,000 visits with an exposure rate of 0.6 and a true rate of 0.3 in every arm: the pooled
+    analysed rate must lie in its binomial 99% band (false-alarm rate 1% over seeds; fixed
+    seed). The old meaning would give 0.18, outside it.
+    """
+    trial_file = tmp_path / "test-trial.yaml"
+    trial_file.write_text(trial_yaml())
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    help_text = CliRunner().invoke(main, ["simulate", "--help"]).output
+    assert "rate per arm among analysed visits" in " ".join(help_text.split())
+    result = CliRunner().invoke(
+        main,
+        ["simulate", str(trial_file), "--visits", "3000", "--seed", "4", "--db", url,
+         "--rates", "control=0.3,gain=0.3,norm=0.3", "--exposure-rate", "0.6"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    engine = make_engine(url)
+    by_arm = load_counts(engine, "test-trial", [PRIMARY]).by("arm")
+    engine.dispose()
+    analysed = int((by_arm["n"] - by_arm["opted_out"]).sum())
+    successes = int(by_arm["outcome_requested_contact"].sum())
+    low, high = _band(analysed, 0.3)
+    assert low <= successes / analysed <= high
+    assert not low <= 0.18 <= high
+
+
+def test_a_rate_above_the_exposure_rate_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    trial = make_trial()
+    with pytest.raises(SimulationError, match=re.escape("gain 0.5 is above the exposure rate 0.4")):
+        check_reachable(parse_rates(trial, "gain=0.5"), 0.4)
+    with pytest.raises(SimulationError, match=re.escape("default (baseline) rate 0.05 is above")):
+        check_reachable(parse_rates(trial, ""), 0.0)
+    check_reachable(parse_rates(trial, "gain=0.4"), 0.4)  # reachable: every exposure converts
+    trial_file = tmp_path / "test-trial.yaml"
+    trial_file.write_text(trial_yaml())
+    result = CliRunner().invoke(
+        main,
+        ["simulate", str(trial_file), "--visits", "10", "--db", f"sqlite:///{tmp_path / 'x.db'}",
+         "--rates", "control=0.9", "--exposure-rate", "0.5"],
+    )  # fmt: skip
+    assert result.exit_code != 0
+    assert "control 0.9 is above the exposure rate 0.5" in result.output
