@@ -25,6 +25,7 @@ from analysis.transparency import (
     Transparency,
     arms_shown,
     data_deviations,
+    data_against_plan,
     deletion,
     disclosures,
     looks_while_running,
@@ -258,7 +259,15 @@ def build_transparency(
         retention_days=trial.privacy.retention_days,
         deletion_date=deleted_on,
         deletion_basis=basis,
-        statistical_notes=(OPT_OUT_RULE,),
+    against_plan, plan_notes = data_against_plan(
+        preregistered,
+        record,
+        inputs.counts,
+        [arm.id for arm in arms],
+        options.small_cell_threshold,
+    )
+    deviations += against_plan
+        statistical_notes=(OPT_OUT_RULE, *plan_notes),
         other_versions=versions_shown(preregistered, record, quality.visits_by_version),
     )
 
@@ -295,3 +304,4 @@ def _version() -> str:
         return version("nudgelab")
     except PackageNotFoundError:  # a source tree that was never installed
         return "0.0.0+unknown"
+        trial_status=None if record.status is None else str(record.status),

@@ -9,6 +9,7 @@ that differ from the plan.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -17,13 +18,16 @@ from typing import TYPE_CHECKING, Any
 from experiments.load import load_text
 from experiments.model import Trial
 
-if TYPE_CHECKING:  # annotations only: reading a report needs no database code
+if TYPE_CHECKING:  # annotations only: reading a report needs no database code (nor pandas)
+    from analysis.counts import Counts
     from experiments.store import TrialHistory
 
 NO_INDIVIDUAL_DECISIONS = (
     "Kiosk data never go to a body that decides individual cases (asylum, return, reception "
     "or any other procedure); they are used only to compare the ways of presenting information."
 )
+#: Analysed visits may differ from ``planned_sample_size`` by this share before it is a deviation.
+SAMPLE_SIZE_TOLERANCE = 0.10
 OPT_OUT_RULE = (
     "Visits that opted out are counted in the participant flow only: their outcome events are "
     "deleted when they opt out, and they are excluded from every outcome analysis."
@@ -127,6 +131,8 @@ class Transparency:
     statistical_notes: tuple[str, ...] = field(default=(OPT_OUT_RULE,))
     #: Versions other than the locked one under which visits were recorded.
     other_versions: tuple[VersionShown, ...] = ()
+    #: The trial's status in the event log (``loaded``, ``running``, ``stopped``, ``closed``).
+    trial_status: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self), default=_iso))
@@ -402,3 +408,148 @@ def looks_while_running(record: TrialHistory, now: datetime | None) -> int:
     moments: Sequence[datetime] = (*record.looks, *((now,) if now is not None else ()))
     end = record.stopped_at
     return sum(1 for moment in moments if end is None or moment < end)
+
+
+# -- the data against the plan: how many visits, and when ------------------------------------
+
+
+def data_against_plan(
+    preregistered: Trial,
+    record: TrialHistory,
+    counts: Counts,
+    arm_ids: Sequence[str],
+    threshold: int,
+) -> tuple[list[Deviation], list[str]]:
+    """Sample size and dates of the data against the locked plan: deviations, then notes.
+
+    See :func:`sample_size_deviations` (a running trial below plan is only a note) and
+    :func:`schedule_deviations` (visits before the planned start or after the planned end).
+    """
+    size, size_notes = sample_size_deviations(
+        preregistered.analysis.planned_sample_size,
+        analysed_visits(counts, arm_ids),
+        running=record.status == "running",
+    )
+    days, unknown = visits_by_day(counts)
+    schedule = preregistered.schedule
+    dates, date_notes = schedule_deviations(schedule.start, schedule.end, days, threshold, unknown)
+    return [*size, *dates], [*size_notes, *date_notes]
+
+
+def analysed_visits(counts: Counts, arm_ids: Sequence[str]) -> int:
+    """Randomized visits of the declared arms that did not opt out (the modified ITT total)."""
+    by_arm = counts.by("arm")
+    kept = by_arm[by_arm.index.isin(list(arm_ids))]
+    return int(kept["n"].sum() - kept["opted_out"].sum())
+
+
+def sample_size_deviations(
+    planned: int,
+    analysed: int,
+    *,
+    running: bool,
+    tolerance: float = SAMPLE_SIZE_TOLERANCE,
+) -> tuple[list[Deviation], list[str]]:
+    """More or fewer analysed visits than planned, beyond ``± tolerance`` of the plan.
+
+    More than planned is always a deviation (the plan said when to stop). Fewer is a deviation
+    once the trial has ended; while it runs, it is the expected state of an interim look and
+    only a note. Returns the deviations and the notes.
+    """
+    low, high = planned * (1 - tolerance), planned * (1 + tolerance)
+    share = analysed / planned
+    planned_text = (
+        f"{planned:,} analysed visits (±{tolerance:.0%} tolerated: "
+        f"{math.ceil(low):,} to {math.floor(high):,})"
+    )
+    actual = f"{analysed:,} ({share:.0%} of the plan)"
+    if analysed > high:
+        more = Deviation("sample size", "more analysed visits than planned", planned_text, actual)
+        return [more], []
+    if analysed >= low:
+        return [], []
+    if running:
+        note = (
+            f"The trial is still running: {analysed:,} of {planned:,} planned visits analysed "
+            f"({share:.0%}). Fewer visits than planned is expected before the end, so it is "
+            "not a deviation; it becomes one if the trial ends more than "
+            f"{tolerance:.0%} short of the plan."
+        )
+        return [], [note]
+    actual += "; the trial is not running"
+    return [
+        Deviation("sample size", "fewer analysed visits than planned", planned_text, actual)
+    ], []
+
+
+def visits_by_day(counts: Counts) -> tuple[dict[date, int], int]:
+    """Randomized visits per UTC day, and the visits whose day is unknown (merged export cells).
+
+    The cells carry the Monday of the visit's ISO week and its weekday, so the day is exact.
+    """
+    days: dict[date, int] = {}
+    unknown = 0
+    for (week, weekday), row in counts.by("week", "weekday").iterrows():
+        visits = int(row["n"])
+        if not visits:
+            continue
+        try:
+            day = date.fromisoformat(str(week)) + timedelta(days=int(weekday))
+        except ValueError:  # "*": merged in an export file
+            unknown += visits
+            continue
+        days[day] = days.get(day, 0) + visits
+    return days, unknown
+
+
+def schedule_deviations(
+    start: date,
+    end: date,
+    days: Mapping[date, int],
+    threshold: int,
+    unknown: int = 0,
+) -> tuple[list[Deviation], list[str]]:
+    """Visits before the planned start or after the planned end (UTC days; end inclusive).
+
+    A count from 1 to ``threshold - 1`` is shown as ``<threshold`` (it is a count by time, like
+    the balance tables). Visits whose day is unknown (merged export cells) are noted.
+    """
+    found = []
+    early = {day: n for day, n in days.items() if day < start}
+    late = {day: n for day, n in days.items() if day > end}
+    if early:
+        found.append(
+            Deviation(
+                "visits outside the schedule",
+                "visits before the planned start",
+                f"from {start.isoformat()} (UTC days)",
+                f"{_count(sum(early.values()), threshold)} visits on "
+                f"{_span(min(early), max(early))}",
+            )
+        )
+    if late:
+        found.append(
+            Deviation(
+                "visits outside the schedule",
+                "visits after the planned end",
+                f"until {end.isoformat()} (UTC days)",
+                f"{_count(sum(late.values()), threshold)} visits on {_span(min(late), max(late))}",
+            )
+        )
+    notes = []
+    if unknown:
+        notes.append(
+            f"{_count(unknown, threshold)} visits are in export cells merged over time, so "
+            "whether they fall inside the planned schedule is not known."
+        )
+    return found, notes
+
+
+def _count(value: int, threshold: int) -> str:
+    return f"<{threshold}" if 0 < value < threshold else f"{value:,}"
+
+
+def _span(first: date, last: date) -> str:
+    if first == last:
+        return first.isoformat()
+    return f"{(last - first).days + 1} days from {first.isoformat()} to {last.isoformat()}"
