@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from analysis.checks import Checks
     from analysis.consort import Flow
     from analysis.estimate import Comparison
+    from analysis.interim import InterimAnalysis
     from analysis.power import PowerSummary
 
 
@@ -134,6 +135,8 @@ class Report:
     power: PowerSummary
     transparency: Transparency
     warnings: tuple[str, ...] = ()
+    #: Looks at a running trial: the sequential plan's decisions, or an unplanned look.
+    interim: InterimAnalysis | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.transparency, Transparency):

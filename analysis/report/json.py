@@ -114,6 +114,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "checks": checks,
         "power": plain(report.power),
         "transparency": plain(report.transparency),
+        "interim": plain(report.interim),
         "warnings": list(report.warnings),
     }
 

@@ -22,6 +22,7 @@ from analysis.report.blocks import (
     statistic,
 )
 from analysis.report.check_sections import checks, power
+from analysis.report.interim_section import interim_blocks
 from analysis.report.transparency_section import transparency_blocks
 from analysis.results import OutcomeResult, Report, SubgroupResult, is_small
 
@@ -35,6 +36,7 @@ def document(report: Report) -> list[Block]:
         *header(report),
         *flow(report),
         *results(report),
+        *interim_blocks(report),
         *forest(report),
         *checks(report),
         *power(report),
