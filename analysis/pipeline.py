@@ -24,8 +24,8 @@ from analysis.transparency import (
     OPT_OUT_RULE,
     Transparency,
     arms_shown,
-    data_deviations,
     data_against_plan,
+    data_deviations,
     deletion,
     disclosures,
     looks_while_running,
@@ -223,6 +223,14 @@ def build_transparency(
         *version_deviations(preregistered, trial),
         *data_deviations(record, quality.visits_by_version),
     ]
+    against_plan, plan_notes = data_against_plan(
+        preregistered,
+        record,
+        inputs.counts,
+        [arm.id for arm in arms],
+        options.small_cell_threshold,
+    )
+    deviations += against_plan
     # What visitors saw is the locked version; an arm added after the lock as it is now.
     shown = {arm.id: arm for arm in arms_shown(preregistered)}
     shown |= {arm.id: arm for arm in arms_shown(trial) if arm.id not in shown}
@@ -259,16 +267,9 @@ def build_transparency(
         retention_days=trial.privacy.retention_days,
         deletion_date=deleted_on,
         deletion_basis=basis,
-    against_plan, plan_notes = data_against_plan(
-        preregistered,
-        record,
-        inputs.counts,
-        [arm.id for arm in arms],
-        options.small_cell_threshold,
-    )
-    deviations += against_plan
         statistical_notes=(OPT_OUT_RULE, *plan_notes),
         other_versions=versions_shown(preregistered, record, quality.visits_by_version),
+        trial_status=None if record.status is None else str(record.status),
     )
 
 
@@ -304,4 +305,3 @@ def _version() -> str:
         return version("nudgelab")
     except PackageNotFoundError:  # a source tree that was never installed
         return "0.0.0+unknown"
-        trial_status=None if record.status is None else str(record.status),
