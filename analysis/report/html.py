@@ -38,8 +38,11 @@ blockquote{margin:.4rem 0 1rem;padding:.5rem .9rem;border-left:4px solid #8aa4c8
 background:#f6f8fb;white-space:pre-wrap}
 .label{font-weight:600;font-size:.88rem;margin:.6rem 0 .1rem}
 code{background:#f1f1f1;padding:0 .2rem;border-radius:3px}
+td code,li code,p code{font-size:.74em;color:#555;white-space:nowrap}
+#summary+p{font-size:1.05rem;font-weight:600}
 """
 NAV = (
+    ("summary", "Summary"),
     ("flow", "Flow"),
     ("results", "Results"),
     ("forest", "Effects"),
@@ -55,6 +58,7 @@ def _cell_class(text: str) -> str:
 
 
 def _inline(text: str) -> str:
+    """Escape ``text``; a `code span` (an id: arm, trial, event) becomes small-print ``<code>``."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
@@ -69,7 +73,7 @@ def block_html(block: Block, figures: Mapping[str, bytes]) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in block.columns)
         rows = "".join(
             "<tr>"
-            + "".join(f'<td class="{_cell_class(c)}">{html.escape(c)}</td>' for c in row)
+            + "".join(f'<td class="{_cell_class(c)}">{_inline(c)}</td>' for c in row)
             + "</tr>"
             for row in block.rows
         )

@@ -15,6 +15,7 @@ import math
 from datetime import datetime
 from typing import Any
 
+from analysis.report.summary import summary_data
 from analysis.report.transparency_section import check_rendering
 from analysis.results import Report, SubgroupResult, is_small
 
@@ -108,6 +109,7 @@ def report_dict(report: Report) -> dict[str, Any]:
         "trial_id": report.trial_id,
         "title": report.title,
         "generated_at": report.generated_at.isoformat(),
+        "summary": summary_data(report),
         "options": plain(report.options),
         "flow": plain(report.flow),
         "outcomes": outcomes,

@@ -23,6 +23,7 @@ from analysis.report.blocks import (
 )
 from analysis.report.check_sections import checks, power
 from analysis.report.interim_section import interim_blocks
+from analysis.report.summary import arm_label, summary_blocks
 from analysis.report.transparency_section import transparency_blocks
 from analysis.results import OutcomeResult, Report, SubgroupResult, is_small
 
@@ -66,6 +67,7 @@ def header(report: Report) -> list[Block]:
             f"{CORRECTION_NAMES.get(o.correction, o.correction)}, alpha {o.alpha:g}, "
             f"difference intervals {o.interval}."
         ),
+        *summary_blocks(report),
     ]
     warnings = all_warnings(report)
     if warnings:
@@ -82,7 +84,7 @@ def flow(report: Report) -> list[Block]:
     """Participant flow: figure, table and the modified intention-to-treat rule."""
     rows = [
         (
-            a.arm,
+            arm_label(report, a.arm) if a.arm in report.arm_ids else a.arm,
             number(a.randomized),
             number(a.exposed),
             number(a.not_exposed),
@@ -154,7 +156,7 @@ def outcome_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
         control = e.is_control
         rows.append(
             (
-                e.arm + (" (control)" if control and "control" not in e.arm else ""),
+                arm_label(report, e.arm) + (" (control)" if control else ""),
                 elements.get(e.arm, ""),
                 number(e.n),
                 number(e.successes),
@@ -219,7 +221,7 @@ def adjusted_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
         return []
     rows = tuple(
         (
-            a.arm,
+            arm_label(report, a.arm),
             f"{points(a.effect)} {interval(a.ci_low, a.ci_high)}",
             p_value(a.p_value),
             str(a.se_type),
@@ -307,7 +309,7 @@ def subgroup_blocks(
             rows += [
                 (
                     group.level,
-                    t.arm,
+                    arm_label(report, t.arm),
                     small(t.n, k),
                     _successes(t.n, t.successes, k),
                     "–",
@@ -320,7 +322,8 @@ def subgroup_blocks(
             continue
         withheld = group.suppressed_arms(k)
         for e in group.comparison.arms:
-            counts = (group.level, e.arm, small(e.n, k), _successes(e.n, e.successes, k))
+            name = arm_label(report, e.arm)
+            counts = (group.level, name, small(e.n, k), _successes(e.n, e.successes, k))
             if e.is_control:
                 rows.append((*counts, "control", "–", "–", "–"))
             elif e.arm in withheld:
@@ -371,7 +374,10 @@ def forest(report: Report) -> list[Block]:
         FigureRef(
             "forest",
             "Forest plot: difference from control in percentage points with confidence "
-            "intervals, per outcome (filled: unadjusted; open: covariate-adjusted).",
+            "intervals, per outcome and arm (by title, id in small print). Blue circles: the "
+            "unadjusted estimates, filled when the difference is significant after the "
+            "correction for multiple comparisons, hollow when it is not; grey squares: "
+            "covariate-adjusted estimates.",
             "Forest plot of the differences listed in the results tables",
         ),
     ]

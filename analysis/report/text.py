@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 from analysis.report.blocks import interval, number, p_value, percent, points
 from analysis.report.sections import all_warnings
+from analysis.report.summary import summarize
 from analysis.results import Report
 
 
 def render_summary(report: Report, max_warnings: int = 6) -> str:
-    """A few lines: flow totals, each outcome's effects, checks, warnings."""
+    """A few lines: flow totals, the plain-language headline, each outcome's effects, checks,
+    warnings (arms by id; the headline names them by title with the id in brackets)."""
     flow, o = report.flow.total, report.options
     lines = [
         f"{report.trial_id}: {number(flow.randomized)} randomized, {number(flow.opted_out)} "
-        f"opted out, {number(flow.analysed)} analysed ({o.correction}, alpha {o.alpha:g})"
+        f"opted out, {number(flow.analysed)} analysed ({o.correction}, alpha {o.alpha:g})",
+        "summary: " + re.sub(r"`([^`]+)`", r"[\1]", summarize(report).headline),
     ]
     for outcome in report.outcomes:
         kind = "primary" if outcome.primary else "secondary"

@@ -230,6 +230,13 @@ def small_cells(report: Report) -> tuple[Report, list[SubgroupResult]]:
     return dataclasses.replace(report, outcomes=(primary, *report.outcomes[1:])), groups
 
 
+def arm_id(label: str) -> str:
+    """The id of an arm named in a table as ``Title `id```."""
+    match = re.search(r"`([^`]+)`", label)
+    assert match, label
+    return match.group(1)
+
+
 def _subgroup_table(report: Report) -> Table:
     return next(b for b in document(report) if isinstance(b, Table) and b.columns[0] == "Subgroup")
 
@@ -238,7 +245,7 @@ def test_a_subgroup_row_with_a_small_cell_shows_no_difference_or_p(small_cells) 
     report, groups = small_cells
     table = _subgroup_table(report)
     assert report.options.small_cell_threshold == 10
-    rows = {(row[0], row[1]): row for row in table.rows}
+    rows = {(row[0], arm_id(row[1])): row for row in table.rows}
     hidden = [
         groups[1].comparison.arm("gain"),
         groups[1].comparison.arm("norm"),
