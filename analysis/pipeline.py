@@ -16,10 +16,11 @@ from analysis.consort import participant_flow
 from analysis.counts import Counts, load_counts, outcome_column
 from analysis.errors import AnalysisError
 from analysis.export import ExportError, read_export
+from analysis.interim import InterimAnalysis, Timeline, interim_analysis
 from analysis.outcomes import estimate_outcome
 from analysis.power import power_summary
 from analysis.preregistered import arm_union, outcome_specs, preregistered_trial
-from analysis.results import Options, Report
+from analysis.results import Options, OutcomeResult, Report
 from analysis.transparency import (
     OPT_OUT_RULE,
     Transparency,
@@ -174,13 +175,48 @@ def build_report(
     )
     power = power_summary(preregistered, flow, observed)
     transparency = build_transparency(trial, inputs, arms, settings, now)
+    interim = build_interim(inputs, primary, settings, now)
     unknown = sorted(set(counts.cells["arm"]) - set(arm_ids))
     warnings = (
         *(f"visits assigned to undeclared arm {arm!r} are not analysed" for arm in unknown),
+        *(interim.warnings if interim is not None else ()),
         *deviation_warnings(transparency),
     )
     return Report(
-        trial.id, trial.title, now, settings, flow, outcomes, checks, power, transparency, warnings
+        trial.id,
+        trial.title,
+        now,
+        settings,
+        flow,
+        outcomes,
+        checks,
+        power,
+        transparency,
+        warnings,
+        interim=interim,
+    )
+
+
+def build_interim(
+    inputs: Inputs, primary: OutcomeResult, options: Options, now: datetime
+) -> InterimAnalysis | None:
+    """The sequential analysis of this look at the primary outcome (see analysis.interim)."""
+    record = inputs.record
+    timeline = Timeline(
+        status=None if record.status is None else str(record.status),
+        started_at=record.started_at,
+        stopped_at=record.stopped_at,
+        looks=record.looks,
+        now=now,
+    )
+    return interim_analysis(
+        inputs.preregistered.analysis,
+        primary.comparison,
+        primary.id,
+        inputs.counts,
+        timeline,
+        alpha=options.alpha,
+        correction=options.correction,
     )
 
 

@@ -232,27 +232,35 @@ def _interim_trial(interim: dict[str, object] | None) -> tuple[Trial, str]:
     return make_trial(analysis=data["analysis"]), yaml.safe_dump(data, sort_keys=False)
 
 
-def _week(engine: Engine, trial: Trial, source: str | None, week: int, rates: str) -> None:
-    """1,500 simulated visits in week ``week`` (from 0) of the trial."""
+def _week(
+    engine: Engine, trial: Trial, source: str | None, week: int, rates: str, visits: int = 1500
+) -> None:
+    """``visits`` simulated visits in week ``week`` (from 0) of the trial."""
     simulate(
         engine,
         trial,
         parse_rates(trial, rates),
-        Settings(visits=1500, seed=week + 1, batch_size=500, start=START + week * WEEK, days=7),
+        Settings(visits=visits, seed=week + 1, batch_size=500, start=START + week * WEEK, days=7),
         source=source,
     )
 
 
-def _running(tmp_path, interim, rates, weeks):  # type: ignore[no-untyped-def]
-    url = f"sqlite:///{tmp_path / 'interim.db'}"
+def _running(tmp_path, interim, rates, weeks, url=None, *, look=True, visits=1500):  # type: ignore[no-untyped-def]
+    """Simulate ``weeks`` weeks of the trial; analyse (one look) at the end of each if ``look``."""
+    url = url or f"sqlite:///{tmp_path / 'interim.db'}"
     upgrade(url)
     engine = make_engine(url)
     trial, source = _interim_trial(interim)
     reports = []
     for week in range(weeks):
-        _week(engine, trial, source if week == 0 else None, week, rates)
-        reports.append(analyze(trial, engine, now=START + (week + 1) * WEEK))
+        _week(engine, trial, source if week == 0 else None, week, rates, visits)
+        if look:
+            reports.append(analyze(trial, engine, now=START + (week + 1) * WEEK))
     return engine, trial, reports
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _stop(engine: Engine, trial: Trial, when: datetime) -> None:
@@ -261,12 +269,15 @@ def _stop(engine: Engine, trial: Trial, when: datetime) -> None:
         conn.execute(update(trials).where(trials.c.id == trial.id).values(stopped_at=when))
 
 
-def test_looks_are_reconstructed_from_the_visit_start_times(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    engine, trial, _ = _running(tmp_path, {"fractions": [0.5, 1.0]}, "control=0.05", 2)
+def test_looks_are_reconstructed_from_the_visit_start_times(tmp_path, db_url) -> None:  # type: ignore[no-untyped-def]
+    plan = {"fractions": [0.5, 1.0]}
+    engine, trial, _ = _running(tmp_path, plan, "control=0.2", 2, db_url, look=False, visits=400)
     spec = OutcomeSpec("requested_contact", "contact_requested")
     counts = load_counts(engine, trial.id, [spec])
     arms = ["control", "gain", "norm"]
-    moment = START + WEEK
+    # a look at 10:25 on day 10 counts the visits started before 11:00 (to the hour)
+    moment = START + WEEK + timedelta(days=3, hours=2, minutes=25)
+    seen_until = START + WEEK + timedelta(days=3, hours=3)
     with engine.connect() as conn:  # by hand: analysed visits started before the look
         rows = conn.execute(
             select(assignments.c.arm, visits.c.started_at, visits.c.id)
@@ -274,10 +285,12 @@ def test_looks_are_reconstructed_from_the_visit_start_times(tmp_path) -> None:  
             .where(assignments.c.trial_id == trial.id)
         ).all()
         kinds = conn.execute(select(events.c.visit_id, events.c.type)).all()
+    engine.dispose()
     opted = {v for v, kind in kinds if kind == "opt_out"}
     contacted = {v for v, kind in kinds if kind == "contact_requested"} - opted
     before = [(arm, v) for arm, started, v in rows
-              if started.replace(tzinfo=UTC) < moment and v not in opted]  # fmt: skip
+              if _utc(started) < seen_until and v not in opted]  # fmt: skip
+    assert 400 < len(before) < 800
     expected = tuple(
         ArmCounts(a, sum(arm == a for arm, _ in before),
                   sum(arm == a and v in contacted for arm, v in before))
