@@ -103,7 +103,9 @@ class Summary:
     correction: str
     comparisons: int
     alpha: float
-    stage: str  # "final", "interim (planned look)", "unplanned look", "not estimable"
+    #: ``final``, ``final (sequential plan)``, ``interim (planned look)``, ``unplanned look``
+    #: or ``not estimable``.
+    stage: str
     headline: str
     findings: tuple[Finding, ...]
     caveats: tuple[str, ...]
@@ -146,8 +148,9 @@ def _interim(report: Report) -> Any:
 
 
 def _sequential_status(report: Report, arm: str) -> Any:
+    """The arm's group-sequential status when the plan has interim looks (else ``None``)."""
     interim = _interim(report)
-    if interim is None or not interim.planned or interim.final:
+    if interim is None or not interim.planned:
         return None
     return next((c for c in interim.comparisons if c.arm == arm), None)
 
@@ -187,6 +190,8 @@ def _interval(report: Report, outcome: OutcomeResult, estimate: Any) -> tuple[An
 def _decision(report: Report, comparison: Comparison, estimate: Any) -> tuple[bool, str, str]:
     """(significant, decision, the sentence that states it) for one arm."""
     status = _sequential_status(report, estimate.arm)
+    if status is not None and _interim(report).final:
+        return _final_sequential(status)
     if status is not None:
         test = (
             f"p = {p_value(status.p)} against the boundary p ≤ {p_value(status.p_boundary)} "
@@ -214,6 +219,17 @@ def _decision(report: Report, comparison: Comparison, estimate: Any) -> tuple[bo
     if estimate.significant:
         return True, DIFFERS, f"It differs from the control {after}."
     return False, NOT_SIGNIFICANT, f"No significant difference from the control {after}."
+
+
+def _final_sequential(status: Any) -> tuple[bool, str, str]:
+    """The decision of the last look of a group-sequential plan (the trial has ended)."""
+    if status.crossed_at is not None:
+        look = status.crossed_at
+        verdict = f"It crossed its pre-registered sequential boundary at look {look}"
+        return True, DIFFERS, verdict + ": it differs from the control."
+    last = f"last look: p = {p_value(status.p)} against p ≤ {p_value(status.p_boundary)}"
+    verdict = f"It did not cross its pre-registered sequential boundary at any look ({last})"
+    return False, NOT_SIGNIFICANT, verdict + ": no significant difference from the control."
 
 
 def _not_estimable_finding(estimate: Any, title: str, label: str) -> Finding:
@@ -282,11 +298,15 @@ def _finding(
 
 
 def _stage(report: Report) -> str:
+    """``interim (planned look)``, ``unplanned look``, ``final (sequential plan)`` or ``final``."""
     interim = _interim(report)
-    if interim is not None and interim.planned and not interim.final:
+    planned = interim is not None and interim.planned
+    if planned and not interim.final:
         return "interim (planned look)"
+    if planned:
+        return "final (sequential plan)"
     if report.transparency.trial_status == "running":
-        return "unplanned look" if interim is None or not interim.planned else "final"
+        return "unplanned look"
     return "final"
 
 
@@ -300,6 +320,8 @@ def _headline(report: Report, outcome: OutcomeResult, findings: list[Finding]) -
         if comparison.correction == "none"
         else f"after the {correction} correction for {total} comparison{'s' * (total != 1)}"
     )
+    if _stage(report) == "final (sequential plan)":
+        family = f"under the pre-registered sequential plan ({family})"
     what = f"On the primary outcome, {outcome.id},"
     if _stage(report) == "interim (planned look)":
         stop = [f for f in findings if f.decision == STOP_FOR_EFFICACY]
@@ -309,9 +331,9 @@ def _headline(report: Report, outcome: OutcomeResult, findings: list[Finding]) -
                 "sequential plan says continue the trial."
             )
         names = ", ".join(arm_label(report, f.arm) for f in stop)
-        these = "this arm" if len(stop) == 1 else "these arms"
+        cross, these = ("crosses its", "this arm") if len(stop) == 1 else ("cross their", "these")
         return (
-            f"{what} {len(stop)} of {total} arms cross their pre-registered boundary at this "
+            f"{what} {len(stop)} of {total} arms {cross} pre-registered boundary at this "
             f"interim look ({names}): the plan says stop for efficacy for {these}."
         )
     differ = [f for f in findings if f.significant]
@@ -338,7 +360,8 @@ def _caveats(report: Report, outcome: OutcomeResult, findings: list[Finding]) ->
     if stage == "interim (planned look)":
         caveats.append(
             f"This is an interim look ({number(analysed)} of {number(planned)} planned visits): "
-            "the boundaries are stricter than 0.05 because the plan looks more than once, and "
+            f"the boundaries are stricter than {report.options.alpha:g} because the plan looks "
+            "more than once, and "
             "the intervals are repeated confidence intervals, valid whenever the trial stops."
         )
     elif stage == "unplanned look":
@@ -349,7 +372,12 @@ def _caveats(report: Report, outcome: OutcomeResult, findings: list[Finding]) ->
             "likely than the stated level."
         )
     interim = _interim(report)
-    if interim is not None and any(c.crossed_at is not None for c in interim.comparisons):
+    looks = len(interim.looks) if interim is not None else 0
+    early = interim is not None and any(
+        c.crossed_at is not None and (not interim.final or c.crossed_at < looks)
+        for c in interim.comparisons
+    )
+    if early:
         caveats.append(
             "A difference estimated when a boundary was crossed tends to overstate the true "
             "effect (stopping early favours large estimates)."

@@ -248,6 +248,13 @@ class _Interim:
     final: bool
     family_level: float
     comparisons: tuple[_Status, ...]
+    looks: tuple[int, ...] = (1, 2)
+
+
+def _with_interim(report: Report, interim: _Interim) -> Report:
+    looked = dataclasses.replace(report)
+    object.__setattr__(looked, "interim", interim)
+    return looked
 
 
 def test_at_a_planned_interim_look_the_summary_gives_the_plans_decision(
@@ -263,9 +270,7 @@ def test_at_a_planned_interim_look_the_summary_gives_the_plans_decision(
             _Status("norm", "continue", 0.3, 0.0008, -0.02, 0.04, None),
         ),
     )
-    looked = dataclasses.replace(report)
-    object.__setattr__(looked, "interim", interim)
-    summary = summarize(looked)
+    summary = summarize(_with_interim(report, interim))
     found = {f.arm: f for f in summary.findings}
     assert (found["gain"].decision, found["norm"].decision) == (STOP_FOR_EFFICACY, CONTINUE)
     assert found["gain"].interval_label == "repeated 97.5% confidence interval"
@@ -273,8 +278,30 @@ def test_at_a_planned_interim_look_the_summary_gives_the_plans_decision(
     assert "the plan says stop for efficacy" in found["gain"].sentence
     assert "the plan says continue" in found["norm"].sentence
     assert summary.stage == "interim (planned look)"
-    assert "1 of 2 arms cross their pre-registered boundary" in summary.headline
+    assert "1 of 2 arms crosses its pre-registered boundary" in summary.headline
     assert any("overstate the true effect" in c for c in summary.caveats)
     assert re.search(
         r"This is an interim look \([\d,]+ of [\d,]+ planned visits\)", " ".join(summary.caveats)
     )
+
+
+def test_after_a_sequential_trial_ends_the_summary_gives_the_plans_final_decision(
+    report: Report,
+) -> None:
+    stopped_early = _Status("gain", "stop for efficacy", 0.0004, 0.0008, 0.01, 0.07, 1)
+    not_crossed = _Status("norm", "stop: not significant", 0.3, 0.05, -0.02, 0.04, None)
+    interim = _Interim(True, True, 0.025, (stopped_early, not_crossed), looks=(1, 2, 3))
+    summary = summarize(_with_interim(report, interim))
+    found = {f.arm: f for f in summary.findings}
+    assert summary.stage == "final (sequential plan)"
+    assert (found["gain"].decision, found["norm"].decision) == (DIFFERS, NOT_SIGNIFICANT)
+    assert "crossed its pre-registered sequential boundary at look 1" in found["gain"].sentence
+    assert "did not cross its pre-registered sequential boundary at any look" in (
+        found["norm"].sentence
+    )
+    assert "under the pre-registered sequential plan" in summary.headline
+    assert any("overstate the true effect" in c for c in summary.caveats)  # stopped at look 1
+    at_the_end = dataclasses.replace(stopped_early, crossed_at=3)
+    interim = dataclasses.replace(interim, comparisons=(at_the_end, not_crossed))
+    caveats = summarize(_with_interim(report, interim)).caveats
+    assert not any("overstate the true effect" in c for c in caveats)  # crossed at the last look
