@@ -1,38 +1,55 @@
-"""Covariate-adjusted effects of each arm against control, computed exactly on aggregated cells.
+"""Covariate-adjusted effects of each arm against control that follow the trial's design.
 
-Two models, named by a closed set of strings:
+The estimator follows how visits were randomized (Lin 2013; Imbens & Rubin 2015, ch. 9):
 
-- ``"lpm"``: linear probability model ``y = β₀ + Σⱼ βⱼ·armⱼ + covariate dummies + ε`` by OLS.
-  The effect of arm ``j`` is ``βⱼ`` with HC2 standard errors (MacKinnon & White 1985), or
-  cluster-robust (CR1) standard errors when ``cluster`` is given.
-- ``"logit"``: logistic regression with the same terms; the effect is the average marginal
-  effect of arm ``j`` (Stata's ``margins r.arm``): ``AMEⱼ = (1/N) Σᵢ [Λ(xᵢ⁽ʲ⁾β) − Λ(xᵢ⁽⁰⁾β)]``,
-  ``xᵢ⁽ʲ⁾`` being visit ``i`` moved to arm ``j`` (``⁽⁰⁾``: the control), with a delta-method
-  standard error from the robust (HC0) or cluster-robust (CR1) covariance of ``β``.
+- **Visits randomized, within strata or not** (the nudgelab default: blocks of visits within
+  location): ``"lpm"`` is **Lin's (2013) interacted regression**. OLS of the 0/1 outcome on arm
+  indicators ``Dⱼ``, centred covariate indicators ``z̃ = z − z̄`` (the stratum of the
+  randomization first, then other pre-treatment covariates such as language) and their
+  interactions ``Dⱼ·z̃``; the effect of arm ``j`` is the coefficient of ``Dⱼ`` with **HC2**
+  standard errors and normal intervals — the estimator of R estimatr's
+  ``lm_lin(y ~ arm, covariates = ~ stratum, se_type = "HC2")``. A stratum is *not* a cluster: the
+  visits of a location were randomized one by one, so cluster-robust errors by location answer
+  a question the design did not ask (and with few, unequal locations they are far too small; see
+  docs/statistics.md). With the stratum as the only covariate the model is saturated and the
+  effect is the post-stratified difference ``Σₛ wₛ(ȳⱼₛ − ȳ₀ₛ)``, ``wₛ = Nₛ/N``, with HC2
+  variance ``Σₛ wₛ²(s²ⱼₛ/nⱼₛ + s²₀ₛ/n₀ₛ)`` (unbiased within-cell variances; Miratrix, Sekhon &
+  Yu 2013).
+- **A cluster of visits randomized** (``cluster`` names the randomized unit, e.g. a kiosk-day):
+  the same regression with **CR2** standard errors clustered by that unit and Student's t with
+  **Bell-McCaffrey** degrees of freedom (Bell & McCaffrey 2002; Pustejovsky & Tipton 2018),
+  which stay calibrated with a handful of clusters. ``cluster_se="CR1"`` gives the classical
+  CR1 with ``G − 1`` degrees of freedom, kept for comparison only.
+- ``"logit"``: logistic regression with the covariate indicators as fixed effects (no
+  interactions: in sparse strata they separate); the effect is the average marginal effect of
+  arm ``j`` (Stata's ``margins r.arm``): ``AMEⱼ = (1/N) Σᵢ [Λ(xᵢ⁽ʲ⁾β) − Λ(xᵢ⁽⁰⁾β)]``, ``xᵢ⁽ʲ⁾``
+  being visit ``i`` moved to arm ``j`` (``⁽⁰⁾``: the control), with a delta-method standard
+  error from the HC0 covariance of ``β`` (CR1 with ``G − 1`` degrees of freedom when clustered).
 
-Effects are proportion differences (0.012 = 1.2 percentage points), like the unadjusted ones.
+The reference level of each covariate is its level with most visits; with every interaction in
+the model the estimate does not depend on it (the centred columns span the same space). An
+interaction ``Dⱼ·z̃_L`` is left out, with a note, when arm ``j`` or the control has fewer than two
+visits at level ``L`` (one visit alone would be fitted exactly and make HC2 undefined): arm
+``j``'s effect at ``L`` is then tied to its effect at the reference level. Effects are proportion
+differences (0.012 = 1.2 percentage points).
 
 **Why cells are exact.** Every visit in a cell (one arm × covariate combination) has the same
 regressors ``x_c``, so each quantity in the estimators and their sandwich covariances is a sum
 over visits that collapses to a sum over cells: with ``n_c`` visits, ``s_c`` successes and fitted
 value ``f_c`` in cell ``c``, ``Σᵢ∈c eᵢ = s_c − n_c·f_c`` and
 ``Σᵢ∈c eᵢ² = s_c(1 − f_c)² + (n_c − s_c)f_c²``; a visit's leverage is
-``h_c = x_c'(Σ n_c x_c x_c')⁻¹x_c``. So HC2 ``(X'X)⁻¹[Σ_c x_c x_c' Σᵢ∈c eᵢ²/(1 − h_c)](X'X)⁻¹``
-and CR1 ``q·(X'X)⁻¹[Σ_g u_g u_g'](X'X)⁻¹`` with ``u_g = Σ_{c∈g} x_c Σᵢ∈c eᵢ`` and
-``q = G/(G − 1)·(N − 1)/(N − K)`` are the visit-level values, computed from a few hundred cells
-instead of 1.1 million rows (memory: O(cells × parameters)). The tests check this against
-statsmodels run on the expanded visits. Point estimates come from statsmodels (WLS of cell rates
-weighted by ``n_c``; binomial GLM on ``(s_c, n_c − s_c)``), which equal the visit-level OLS and
-logit estimates.
+``h_c = x_c'(Σ n_c x_c x_c')⁻¹x_c``. So HC2, CR1 and CR2 (:mod:`analysis.sandwich`) are the
+visit-level values, computed from a few hundred cells instead of 1.1 million rows (memory:
+O(cells × parameters)). The tests check this against statsmodels run on the expanded visits.
+Point estimates are weighted least squares of cell rates with weights ``n_c`` (numpy) and a
+binomial GLM on ``(s_c, n_c − s_c)`` (statsmodels), which equal the visit-level OLS and logit.
 
-p-values and intervals use the normal distribution, except with cluster-robust standard errors,
-which use Student's t with ``G − 1`` degrees of freedom (as Stata and statsmodels'
-``use_t=True`` do).
-
-References: MacKinnon JG, White H (1985) J Econometrics 29:305–325. Cameron AC, Miller DL (2015)
-A practitioner's guide to cluster-robust inference, J Human Resources 50:317–372. Lin W (2013)
-Ann Appl Stat 7:295–318 (regression adjustment in experiments). Williams R (2012) Stata Journal
-12:308–331 (average marginal effects).
+References: Lin W (2013) Agnostic notes on regression adjustments to experimental data:
+reexamining Freedman's critique, Ann Appl Stat 7:295–318. Miratrix LW, Sekhon JS, Yu B (2013)
+Adjusting treatment effect estimates by post-stratification in randomized experiments, J R Stat
+Soc B 75:369–396. MacKinnon JG, White H (1985) J Econometrics 29:305–325. Bell RM, McCaffrey DF
+(2002) Survey Methodology 28:169–181. Pustejovsky JE, Tipton E (2018) J Bus Econ Stat
+36:672–683. Williams R (2012) Stata Journal 12:308–331 (average marginal effects).
 """
 
 from __future__ import annotations
@@ -45,25 +62,34 @@ from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
-from scipy.stats import norm
-from scipy.stats import t as student_t
+from scipy.special import expit, ndtr, ndtri, stdtr, stdtrit
 
-__all__ = ["AdjustedEstimate", "Model", "adjusted_effects", "to_cells"]
+from analysis.sandwich import bell_mccaffrey_df, cr1, cr2, hc
+
+__all__ = ["AdjustedEstimate", "ClusterSE", "Model", "adjusted_effects", "describe", "to_cells"]
 
 Model = Literal["lpm", "logit"]
 MODELS: tuple[str, ...] = get_args(Model)
+ClusterSE = Literal["CR2", "CR1"]
+CLUSTER_SE: tuple[str, ...] = get_args(ClusterSE)
+#: CR1 (kept for comparison) warns below this many clusters (Cameron & Miller 2015).
 FEW_CLUSTERS = 20
+#: An interaction of an arm with a level needs this many visits of the arm and of the control.
+MIN_INTERACTION_VISITS = 2
 MISSING_LEVEL = "(missing)"
+JOIN = " × "
 
 
 @dataclass(frozen=True)
 class AdjustedEstimate:
     """Covariate-adjusted effect of ``arm`` against the control (a proportion difference).
 
-    ``n`` is the number of visits in the model (all arms); ``se_type`` is ``"HC2"``, ``"HC0"`` or
-    ``"cluster(<column>)"``. When the fit failed, ``effect`` and the interval are NaN and
-    ``warnings`` says why.
+    ``n`` is the number of visits in the model (all arms); ``se_type`` is ``"HC2"``, ``"HC0"``,
+    ``"CR2(<column>)"`` or ``"CR1(<column>)"``; ``df`` the degrees of freedom of the t
+    distribution of the interval and p-value (``None``: normal). ``strata`` are the columns whose
+    combination is the stratum of the randomization, ``covariates`` the other adjusted columns;
+    ``estimator`` says in words what was computed. When the fit failed, ``effect`` and the
+    interval are NaN and ``warnings`` says why.
     """
 
     arm: str
@@ -78,6 +104,9 @@ class AdjustedEstimate:
     se: float = math.nan
     n_clusters: int | None = None
     covariates: tuple[str, ...] = ()
+    strata: tuple[str, ...] = ()
+    df: float | None = None
+    estimator: str = ""
 
 
 def to_cells(data: pd.DataFrame, outcome: str, keys: Sequence[str]) -> pd.DataFrame:
@@ -86,74 +115,140 @@ def to_cells(data: pd.DataFrame, outcome: str, keys: Sequence[str]) -> pd.DataFr
     Accepts three shapes of ``data``: cells with ``n`` and ``successes`` (or ``n`` and the
     ``outcome`` column holding success counts); 0/1 ``outcome`` rows with a ``count`` column
     (frequency weights); or one 0/1 ``outcome`` row per visit. Missing key values become the
-    level ``"(missing)"``; cells with ``n = 0`` are dropped.
+    level ``"(missing)"``; cells with ``n = 0`` are dropped. Rows are sorted by the keys.
     """
     missing = [k for k in keys if k not in data.columns]
     if missing:
         raise ValueError(f"column(s) {', '.join(missing)} not in the data")
+    n, successes = _counts(data, outcome)
+    if (n < 0).any() or (successes < 0).any() or (successes > n).any():
+        raise ValueError("counts must satisfy 0 ≤ successes ≤ n in every row")
+    labels = [_labels(data[k]) for k in keys]
+    coded = [np.unique(values, return_inverse=True) for values in labels]
+    sizes = tuple(len(levels) for levels, _ in coded)
+    combined = np.ravel_multi_index([codes.ravel() for _, codes in coded], sizes) if keys else 0
+    cells, first, inverse = np.unique(
+        np.broadcast_to(combined, len(n)), return_index=True, return_inverse=True
+    )
+    totals = np.bincount(inverse.ravel(), weights=n, minlength=len(cells)).astype(np.int64)
+    wins = np.bincount(inverse.ravel(), weights=successes, minlength=len(cells)).astype(np.int64)
+    keep = totals > 0
+    columns = {k: values[first[keep]] for k, values in zip(keys, labels, strict=True)}
+    return pd.DataFrame({**columns, "n": totals[keep], "successes": wins[keep]})
+
+
+def _counts(data: pd.DataFrame, outcome: str) -> tuple[np.ndarray, np.ndarray]:
+    """Visits and successes per row of any of the three shapes (whole numbers checked)."""
     if "n" in data.columns:
         column = "successes" if "successes" in data.columns else outcome
         if column not in data.columns:
             raise ValueError(f"cell data need a 'successes' or {outcome!r} column beside 'n'")
-        n, successes = data["n"], data[column]
-    else:
-        if outcome not in data.columns:
-            raise ValueError(f"outcome column {outcome!r} not in the data")
-        y = data[outcome]
-        if not y.isin([0, 1]).all():
-            raise ValueError(f"outcome {outcome!r} must be 0/1 (one row per visit)")
-        n = data["count"] if "count" in data.columns else pd.Series(1, index=data.index)
-        successes = n * y
-    n, successes = _whole(n, "n"), _whole(successes, "successes")
-    if (n < 0).any() or (successes < 0).any() or (successes > n).any():
-        raise ValueError("counts must satisfy 0 ≤ successes ≤ n in every row")
-    frame = pd.DataFrame({k: _labels(data[k]) for k in keys})
-    frame["n"], frame["successes"] = n.to_numpy(), successes.to_numpy()
-    cells = frame.groupby(list(keys), sort=True, observed=True).sum().reset_index()
-    return cells[cells["n"] > 0].reset_index(drop=True)
+        return _whole(data["n"], "n"), _whole(data[column], "successes")
+    if outcome not in data.columns:
+        raise ValueError(f"outcome column {outcome!r} not in the data")
+    y = _whole(data[outcome], outcome)
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError(f"outcome {outcome!r} must be 0/1 (one row per visit)")
+    n = _whole(data["count"], "count") if "count" in data.columns else np.ones_like(y)
+    return n, n * y
 
 
-def _whole(values: pd.Series, name: str) -> pd.Series:
-    numeric = pd.to_numeric(values, errors="raise")
-    if numeric.isna().any() or not np.all(np.equal(np.mod(numeric, 1), 0)):
+def _whole(values: pd.Series, name: str) -> np.ndarray:
+    array = values.to_numpy()
+    if array.dtype.kind in "iu":
+        return array.astype(np.int64)
+    numeric = pd.to_numeric(values, errors="raise").to_numpy(float)
+    if np.isnan(numeric).any() or not np.all(np.equal(np.mod(numeric, 1), 0)):
         raise ValueError(f"{name} must hold whole numbers")
     return numeric.astype(np.int64)
 
 
-def _labels(values: pd.Series) -> pd.Series:
-    return values.astype(object).where(values.notna(), MISSING_LEVEL).astype(str)
+def _labels(values: pd.Series) -> np.ndarray:
+    """Values as strings, missing ones as ``"(missing)"`` (an object array)."""
+    array = values.to_numpy(dtype=object, copy=True)
+    array[pd.isna(array)] = MISSING_LEVEL
+    return array.astype(str).astype(object)
+
+
+class _Span:
+    """Orthonormal basis of the √n-weighted columns accepted so far (Gram-Schmidt, twice)."""
+
+    def __init__(self, weights: np.ndarray, capacity: int) -> None:
+        self.weights = weights
+        self.basis = np.zeros((len(weights), capacity))
+        self.size = 0
+
+    def add(self, column: np.ndarray) -> bool:
+        """Accept ``column`` if it is not a linear combination of the accepted ones."""
+        vector = column * self.weights
+        length = float(np.linalg.norm(vector))
+        if length == 0.0 or self.size == self.basis.shape[1]:
+            return False
+        used = self.basis[:, : self.size]
+        rest = vector - used @ (used.T @ vector)
+        rest -= used @ (used.T @ rest)
+        remaining = float(np.linalg.norm(rest))
+        if remaining <= 1e-9 * length:
+            return False
+        self.basis[:, self.size] = rest / remaining
+        self.size += 1
+        return True
 
 
 @dataclass(frozen=True)
 class _Design:
-    x: np.ndarray  # cells × parameters
+    x: np.ndarray  # cells × parameters: intercept, arm indicators, covariate terms
     arms: tuple[str, ...]  # non-control arms, column j + 1 of x
-    dropped: tuple[str, ...]  # covariate columns left out as collinear
+    dropped: tuple[str, ...]  # covariate terms left out as collinear
+    additive: tuple[str, ...]  # interactions left out for too few visits
+    terms: tuple[str, ...]  # covariate columns with at least one indicator in the model
 
 
-def _design(cells: pd.DataFrame, arms: Sequence[str], covariates: Sequence[str]) -> _Design:
-    """Intercept, arm dummies (control = reference), covariate dummies (first level = reference).
+def _indicators(cells: pd.DataFrame, column: str, n: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """Level masks of ``column`` but the reference (the level with most visits, then sorted)."""
+    values = cells[column].to_numpy()
+    levels = sorted(set(values))
+    sizes = [float(n[values == level].sum()) for level in levels]
+    reference = levels[int(np.argmax(sizes))]
+    return [(f"{column}={level}", values == level) for level in levels if level != reference]
 
-    Covariate columns that are linear combinations of earlier ones are dropped (and reported).
-    """
+
+def _design(
+    cells: pd.DataFrame, arms: Sequence[str], control: str, terms: Sequence[str], interacted: bool
+) -> _Design:
+    """Intercept, arm indicators (control = reference), centred covariate indicators and, if
+    ``interacted``, their products with the arm indicators (Lin 2013)."""
     arms = tuple(arms)
-    columns = [np.ones(len(cells))] + [(cells["arm"] == a).to_numpy(float) for a in arms]
-    names: list[str] = []
-    extra: list[np.ndarray] = []
-    for covariate in covariates:
-        for level in sorted(set(cells[covariate]))[1:]:
-            names.append(f"{covariate}={level}")
-            extra.append((cells[covariate] == level).to_numpy(float))
-    weights = np.sqrt(cells["n"].to_numpy(float))[:, None]
-    x = np.column_stack(columns)
-    dropped = []
-    for name, column in zip(names, extra, strict=True):
-        trial = np.column_stack([x, column])
-        if np.linalg.matrix_rank(trial * weights) > x.shape[1]:
-            x = trial
+    n = cells["n"].to_numpy(float)
+    arm_of = cells["arm"].to_numpy()
+    levels = [item for term in terms for item in _indicators(cells, term, n)]
+    capacity = (1 + len(arms)) * (1 + len(levels))
+    span = _Span(np.sqrt(n), capacity)
+    columns = [np.ones(len(cells))] + [(arm_of == a).astype(float) for a in arms]
+    for column in columns:
+        span.add(column)
+    kept, dropped, additive = [], [], []
+    for name, mask in levels:
+        centred = mask - float(n @ mask) / n.sum()
+        if span.add(centred):
+            kept.append((name, mask, centred))
+            columns.append(centred)
         else:
             dropped.append(name)
-    return _Design(x, arms, tuple(dropped))
+    in_control = arm_of == control
+    for arm in arms if interacted else ():
+        in_arm = arm_of == arm
+        for name, mask, centred in kept:
+            few = min(n[in_arm & mask].sum(), n[in_control & mask].sum())
+            product = in_arm * centred
+            if few < MIN_INTERACTION_VISITS:
+                additive.append(f"{arm}:{name}")
+            elif span.add(product):
+                columns.append(product)
+            else:
+                dropped.append(f"{arm}:{name}")
+    used = tuple(t for t in terms if any(name.startswith(f"{t}=") for name, _, _ in kept))
+    return _Design(np.column_stack(columns), arms, tuple(dropped), tuple(additive), used)
 
 
 def _clusters(cells: pd.DataFrame, cluster: str | None) -> np.ndarray | None:
@@ -162,50 +257,61 @@ def _clusters(cells: pd.DataFrame, cluster: str | None) -> np.ndarray | None:
     return pd.factorize(cells[cluster], sort=True)[0]
 
 
-def _bread_and_meat(
-    x: np.ndarray,
-    n: np.ndarray,
-    s: np.ndarray,
-    fitted: np.ndarray,
-    hessian_weights: np.ndarray,
-    groups: np.ndarray | None,
-    hc2: bool,
-) -> np.ndarray:
-    """Sandwich covariance from cell sums (see the module docstring for the formulas)."""
-    bread = np.linalg.inv(x.T @ (x * hessian_weights[:, None]))
-    if groups is not None:
-        scores = x * (s - n * fitted)[:, None]
-        sums = np.zeros((groups.max() + 1, x.shape[1]))
-        np.add.at(sums, groups, scores)
-        g, total, k = sums.shape[0], n.sum(), x.shape[1]
-        factor = g / (g - 1) * (total - 1) / (total - k)
-        return factor * bread @ (sums.T @ sums) @ bread
-    squares = s * (1 - fitted) ** 2 + (n - s) * fitted**2
-    if hc2:
-        leverage = np.einsum("ij,jk,ik->i", x, bread, x)
-        squares = squares / (1 - leverage)
-    return bread @ (x.T @ (x * squares[:, None])) @ bread
+@dataclass(frozen=True)
+class _Fit:
+    effects: list[tuple[float, float, float | None]]  # (effect, se, df) per arm
+    notes: list[str]
 
 
-def _fit_lpm(x: np.ndarray, n: np.ndarray, s: np.ndarray, groups: np.ndarray | None, n_arms: int):
-    import statsmodels.api as sm  # deferred on purpose: statsmodels loads only for a fit
-
-    result = sm.WLS(s / n, x, weights=n).fit()
-    beta = np.asarray(result.params)
+def _fit_lpm(
+    x: np.ndarray, n: np.ndarray, s: np.ndarray, groups: np.ndarray | None, n_arms: int,
+    cluster_se: str,
+) -> _Fit:  # fmt: skip
+    """OLS on cells (weighted least squares of the rates), HC2, CR1 or CR2 covariance."""
+    root = np.sqrt(n)
+    beta = np.linalg.lstsq(x * root[:, None], s / root, rcond=None)[0]
     fitted = x @ beta
-    cov = _bread_and_meat(x, n, s, fitted, n.astype(float), groups, hc2=True)
+    bread = np.linalg.inv(x.T @ (x * n[:, None]))
+    arms = range(1, 1 + n_arms)
+    notes: list[str] = []
+    if groups is None:
+        cov = hc(x, n, s, fitted, bread, hc2=True)
+        return _Fit([(float(beta[j]), _root(cov[j, j]), None) for j in arms], notes)
+    if cluster_se == "CR1":
+        cov = cr1(x, n, s, fitted, bread, groups)
+        df = float(groups.max())
+        return _Fit([(float(beta[j]), _root(cov[j, j]), df) for j in arms], notes)
+    cov, blocks = cr2(x, n, s, fitted, bread, groups)
+    if any(block.singular for block in blocks):
+        notes.append(
+            "CR2: some clusters alone determine a term of the model (I − H_gg singular); their "
+            "adjustment uses the Moore-Penrose inverse square root (Pustejovsky & Tipton 2018)"
+        )
     unit = np.eye(x.shape[1])
-    return beta, cov, [(j, beta[j], unit[j]) for j in range(1, 1 + n_arms)]
+    effects = [
+        (float(beta[j]), _root(cov[j, j]), bell_mccaffrey_df(blocks, bread, unit[j])) for j in arms
+    ]
+    return _Fit(effects, notes)
+
+
+def _root(variance: float) -> float:
+    return math.sqrt(variance) if math.isfinite(variance) and variance >= 0 else math.nan
 
 
 def _fit_logit(x: np.ndarray, n: np.ndarray, s: np.ndarray, groups: np.ndarray | None, n_arms: int):
-    import statsmodels.api as sm  # deferred on purpose: statsmodels loads only for a fit
+    import statsmodels.api as sm  # deferred on purpose: statsmodels loads only for a logit fit
 
     model = sm.GLM(np.column_stack([s, n - s]), x, family=sm.families.Binomial())
     result = model.fit(tol=1e-12, maxiter=200)
     beta = np.asarray(result.params)
+    if not np.all(np.isfinite(beta)):
+        raise ValueError("non-finite coefficients")
     p = expit(x @ beta)
-    cov = _bread_and_meat(x, n, s, p, n * p * (1 - p), groups, hc2=False)
+    bread = np.linalg.inv(x.T @ (x * (n * p * (1 - p))[:, None]))
+    if groups is None:
+        cov, df = hc(x, n, s, p, bread, hc2=False), None
+    else:
+        cov, df = cr1(x, n, s, p, bread, groups), float(groups.max())
     total = n.sum()
     base = x.copy()
     base[:, 1 : 1 + n_arms] = 0.0
@@ -217,8 +323,8 @@ def _fit_logit(x: np.ndarray, n: np.ndarray, s: np.ndarray, groups: np.ndarray |
         pj = expit(moved @ beta)
         ame = float(n @ (pj - p0) / total)
         gradient = (n * pj * (1 - pj)) @ moved / total - (n * p0 * (1 - p0)) @ base / total
-        effects.append((j, ame, gradient))
-    return beta, cov, effects
+        effects.append((ame, _root(float(gradient @ cov @ gradient)), df))
+    return _Fit(effects, [])
 
 
 def _separation(cells: pd.DataFrame, columns: Sequence[str]) -> list[tuple[str, str, str]]:
@@ -234,135 +340,233 @@ def _separation(cells: pd.DataFrame, columns: Sequence[str]) -> list[tuple[str, 
     return found
 
 
+def describe(
+    model: str, interacted: bool, terms: Sequence[str], se_type: str, n_clusters: int | None = None
+) -> str:
+    """The estimator in words, for the report (e.g. Lin's regression with HC2 errors)."""
+    adjusted = ", ".join(terms)
+    if model == "logit":
+        what = (
+            f"logistic regression with fixed effects of {adjusted}, average marginal effect "
+            "(delta method)"
+            if terms
+            else "logistic regression on the arms, average marginal effect (delta method)"
+        )
+    elif not terms:
+        what = "difference in means (OLS on the arm indicators)"
+    elif interacted:
+        what = f"Lin (2013) interacted regression on centred indicators of {adjusted}"
+    else:
+        what = f"OLS with fixed effects of {adjusted}"
+    column = se_type[4:-1] if "(" in se_type else ""
+    errors = {
+        "HC2": "HC2 standard errors, normal intervals",
+        "HC0": "HC0 robust standard errors, normal intervals",
+        "CR2": f"CR2 standard errors clustered by {column} ({n_clusters} clusters), t intervals "
+        "with Bell-McCaffrey degrees of freedom",
+        "CR1": f"CR1 standard errors clustered by {column} ({n_clusters} clusters), t intervals "
+        "with G − 1 degrees of freedom",
+    }[se_type[:3]]
+    return f"{what}; {errors}"
+
+
 def adjusted_effects(
     data: pd.DataFrame,
     outcome: str,
     control: str,
     *,
     covariates: Sequence[str] = ("location", "language"),
+    strata: Sequence[str] = (),
     cluster: str | None = None,
     model: Model = "lpm",
+    interacted: bool | None = None,
+    cluster_se: ClusterSE = "CR2",
     alpha: float = 0.05,
 ) -> list[AdjustedEstimate]:
     """Adjusted effect of every non-control arm in ``data`` (in order of first appearance).
 
-    ``data``: cells (``arm``, covariates, ``n``, ``successes``), 0/1 ``outcome`` rows with a
-    ``count``, or one row per visit (see :func:`to_cells`). ``cluster`` names a column (e.g.
-    ``"location"``) for cluster-robust standard errors. Problems of the fit (separation, too few
-    clusters, collinear covariates, a failed fit) are returned in ``warnings``; invalid input
-    (missing columns, unknown control or model, counts out of range) raises :class:`ValueError`.
+    ``data``: cells (``arm``, strata, covariates, ``n``, ``successes``), 0/1 ``outcome`` rows
+    with a ``count``, or one row per visit (see :func:`to_cells`). ``strata``: columns whose
+    level combinations are the strata of the randomization (one covariate); ``covariates``:
+    further pre-treatment columns, each a covariate (columns in ``strata`` are skipped).
+    ``cluster`` names the randomized unit when it is a group of visits (never a stratum).
+    ``interacted`` (default: ``True`` for ``"lpm"``) adds Lin's interactions; the logit is
+    always additive. Problems of the fit (separation, collinear terms, a failed fit) are
+    returned in ``warnings``; invalid input raises :class:`ValueError`.
     """
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha}")
-    covariates = tuple(covariates)
-    keys = ["arm", *covariates] + ([cluster] if cluster and cluster not in covariates else [])
+    interacted = _check(model, interacted, cluster_se, alpha)
+    strata = tuple(strata)
+    covariates = tuple(c for c in covariates if c not in strata)
+    if cluster and interacted and cluster in (*strata, *covariates):
+        raise ValueError(
+            f"{cluster!r} is both the cluster and an interacted covariate, so its cluster scores "
+            "vanish; the randomized cluster is nested in the strata, not one of them"
+        )
+    keys = list(dict.fromkeys(["arm", *strata, *covariates, *([cluster] if cluster else [])]))
     cells = to_cells(data, outcome, keys)
     if control not in set(cells["arm"]):
         raise ValueError(f"control arm {control!r} has no analysed visits in the data")
+    terms = list(covariates)
+    if strata:
+        stratum = JOIN.join(strata)
+        if len(strata) > 1:
+            cells[stratum] = cells[list(strata)].agg(JOIN.join, axis=1)
+        terms.insert(0, stratum)
     notes: list[str] = []
     groups = _clusters(cells, cluster)
     n_clusters = None if groups is None else int(groups.max() + 1)
     if n_clusters is not None and n_clusters < 2:
-        notes.append(f"only one {cluster}: cluster-robust standard errors impossible; HC2 used")
+        notes.append(f"only one {cluster}: cluster-robust standard errors impossible; HC used")
         groups, n_clusters = None, None
-    elif n_clusters is not None and n_clusters < FEW_CLUSTERS:
+    elif n_clusters is not None and cluster_se == "CR1" and n_clusters < FEW_CLUSTERS:
         notes.append(
-            f"only {n_clusters} clusters ({cluster}); cluster-robust standard errors are "
-            f"unreliable with fewer than {FEW_CLUSTERS} clusters"
+            f"only {n_clusters} clusters ({cluster}); CR1 standard errors are unreliable with "
+            f"fewer than {FEW_CLUSTERS} clusters"
         )
-    se_type = f"cluster({cluster})" if groups is not None else ("HC2" if model == "lpm" else "HC0")
+    se_type = _se_type(model, cluster if groups is not None else None, cluster_se)
     present = set(cells["arm"])
-    order = list(dict.fromkeys(_labels(data["arm"])))
-    design = _design(cells, [a for a in order if a in present and a != control], covariates)
-    if design.dropped:
-        notes.append(
-            f"covariate terms collinear with earlier terms left out: {', '.join(design.dropped)}"
-        )
+    order = [a for a in pd.unique(_labels(data["arm"])) if a in present and a != control]
+    design = _design(cells, order, control, terms, interacted)
+    notes += _design_notes(design)
     n = cells["n"].to_numpy(float)
     s = cells["successes"].to_numpy(float)
-    total = int(n.sum())
     separated: set[str] = set()
     if model == "logit":
-        for column, level, kind in _separation(cells, ["arm", *covariates]):
-            notes.append(
-                f"perfect separation: {column} {level} has {kind} successes; its logit "
-                "coefficient diverges, so marginal effects are unreliable (compare with the LPM)"
-            )
-            if column == "arm":
-                separated.add(level)
-        if control in separated:
-            separated.update(design.arms)
-    effects, fit_notes = _fit(design, n, s, groups, model)
-    notes += fit_notes
-    if effects is None:
-        effects = [(math.nan, math.nan)] * len(design.arms)
-    df = None if n_clusters is None or groups is None else n_clusters - 1
-    quantile = float(norm.ppf(1 - alpha / 2) if df is None else student_t.ppf(1 - alpha / 2, df))
-    estimates = []
-    for arm, (effect, se) in zip(design.arms, effects, strict=True):
-        arm_notes = list(notes)
-        low = high = p = math.nan
-        if arm in separated:
-            arm_notes.append(f"arm {arm}: no interval or p-value, the logit fit is separated")
-        elif math.isfinite(se) and se > 0:
-            low, high = effect - quantile * se, effect + quantile * se
-            z = abs(effect) / se
-            p = float(2 * (norm.sf(z) if df is None else student_t.sf(z, df)))
-        elif math.isfinite(effect):
-            why = (
-                "HC2 is undefined when a visit is fitted exactly (leverage 1, e.g. a cell of one "
-                "visit that no other term shares)"
-                if se_type == "HC2" and not math.isfinite(se)
-                else "every visit in the compared arms had the same outcome"
-                if se == 0
-                else "the covariance is not finite"
-            )
-            arm_notes.append(f"arm {arm}: no interval or p-value: {why}")
-        estimates.append(
-            AdjustedEstimate(
-                arm=arm,
-                effect=effect,
-                ci_low=low,
-                ci_high=high,
-                p_value=p,
-                model=model,
-                se_type=se_type,
-                n=total,
-                warnings=tuple(arm_notes),
-                se=se,
-                n_clusters=n_clusters if groups is not None else None,
-                covariates=covariates,
-            )
+        separated = _separation_notes(cells, ["arm", *terms], control, design.arms, notes)
+    fit = _fit(design, n, s, groups, model, cluster_se)
+    notes += fit.notes
+    estimator = describe(model, interacted, design.terms, se_type, n_clusters)
+    common = {
+        "model": model,
+        "se_type": se_type,
+        "n": int(n.sum()),
+        "n_clusters": n_clusters,
+        "covariates": covariates,
+        "strata": strata,
+        "estimator": estimator,
+    }
+    return [
+        _estimate(arm, effect, se, df, alpha, arm in separated, notes, se_type, common)
+        for arm, (effect, se, df) in zip(design.arms, fit.effects, strict=True)
+    ]
+
+
+def _check(model: str, interacted: bool | None, cluster_se: str, alpha: float) -> bool:
+    """Validate the options; return whether to interact."""
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
+    if cluster_se not in CLUSTER_SE:
+        raise ValueError(f"unknown cluster_se {cluster_se!r}; choose one of CR2, CR1")
+    if not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha}")
+    if model == "logit" and interacted:
+        raise ValueError("the logit is fitted with additive fixed effects only (interacted=False)")
+    return model == "lpm" if interacted is None else interacted
+
+
+def _se_type(model: str, cluster: str | None, cluster_se: str) -> str:
+    if cluster is None:
+        return "HC2" if model == "lpm" else "HC0"
+    return f"{cluster_se if model == 'lpm' else 'CR1'}({cluster})"
+
+
+def _design_notes(design: _Design) -> list[str]:
+    notes = []
+    if design.dropped:
+        notes.append(f"terms collinear with earlier terms left out: {', '.join(design.dropped)}")
+    if design.additive:
+        notes.append(
+            f"interactions left out (fewer than {MIN_INTERACTION_VISITS} visits of the arm or the "
+            "control at that level; the arm's effect there is tied to its effect at the level "
+            f"with most visits): {', '.join(design.additive)}"
         )
-    return estimates
+    return notes
+
+
+def _separation_notes(
+    cells: pd.DataFrame, columns: Sequence[str], control: str, arms: Sequence[str], notes: list
+) -> set[str]:
+    """Append a note per separated logit term; return the arms without an interval."""
+    separated = set()
+    for column, level, kind in _separation(cells, columns):
+        notes.append(
+            f"perfect separation: {column} {level} has {kind} successes; its logit "
+            "coefficient diverges, so marginal effects are unreliable (compare with the LPM)"
+        )
+        if column == "arm":
+            separated.add(level)
+    if control in separated:
+        separated.update(arms)
+    return separated
+
+
+def _estimate(
+    arm: str,
+    effect: float,
+    se: float,
+    df: float | None,
+    alpha: float,
+    separated: bool,
+    notes: list[str],
+    se_type: str,
+    common: dict,
+) -> AdjustedEstimate:
+    """One arm's estimate: interval and p-value from the normal or t(df) distribution."""
+    arm_notes = list(notes)
+    low = high = p = math.nan
+    if separated:
+        arm_notes.append(f"arm {arm}: no interval or p-value, the logit fit is separated")
+    elif math.isfinite(se) and se > 0 and (df is None or df > 0):
+        quantile = float(-ndtri(alpha / 2) if df is None else -stdtrit(df, alpha / 2))
+        low, high = effect - quantile * se, effect + quantile * se
+        z = -abs(effect) / se
+        p = float(2 * (ndtr(z) if df is None else stdtr(df, z)))
+    elif math.isfinite(effect):
+        arm_notes.append(f"arm {arm}: no interval or p-value: {_why(se, se_type)}")
+    return AdjustedEstimate(
+        arm=arm,
+        effect=effect,
+        ci_low=low,
+        ci_high=high,
+        p_value=p,
+        warnings=tuple(arm_notes),
+        se=se,
+        df=df,
+        **common,
+    )
+
+
+def _why(se: float, se_type: str) -> str:
+    if se_type == "HC2" and not math.isfinite(se):
+        return (
+            "HC2 is undefined when a visit is fitted exactly (leverage 1, e.g. a cell of one "
+            "visit that no other term shares)"
+        )
+    if se == 0:
+        return "every visit in the compared arms had the same outcome"
+    return "the covariance or its degrees of freedom are not finite"
 
 
 def _fit(
-    design: _Design, n: np.ndarray, s: np.ndarray, groups: np.ndarray | None, model: str
-) -> tuple[list[tuple[float, float]] | None, list[str]]:
-    """``[(effect, se)]`` per arm, or ``None`` with the reason when the fit fails."""
-    from statsmodels.tools.sm_exceptions import PerfectSeparationError  # deferred (see _fit_lpm)
+    design: _Design, n: np.ndarray, s: np.ndarray, groups: np.ndarray | None, model: str,
+    cluster_se: str,
+) -> _Fit:  # fmt: skip
+    """``(effect, se, df)`` per arm; NaN with the reason in the notes when the fit fails."""
+    from statsmodels.tools.sm_exceptions import PerfectSeparationError  # deferred (see _fit_logit)
 
-    notes: list[str] = []
+    failed = _Fit([(math.nan, math.nan, None)] * len(design.arms), [])
     with pywarnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
         pywarnings.simplefilter("always")
         try:
             if model == "lpm":
-                beta, cov, effects = _fit_lpm(design.x, n, s, groups, len(design.arms))
+                fit = _fit_lpm(design.x, n, s, groups, len(design.arms), cluster_se)
             else:
-                beta, cov, effects = _fit_logit(design.x, n, s, groups, len(design.arms))
+                fit = _fit_logit(design.x, n, s, groups, len(design.arms))
         except (np.linalg.LinAlgError, PerfectSeparationError, ValueError) as error:
-            return None, [f"{model} fit failed: {error}"]
+            return _Fit(failed.effects, [f"{model} fit failed: {error}"])
+    notes = list(fit.notes)
     for warning in caught:
         text = f"{model}: {warning.category.__name__}: {warning.message}"
         if text not in notes:
             notes.append(text)
-    if not np.all(np.isfinite(beta)):
-        return None, [*notes, f"{model} fit failed: non-finite coefficients"]
-    results = []
-    for _, effect, gradient in effects:
-        variance = float(gradient @ cov @ gradient)
-        results.append((float(effect), math.sqrt(variance) if variance >= 0 else math.nan))
-    return results, notes
+    return _Fit(fit.effects, notes)

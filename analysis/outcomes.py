@@ -76,16 +76,24 @@ def adjusted(
     options: Options,
     arms: Sequence[str] = (),
 ) -> tuple[tuple[AdjustedEstimate, ...], list[str]]:
-    """Covariate-adjusted effects (location, language where they vary)."""
+    """Covariate-adjusted effects that follow the design (:mod:`analysis.estimator_choice`).
+
+    Location and language, where they vary, are adjusted for: those among the randomization's
+    strata (``options.strata``) as one stratum covariate, the others each as a covariate. Lin's
+    interacted regression with HC2 errors for ``"lpm"`` (CR2 clustered by ``options.cluster``
+    when the randomized unit is a group of visits); additive fixed effects for ``"logit"``.
+    """
     data = adjust_data(counts, spec)
     data = data[data["n"] > 0]
-    covariates = tuple(c for c in ("location", "language") if len(set(data[c]) - {"*"}) > 1)
+    varying = tuple(c for c in ("location", "language") if len(set(data[c]) - {"*"}) > 1)
+    strata = tuple(c for c in options.strata if c in varying)
     try:
         estimates = adjusted_effects(
             data,
             spec.id,
             control,
-            covariates=covariates,
+            covariates=tuple(c for c in varying if c not in strata),
+            strata=strata,
             cluster=options.cluster,
             model=options.adjustment,
             alpha=options.alpha,

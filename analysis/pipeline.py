@@ -15,6 +15,7 @@ from analysis.choices import Choices
 from analysis.consort import participant_flow
 from analysis.counts import Counts, load_counts, outcome_column
 from analysis.errors import AnalysisError
+from analysis.estimator_choice import AdjustmentPlan, choose_adjustment
 from analysis.export import ExportError, read_export
 from analysis.interim import InterimAnalysis, Timeline, interim_analysis
 from analysis.outcomes import estimate_outcome
@@ -119,23 +120,30 @@ def read_exported(trial: Trial, path: str | Path, step: Step) -> Inputs:
     )
 
 
-def resolve(choices: Choices, plan: AnalysisPlan, *, cluster: str | None, source: str) -> Options:
-    """The options the analysis runs with: the plan's values where the caller chose none."""
+def resolve(
+    choices: Choices,
+    plan: AnalysisPlan,
+    *,
+    cluster: str | None,
+    source: str,
+    design: AdjustmentPlan | None = None,
+) -> Options:
+    """The options the analysis runs with: the plan's values where the caller chose none.
+
+    ``design`` (strata, cluster and why; :func:`analysis.estimator_choice.choose_adjustment`)
+    comes from the trial's randomization, never from the data; it overrides ``cluster``.
+    """
     return Options(
         correction=choices.correction or plan.correction,
         alpha=plan.alpha if choices.alpha is None else choices.alpha,
         interval=choices.interval,
         adjustment=choices.adjustment,
-        cluster=cluster,
+        cluster=design.cluster if design else cluster,
         small_cell_threshold=choices.small_cell_threshold,
         source=source,
+        strata=design.strata if design else (),
+        adjustment_reason=design.reason if design else "",
     )
-
-
-def cluster_of(counts: Counts) -> str | None:
-    """Cluster standard errors by location when the data come from more than one."""
-    locations = set(counts.cells["location"]) - {"*"}
-    return "location" if len(locations) > 1 else None
 
 
 def build_report(
@@ -146,7 +154,11 @@ def build_report(
     arms = arm_union(preregistered, trial)
     arm_ids = [arm.id for arm in arms]
     settings = resolve(
-        choices, preregistered.analysis, cluster=cluster_of(counts), source=inputs.source
+        choices,
+        preregistered.analysis,
+        cluster=None,
+        source=inputs.source,
+        design=choose_adjustment(preregistered.randomization),
     )
     step("estimating effects")
     registered = {o.id for o in preregistered.outcomes}

@@ -116,9 +116,14 @@ class Options:
     alpha: float
     interval: str
     adjustment: str
+    #: The randomized unit when it is a group of visits (cluster-robust CR2 errors), else None.
     cluster: str | None
     small_cell_threshold: int
     source: str
+    #: Strata of the randomization: fixed effects of the adjusted estimate, never clusters.
+    strata: tuple[str, ...] = ()
+    #: Why the adjusted estimate uses these strata and standard errors (the report says it).
+    adjustment_reason: str = ""
 
 
 @dataclass(frozen=True, repr=False)

@@ -6,6 +6,8 @@ checks; power; transparency. Warnings are repeated in a box under the title.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from analysis.report.blocks import (
     Block,
     FigureRef,
@@ -26,6 +28,9 @@ from analysis.report.interim_section import interim_blocks
 from analysis.report.summary import arm_label, summary_blocks
 from analysis.report.transparency_section import transparency_blocks
 from analysis.results import OutcomeResult, Report, SubgroupResult, is_small
+
+if TYPE_CHECKING:
+    from analysis.adjust import AdjustedEstimate
 
 CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "Benjamini–Hochberg"}
 TEST_NAMES = {"z": "z-test", "fisher": "Fisher exact"}
@@ -224,25 +229,37 @@ def adjusted_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
             arm_label(report, a.arm),
             f"{points(a.effect)} {interval(a.ci_low, a.ci_high)}",
             p_value(a.p_value),
-            str(a.se_type),
+            str(a.se_type) + (f", t with {a.df:.1f} df" if a.df else ""),
             number(a.n),
         )
         for a in outcome.adjusted
     )
     first = outcome.adjusted[0]
-    covariates = ", ".join(getattr(first, "covariates", ())) or "no covariate (none varies)"
     notes = list(dict.fromkeys(note for a in outcome.adjusted for note in a.warnings))
-    model = MODEL_NAMES.get(str(first.model), str(first.model))
     return [
         Heading(4, f"Covariate-adjusted estimates: {outcome.id}", f"adjusted-{outcome.id}"),
         Table(
             ("Arm", "Effect vs control (CI)", "p", "Standard errors", "n in model"),
             rows,
-            f"{model} adjusted for {covariates}; a check on the unadjusted estimates above, "
-            "not a replacement.",
+            adjusted_caption(report, first),
         ),
         *[Paragraph(note, "note") for note in notes],
     ]
+
+
+def adjusted_caption(report: Report, first: AdjustedEstimate) -> str:
+    """Which estimator the adjusted table shows, on which terms, and why (the design)."""
+    terms = [" × ".join(first.strata) + " (stratum)"] if first.strata else []
+    terms += list(first.covariates)
+    adjusted = ", ".join(terms) or "no covariate (none varies)"
+    method = first.estimator or MODEL_NAMES.get(str(first.model), str(first.model))
+    why = report.options.adjustment_reason
+    return (
+        f"{method[0].upper()}{method[1:]}. Adjusted for {adjusted}"
+        + (f"; {why}" if why else "")
+        + f". {1 - report.options.alpha:.0%} intervals and p-values per arm, not corrected for "
+        "multiple comparisons; a check on the unadjusted estimates above, not a replacement."
+    )
 
 
 INTERVAL_NAMES = {"newcombe": "Newcombe hybrid score", "wald": "Wald"}

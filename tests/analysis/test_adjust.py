@@ -1,7 +1,9 @@
 """analysis.adjust on cells against statsmodels fitted on the expanded visits (one row each).
 
 The point of the cell formulas is that they equal the visit-level estimators exactly, so the
-reference is statsmodels' OLS (``cov_type="HC2"`` / ``"cluster"``) and Logit on the visits.
+reference is statsmodels' OLS (``cov_type="HC2"`` / ``"cluster"``) and Logit on the visits. This
+file checks the additive fixed-effects fits (``interacted=False``; CR1 kept for comparison) and
+the logit; Lin's interacted regression and CR2 are checked in test_adjust_design.py.
 """
 
 from __future__ import annotations
@@ -56,13 +58,16 @@ GROUPS = pd.factorize(VISITS["location"])[0]
 
 
 @pytest.mark.parametrize("cluster", [None, "location"])
-def test_lpm_matches_statsmodels_ols_on_visits(cluster: str | None) -> None:
+def test_additive_lpm_matches_statsmodels_ols_on_visits(cluster: str | None) -> None:
     if cluster:
         fit = sm.OLS(Y, X).fit(cov_type="cluster", cov_kwds={"groups": GROUPS}, use_t=True)
     else:
         fit = sm.OLS(Y, X).fit(cov_type="HC2")
     intervals = fit.conf_int(alpha=0.05)
-    for e in adjusted_effects(CELLS, "y", "control", cluster=cluster):
+    estimates = adjusted_effects(
+        CELLS, "y", "control", cluster=cluster, interacted=False, cluster_se="CR1"
+    )
+    for e in estimates:
         column = f"arm_{e.arm}"
         assert math.isclose(e.effect, fit.params[column], abs_tol=TOL)
         assert math.isclose(e.se, fit.bse[column], rel_tol=TOL)
@@ -70,7 +75,8 @@ def test_lpm_matches_statsmodels_ols_on_visits(cluster: str | None) -> None:
         assert math.isclose(e.ci_low, intervals.loc[column, 0], abs_tol=TOL)
         assert math.isclose(e.ci_high, intervals.loc[column, 1], abs_tol=TOL)
         assert e.model == "lpm" and e.n == len(VISITS)
-        assert e.se_type == ("cluster(location)" if cluster else "HC2")
+        assert e.se_type == ("CR1(location)" if cluster else "HC2")
+        assert e.df == (5 if cluster else None)
 
 
 def _ame(beta: np.ndarray, arm_column: str) -> float:
@@ -101,13 +107,14 @@ def test_logit_ame_matches_statsmodels_logit_on_visits_with_numeric_delta_method
         )
         assert math.isclose(e.effect, _ame(beta, column), abs_tol=TOL)
         assert math.isclose(e.se, math.sqrt(gradient @ cov @ gradient), rel_tol=1e-7)
-        assert e.se_type == ("cluster(location)" if cluster else "HC0")
+        assert e.se_type == ("CR1(location)" if cluster else "HC0")
+        assert "logistic regression with fixed effects of location, language" in e.estimator
 
 
 def test_the_three_input_shapes_give_the_same_estimates() -> None:
     weighted = VISITS.groupby(["arm", "location", "language", "y"]).size().rename("count")
     shapes = [CELLS, VISITS, weighted.reset_index()]
-    results = [adjusted_effects(d, "y", "control", cluster="location") for d in shapes]
+    results = [adjusted_effects(d, "y", "control", strata=("location",)) for d in shapes]
     for other in results[1:]:
         for a, b in zip(results[0], other, strict=True):
             assert a.arm == b.arm and math.isclose(a.effect, b.effect, abs_tol=1e-12)
@@ -119,17 +126,19 @@ def test_without_covariates_hc2_is_the_unbiased_two_sample_variance() -> None:
     p₁q₁/(n₁ − 1) + p₀q₀/(n₀ − 1) (each arm's unbiased variance over its n)."""
     cells = pd.DataFrame({"arm": ["control", "gain"], "n": [400, 300], "successes": [60, 75]})
     (e,) = adjusted_effects(cells, "y", "control", covariates=())
+    assert e.estimator.startswith("difference in means")
     p1, p0 = 75 / 300, 60 / 400
     assert math.isclose(e.effect, p1 - p0, abs_tol=1e-12)
     assert math.isclose(e.se, math.sqrt(p1 * (1 - p1) / 299 + p0 * (1 - p0) / 399), rel_tol=1e-10)
 
 
-def test_few_clusters_warn_and_one_cluster_falls_back_to_hc2() -> None:
-    (e, *_) = adjusted_effects(CELLS, "y", "control", cluster="location")
+def test_few_clusters_warn_with_cr1_and_one_cluster_falls_back_to_hc2() -> None:
+    options = {"interacted": False, "cluster_se": "CR1"}
+    (e, *_) = adjusted_effects(CELLS, "y", "control", cluster="location", **options)  # type: ignore[arg-type]
     assert e.n_clusters == 6 and any("fewer than 20 clusters" in w for w in e.warnings)
     one = CELLS[CELLS["location"] == "L0"]
     (f, *_) = adjusted_effects(one, "y", "control", covariates=("language",), cluster="location")
-    assert f.se_type == "HC2" and f.n_clusters is None
+    assert f.se_type == "HC2" and f.n_clusters is None and f.df is None
     assert any("only one location" in w for w in f.warnings)
 
 
@@ -149,7 +158,8 @@ def test_collinear_covariate_is_left_out_with_a_warning() -> None:
     cells["region"] = cells["location"].map(lambda loc: "north" if loc in ("L0", "L1") else "south")
     estimates = adjusted_effects(cells, "y", "control", covariates=("location", "region"))
     reference = adjusted_effects(cells, "y", "control", covariates=("location",))
-    assert any("region=south" in w for w in estimates[0].warnings)
+    # south (4 locations) has more visits than north, so it is the reference: north is collinear
+    assert any("region=north" in w for w in estimates[0].warnings)
     assert math.isclose(estimates[0].effect, reference[0].effect, abs_tol=1e-12)
 
 
@@ -166,6 +176,9 @@ def test_missing_covariate_values_become_a_level() -> None:
         (CELLS.drop(columns="location"), {}, "location"),
         (CELLS, {"control": "nobody"}, "control arm 'nobody'"),
         (CELLS, {"model": "probit"}, "unknown model"),
+        (CELLS, {"cluster_se": "CR3"}, "unknown cluster_se"),
+        (CELLS, {"model": "logit", "interacted": True}, "additive fixed effects only"),
+        (CELLS, {"cluster": "location"}, "nested in the strata"),
         (VISITS.assign(y=2), {}, "must be 0/1"),
         (CELLS.assign(successes=CELLS["n"] + 1), {}, "successes ≤ n"),
         (CELLS.assign(n=CELLS["n"] + 0.5), {}, "whole numbers"),
@@ -192,12 +205,19 @@ def test_a_bit_scale_trial_is_estimated_from_cells_without_expanding() -> None:
     tracemalloc.start()
     try:
         for model in ("lpm", "logit"):
-            estimates = adjusted_effects(cells, "y", "arm0", cluster="location", model=model)  # type: ignore[arg-type]
+            estimates = adjusted_effects(
+                cells,
+                "y",
+                "arm0",
+                strata=("location",),
+                covariates=("language",),
+                model=model,  # type: ignore[arg-type]
+            )
             assert [e.arm for e in estimates] == arms[1:]
             assert estimates[0].n == 1_100_160
             assert all(e.ci_low < e.effect < e.ci_high for e in estimates)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    # the expanded design matrix would take 1.1 million × 40 columns × 8 bytes = 352 MB
+    # the expanded design matrix would take 1.1 million × 264 columns × 8 bytes = 2.3 GB
     assert peak < 20_000_000
