@@ -165,7 +165,8 @@ def _groups(parsed: list[EventIn], prefix: str, own: dict[str, store.EventVisit]
         if event.visit_id not in own:
             raise ApiError(400, "unknown visit for this kiosk", at + "visit_id")
         visit = own[event.visit_id]
-        _check_time(event.moment, visit.started_at, at + "occurred_at")
+        moment = event.moment
+        _check_time(moment, visit.started_at, at + "occurred_at")
         version = (visit.trial_id, visit.trial_version)
         if version not in groups:
             groups[version] = _Group(store.trial_at_version(conn, *version))
@@ -193,7 +194,7 @@ def _groups(parsed: list[EventIn], prefix: str, own: dict[str, store.EventVisit]
                 event.type,
                 event.idempotency_key,
                 event.language,
-                occurred_at=event.moment,
+                occurred_at=moment,
             )
         )
     return list(groups.values())

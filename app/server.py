@@ -34,8 +34,11 @@ def logger_class() -> type:
     return AddresslessLogger
 
 
-def serve(factory: Callable[[], Flask], host: str, port: int, workers: int) -> None:
-    """Run ``factory()`` (called in each worker) on ``host:port`` until interrupted."""
+def serve(
+    factory: Callable[[], Flask], host: str, port: int, workers: int, threads: int = 4
+) -> None:
+    """Run ``factory()`` (called in each worker) on ``host:port`` until interrupted, with
+    ``workers`` processes of ``threads`` threads each."""
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:  # e.g. on Windows: gunicorn does not run there
@@ -47,7 +50,7 @@ def serve(factory: Callable[[], Flask], host: str, port: int, workers: int) -> N
             options: dict[str, Any] = {
                 "bind": f"{host}:{port}",
                 "workers": workers,
-                "threads": 4,
+                "threads": threads,
                 "accesslog": None,
                 "logger_class": logger_class(),
                 "errorlog": "-",

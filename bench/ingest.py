@@ -1,7 +1,7 @@
 """Benchmark: event ingest, nudgelab's ``POST /api/v1/events`` beside a bare Flask insert.
 
     .venv/bin/python bench/ingest.py [--databases sqlite,postgresql] [--connections 10,50,100]
-                                     [--duration 10] [--runs 3] [--visits 2000]
+                                     [--duration 10] [--runs 3] [--visits 20000]
                                      [--postgres-url URL] [--client wrk|python]
 
 Both servers run on loopback under gunicorn through the project's own entry
@@ -152,17 +152,17 @@ def bare_table():  # type: ignore[no-untyped-def]
     )
 
 
-def serve(kind: str, url: str, port: int, workers: int) -> None:
+def serve(kind: str, url: str, port: int, workers: int, threads: int) -> None:
     """Run one server in this process (the benchmark starts each in a subprocess)."""
     from app.server import serve as run
 
     if kind == "bare":
-        run(lambda: bare_app(url), "127.0.0.1", port, workers)
+        run(lambda: bare_app(url), "127.0.0.1", port, workers, threads)
         return
     from app import create_app
 
     settings = {"DATABASE_URL": url, "SECRET_KEY": "bench-ingest"}
-    run(lambda: create_app(settings), "127.0.0.1", port, workers)
+    run(lambda: create_app(settings), "127.0.0.1", port, workers, threads)
 
 
 # -- databases -----------------------------------------------------------------------------------
@@ -248,14 +248,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def server(kind: str, url: str, workers: int, log: Path) -> Iterator[int]:
+def server(kind: str, url: str, workers: int, threads: int, log: Path) -> Iterator[int]:
     """Start one server in a subprocess; yield its port once it answers; stop it."""
     port = _free_port()
     environ = {key: value for key, value in os.environ.items() if not key.startswith("NUDGELAB_")}
     with log.open("ab") as log_file:
         process = subprocess.Popen(
             [sys.executable, __file__, "--serve", kind, "--url", url, "--port", str(port),
-             "--workers", str(workers)],
+             "--workers", str(workers), "--threads", str(threads)],
             stdout=log_file, stderr=log_file, env=environ, cwd=ROOT,
         )  # fmt: skip
     try:
@@ -391,7 +391,7 @@ def compare(
         targets = {
             name: Target(
                 name,
-                stack.enter_context(server(name, url, args.workers, log)),
+                stack.enter_context(server(name, url, args.workers, args.threads, log)),
                 token,
                 visits_file,
                 types,
@@ -440,8 +440,9 @@ def main() -> None:
     parser.add_argument("--connections", default="10,50,100")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per run")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--visits", type=int, default=2000)
+    parser.add_argument("--visits", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--postgres-url", default=POSTGRES_URL)
     parser.add_argument("--client", choices=["wrk", "python"])
     parser.add_argument("--verbose", action="store_true", help="print every run")
@@ -450,11 +451,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.url, args.port, args.workers)
+        serve(args.serve, args.url, args.port, args.workers, args.threads)
         return
     args.connections = [int(n) for n in args.connections.split(",")]
     client = args.client or ("wrk" if shutil.which("wrk") else "python")
-    print(f"client {client}, {os.cpu_count()} CPUs, {args.workers} gunicorn workers x 4 threads, "
+    print(f"client {client}, {os.cpu_count()} CPUs, {args.workers} gunicorn workers x "
+          f"{args.threads} threads, "
           f"{args.runs} runs of {args.duration:g} s per level (medians)")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="nudgelab-ingest-") as tmp:
         workdir = Path(tmp)

@@ -27,15 +27,17 @@ before it:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import Connection, bindparam, delete, or_, select, union_all
+from sqlalchemy import Connection, Dialect, Select, bindparam, column, delete, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.selectable import Subquery
 
 from experiments.eventlog import events, kiosks, visits
 from experiments.model import Trial
@@ -77,7 +79,7 @@ class EventVisit:
     started_at: datetime
 
 
-#: Rows per INSERT (9 parameters each: within every database's limit on parameters).
+#: Rows per INSERT, and ids per ``IN`` list (within every database's limit on parameters).
 CHUNK = 500
 
 _COLUMNS = (
@@ -88,25 +90,39 @@ _COLUMNS = (
 #: Lock modes by whether a batch has an opt-out (SQLite ignores both): see the module docstring.
 _LOCK_MODES = {False: {"read": True, "key_share": True}, True: {}}
 
+
+def _by_id(query: Select, single: bool) -> Select:
+    """``query`` for the visit ``:id``, or (not ``single``) for the visits ``:ids``."""
+    if single:
+        return query.where(visits.c.id == bindparam("id"))
+    return query.where(visits.c.id.in_(bindparam("ids", expanding=True)))
+
+
+def _ids(visit_ids: Sequence[str]) -> tuple[bool, dict[str, Any]]:
+    """Whether there is a single id, and the parameters of a :func:`_by_id` query."""
+    unique = sorted(set(visit_ids))
+    return (True, {"id": unique[0]}) if len(unique) == 1 else (False, {"ids": unique})
+
+
 _KIOSK_VISITS = (
     select(visits.c.id, visits.c.trial_id, visits.c.trial_version, visits.c.started_at)
     .join(kiosks, kiosks.c.id == visits.c.kiosk_id)
-    .where(
-        kiosks.c.token_hash == bindparam("token_hash"),
-        kiosks.c.active.is_(True),
-        visits.c.id.in_(bindparam("ids", expanding=True)),
-    )
+    .where(kiosks.c.token_hash == bindparam("token_hash"), kiosks.c.active.is_(True))
 )
+#: By (opt-out, single id): locked queries, built once (a statement built per call costs more
+#: than its execution on SQLite).
 _LOCKED_KIOSK_VISITS = {
-    opt_out: _KIOSK_VISITS.with_for_update(of=visits, **mode)  # type: ignore[arg-type]
+    (opt_out, single): _by_id(_KIOSK_VISITS, single).with_for_update(of=visits, **mode)  # type: ignore[arg-type]
     for opt_out, mode in _LOCK_MODES.items()
+    for single in (True, False)
 }
-_VISITS = select(visits.c.id).where(visits.c.id.in_(bindparam("ids", expanding=True)))
+_VISITS = select(visits.c.id)
 _LOCKED_VISITS = {
-    opt_out: _VISITS.with_for_update(**mode)  # type: ignore[arg-type]
+    (opt_out, single): _by_id(_VISITS, single).with_for_update(**mode)  # type: ignore[arg-type]
     for opt_out, mode in _LOCK_MODES.items()
+    for single in (True, False)
 }
-_TRIAL_VISITS = _VISITS.where(visits.c.trial_id == bindparam("trial_id"))
+_TRIAL_VISITS = _by_id(_VISITS, False).where(visits.c.trial_id == bindparam("trial_id"))
 _STORED = select(events.c.idempotency_key, events.c.visit_id, events.c.type).where(
     events.c.idempotency_key.in_(bindparam("keys", expanding=True))
 )
@@ -148,8 +164,9 @@ def lock_kiosk_visits(
     in one query with the kiosk and locked for recording their events (``opt_out``: whether
     the events include an opt-out); pass ``visits_locked=True`` to :func:`record_events` in the
     same transaction. An unknown or switched-off token finds no visits."""
-    query = _LOCKED_KIOSK_VISITS[opt_out]
-    rows = conn.execute(query, {"token_hash": token_hash(token), "ids": sorted(set(visit_ids))})
+    single, parameters = _ids(visit_ids)
+    parameters["token_hash"] = token_hash(token)
+    rows = conn.execute(_LOCKED_KIOSK_VISITS[opt_out, single], parameters)
     return {
         row.id: EventVisit(row.id, row.trial_id, row.trial_version, aware(row.started_at))  # type: ignore[arg-type]
         for row in rows
@@ -159,39 +176,47 @@ def lock_kiosk_visits(
 def _lock_visits(conn: Connection, visit_ids: Sequence[str], *, opt_out: bool) -> None:
     if conn.dialect.name != "postgresql":
         return  # SQLite: the INSERT takes the write lock
-    query = _LOCKED_VISITS[opt_out]
     for start in range(0, len(visit_ids), CHUNK):
-        conn.execute(query, {"ids": visit_ids[start : start + CHUNK]}).all()
+        single, parameters = _ids(visit_ids[start : start + CHUNK])
+        conn.execute(_LOCKED_VISITS[opt_out, single], parameters).all()
 
 
-@lru_cache(maxsize=64)
-def _insert(dialect: str, rows: int) -> Insert:
-    """``INSERT INTO events … SELECT`` of ``rows`` rows of parameters ``row<i>_<column>``: each
-    only when its visit belongs to its trial and (unless it is one) has no opt-out, and only
-    when its key is new; returns the keys inserted."""
-    selects = [
-        select(
-            *(
-                bindparam(f"row{i}_{name}", type_=events.c[name].type).label(name)
-                for name in _COLUMNS
-            )
-        )
-        for i in range(rows)
-    ]
-    batch = (selects[0] if rows == 1 else union_all(*selects)).subquery("batch")
+def _batch(dialect: str) -> Subquery:
+    """The rows of a batch, sent as one parameter ``:rows``: a JSON array of objects (one
+    statement for any number of rows, compiled and planned once)."""
+    if dialect == "postgresql":
+        names = ", ".join(f"{name} {_PG_TYPES[name]}" for name in _COLUMNS)
+        sql = f"SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS batch({names})"
+    else:
+        values = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name in _COLUMNS)
+        sql = f"SELECT {values} FROM json_each(:rows)"
+    columns = (column(name, events.c[name].type) for name in _COLUMNS)
+    return text(sql).columns(*columns).subquery("batch")
+
+
+_PG_TYPES = dict.fromkeys(_COLUMNS, "varchar") | {
+    "occurred_at": "timestamptz",
+    "recorded_at": "timestamptz",
+}
+
+
+@lru_cache(maxsize=2)
+def _insert(dialect: str) -> Insert:
+    """``INSERT INTO events … SELECT`` of the rows of :func:`_batch`: each only when its visit
+    belongs to its trial and (unless it is one) has no opt-out, and only when its key is new;
+    returns the keys inserted."""
+    batch = _batch(dialect)
     prior = events.alias("prior")
-    known = (
-        select(visits.c.id)
-        .where(visits.c.id == batch.c.visit_id, visits.c.trial_id == batch.c.trial_id)
-        .exists()
-    )
-    opted_out = (
-        select(prior.c.id)
-        .where(prior.c.visit_id == batch.c.visit_id, prior.c.type == "opt_out")
-        .exists()
+    # Scalar subqueries with LIMIT, not EXISTS: each is one index lookup per row. (PostgreSQL
+    # turns EXISTS into a join or a hashed subplan, which for a batch it guesses at 100 rows
+    # reads every visit or every opt-out of the log.)
+    trial_of_visit = select(visits.c.trial_id).where(visits.c.id == batch.c.visit_id)
+    opt_out = select(prior.c.id).where(
+        prior.c.visit_id == batch.c.visit_id, prior.c.type == "opt_out"
     )
     source = select(*(batch.c[name] for name in _COLUMNS)).where(
-        known, or_(batch.c.type == "opt_out", ~opted_out)
+        trial_of_visit.scalar_subquery() == batch.c.trial_id,
+        or_(batch.c.type == "opt_out", opt_out.limit(1).scalar_subquery().is_(None)),
     )
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
@@ -199,6 +224,30 @@ def _insert(dialect: str, rows: int) -> Insert:
         .from_select(list(_COLUMNS), source)
         .on_conflict_do_nothing(index_elements=[events.c.idempotency_key])
         .returning(events.c.idempotency_key)
+    )
+
+
+@lru_cache(maxsize=2)
+def _time_text(dialect: Dialect) -> Callable[[datetime], str]:
+    """How the dialect stores a time, as text for :func:`_batch`'s JSON."""
+    if dialect.name == "postgresql":
+        return datetime.isoformat
+    store_as = events.c.recorded_at.type.dialect_impl(dialect).bind_processor(dialect)
+    assert store_as is not None  # SQLite keeps times as text of its own format
+    return store_as
+
+
+def _rows_json(dialect: Dialect, rows: Sequence[dict[str, Any]]) -> str:
+    as_text = _time_text(dialect)
+    return json.dumps(
+        [
+            {
+                **row,
+                "occurred_at": as_text(row["occurred_at"]),
+                "recorded_at": as_text(row["recorded_at"]),
+            }
+            for row in rows
+        ]
     )
 
 
@@ -256,13 +305,10 @@ def record_events(
         visit_ids = sorted({row["visit_id"] for _, row in planned})
         _lock_visits(conn, visit_ids, opt_out=bool(opted_out))
     inserted: set[str] = set()
+    statement = _insert(conn.dialect.name)
     for start in range(0, len(planned), CHUNK):
-        rows = [row for _, row in planned[start : start + CHUNK]]
-        parameters = {
-            f"row{i}_{name}": row[name] for i, row in enumerate(rows) for name in _COLUMNS
-        }
-        statement = _insert(conn.dialect.name, len(rows))
-        inserted.update(conn.execute(statement, parameters).scalars())
+        rows = _rows_json(conn.dialect, [row for _, row in planned[start : start + CHUNK]])
+        inserted.update(conn.execute(statement, {"rows": rows}).scalars())
     missing = [(index, row) for index, row in planned if row["idempotency_key"] not in inserted]
     if missing:
         _explain_missing(conn, trial, missing, results)
