@@ -209,8 +209,8 @@ class ComparisonStatus:
     ``z`` is the pooled two-proportion z-statistic (the report's z-test) and ``p`` its nominal
     two-sided p-value; ``level``, ``z_boundary`` and ``p_boundary`` are those the decision used.
     ``rci_low``/``rci_high`` are the repeated confidence interval of the difference at the
-    family level (confidence ``1 − family_level``). ``z_history`` holds the z of every look
-    (``None`` where unknown).
+    family level, with confidence ``rci_confidence`` (``1 − α/m``). ``z_history`` holds the z of
+    every look (``None`` where unknown).
     """
 
     arm: str
@@ -224,6 +224,7 @@ class ComparisonStatus:
     crossed_at: int | None
     rci_low: float | None
     rci_high: float | None
+    rci_confidence: float | None
     z_history: tuple[float | None, ...]
 
 
@@ -674,7 +675,7 @@ def _status(
     if z is None:
         return ComparisonStatus(
             e.arm, e.diff, None, None, None, None, None, "not testable (no analysed visits)",
-            None, None, None, tuple(history),
+            None, None, None, None, tuple(history),
         )  # fmt: skip
     if tested.crossed_at is not None:
         decision = Decision.STOP_FOR_EFFICACY.value
@@ -690,7 +691,7 @@ def _status(
     p_boundary = float(2.0 * ndtr(-tested.z_boundary)) if math.isfinite(tested.z_boundary) else 0.0
     return ComparisonStatus(
         e.arm, e.diff, z, float(2.0 * ndtr(-abs(z))), tested.level, tested.z_boundary,
-        p_boundary, decision, tested.crossed_at, low, high, tuple(history),
+        p_boundary, decision, tested.crossed_at, low, high, 1.0 - design.alpha, tuple(history),
     )  # fmt: skip
 
 

@@ -353,6 +353,7 @@ def test_interim_report_shows_decision_boundary_and_repeated_interval(tmp_path) 
     data = json.loads(render_json(reports[1]))["interim"]
     assert data["planned"] is True and data["family_level"] == 0.025
     assert data["comparisons"][0]["decision"] == "stop for efficacy"
+    assert data["comparisons"][0]["rci_confidence"] == pytest.approx(0.975)
 
 
 def test_final_analysis_after_the_plan_and_after_an_early_stop(tmp_path) -> None:  # type: ignore[no-untyped-def]
