@@ -546,6 +546,8 @@ def interim_analysis(
     sequence = _sequence(looks, plan.planned_sample_size, final)
     if plan.interim is None:
         return _unplanned(plan, outcome_id, timeline, sequence, alpha, correction, comparison)
+    if not sequence:  # no analysed visit yet: nothing to decide
+        return _not_estimable(plan, outcome_id, timeline, alpha, correction)
     return _planned(plan, outcome_id, timeline, sequence, alpha, correction, comparison, final)
 
 
@@ -553,8 +555,8 @@ def _not_estimable(
     plan: AnalysisPlan, outcome_id: str, timeline: Timeline, alpha: float, correction: str
 ) -> InterimAnalysis:
     warning = (
-        f"{outcome_id}: no comparison could be estimated at this look, so no interim decision "
-        "is made"
+        f"{outcome_id}: no comparison could be estimated at this look (no analysed visits in "
+        "the control or in every arm), so no interim decision is made"
     )
     return InterimAnalysis(
         planned=plan.interim is not None, final=timeline.ended, status=timeline.status,

@@ -400,3 +400,9 @@ def test_no_interim_value_for_a_final_analysis_without_looks() -> None:
     running = Timeline("running", START, None, (), START + WEEK)
     value = interim_analysis(*args, running, alpha=0.05, correction="holm")
     assert value is not None and not value.planned and "Unplanned look" in value.warnings[0]
+    planned, _ = _interim_trial({"fractions": [0.5, 1.0]})
+    value = interim_analysis(
+        planned.analysis, None, spec.id, empty, running, alpha=0.05, correction="holm"
+    )
+    assert value is not None and value.comparisons == () and value.looks == ()
+    assert "no interim decision is made" in value.warnings[0]
