@@ -12,10 +12,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 from scipy import stats
-from sqlalchemy import Connection, exists, func, select
+from sqlalchemy import Connection
 
-from analysis.counts import Counts, unexposed_column
-from experiments.eventlog import assignments, events, visits
+from analysis.counts import Counts, load_counts, unexposed_column
 from experiments.model import Trial
 
 #: Below this p-value a sample-ratio mismatch is flagged loudly (as in Fabijan et al. 2019).
@@ -211,47 +210,18 @@ class Quality:
 
 
 def read_quality(conn: Connection, trial: Trial, counts: Counts) -> Quality:
-    """Query the event log for orphans and the versions shown; combine with the cell counts."""
-    by_version = conn.execute(
-        select(visits.c.trial_version, func.count())
-        .where(visits.c.trial_id == trial.id)
-        .group_by(visits.c.trial_version)
-    ).all()
-    # Every visit with an assignment is in the cells, so the rest have none.
-    orphan_visits = sum(number for _, number in by_version) - int(counts.cells["n"].sum())
-    orphans: dict[str, int] = {}
-    if orphan_visits:
-        unassigned = select(visits.c.id).where(
-            visits.c.trial_id == trial.id,
-            ~exists().where(assignments.c.visit_id == visits.c.id),
-        )
-        orphans = dict(
-            conn.execute(
-                select(events.c.type, func.count())
-                .where(events.c.visit_id.in_(unassigned))
-                .group_by(events.c.type)
-            ).all()
-        )
-    shown = conn.execute(
-        select(
-            assignments.c.arm,
-            events.c.language,
-            events.c.disclosure_version,
-            events.c.material_version,
-            func.count().label("events"),
-        )
-        .select_from(events.join(assignments, assignments.c.visit_id == events.c.visit_id))
-        .where(events.c.trial_id == trial.id, events.c.type == "exposure")
-        .group_by(
-            assignments.c.arm,
-            events.c.language,
-            events.c.disclosure_version,
-            events.c.material_version,
-        )
-    ).all()
+    """The data-quality figures: orphans, versions shown, and what the cell counts flag.
+
+    Counts read from the database carry the tally of the same pass over the event log; for
+    other counts (built from a cell table) the event log is read once now.
+    """
+    log = counts.tally
+    if log is None:
+        log = load_counts(conn, counts.trial_id, counts.outcomes).tally
+        assert log is not None
     disclosure: dict[str, list[int]] = {}
     material: dict[str, list[int]] = {}
-    for arm, language, disclosure_version, material_version, number in shown:
+    for (arm, language, disclosure_version, material_version), number in log.exposures.items():
         lang = language or "?"
         current_d = trial.disclosure_version(lang) if lang in trial.disclosure else ""
         bucket = disclosure.setdefault(lang, [0, 0])
@@ -263,8 +233,8 @@ def read_quality(conn: Connection, trial: Trial, counts: Counts) -> Quality:
         bucket[1] += number if material_version == current_m else 0
     by_arm = counts.by("arm")
     return Quality(
-        visits_without_assignment=int(orphan_visits),
-        events_without_assignment=dict(sorted(orphans.items())),
+        visits_without_assignment=log.visits_without_assignment,
+        events_without_assignment=dict(log.events_without_assignment),
         outcomes_without_exposure={
             o.id: int(by_arm[unexposed_column(o.id)].sum()) for o in counts.outcomes
         },
@@ -282,7 +252,7 @@ def read_quality(conn: Connection, trial: Trial, counts: Counts) -> Quality:
             VersionShare(arm, "current material of the arm in each language", total, current)
             for arm, (total, current) in sorted(material.items())
         ),
-        visits_by_version={str(version): int(number) for version, number in by_version},
+        visits_by_version=dict(log.visits_by_version),
     )
 
 

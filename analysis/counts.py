@@ -1,13 +1,14 @@
-"""Event log → intention-to-treat counts per arm × stratum, aggregated in SQL.
+"""Event log → intention-to-treat counts per arm × stratum.
 
 Every randomized visit (a row of ``visits`` with an ``assignments`` row) is counted in the arm it
-was assigned to, whether or not it saw the material (intention to treat). Per visit the database
-derives four kinds of 0/1 flags from the events: ``exposed``, ``opted_out`` and one flag per
-declared outcome. The flags are summed by ``GROUP BY arm, location, language, week, hour,
-weekday``, so a trial of a million visits arrives here as a few thousand rows ("cells") and no
-event row is ever loaded into Python. A trial with many locations and languages can have a few
-hundred thousand cells; they are read in batches and kept column by column (categorical keys),
-about 60 bytes per cell with two outcomes.
+was assigned to, whether or not it saw the material (intention to treat). Per visit four kinds
+of 0/1 flags come from its events: ``exposed``, ``opted_out`` and one flag per declared outcome.
+The database reads the event log in one pass and groups the visits into *visit classes*
+(:mod:`analysis.visit_classes`: arm, stratum, start hour and the visit's events), so a trial of a
+million visits arrives here as a few thousand rows and no event row is ever loaded into Python;
+the classes are summed into cells by ``arm, location, language, week, hour, weekday``. A trial
+with many locations and languages can have a few hundred thousand cells; they are read in
+batches and kept column by column (categorical keys), about 60 bytes per cell with two outcomes.
 
 Cell columns (:data:`KEY_COLUMNS` then counts):
 
@@ -24,14 +25,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import union_categoricals
-from sqlalchemy import Connection, Engine, Integer, and_, case, cast, func, literal, select, text
+from sqlalchemy import Connection, Engine, Integer, case, cast, func, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
+from analysis.visit_classes import (
+    EXPOSURE,
+    OPT_OUT,
+    LogTally,
+    read_visit_classes,
+    signature_flags,
+    tally,
+    time_keys,
+)
 from experiments.eventlog import assignments, events, visits
 
 KEY_COLUMNS: tuple[str, ...] = ("arm", "location", "language", "week", "hour", "weekday")
@@ -63,7 +72,9 @@ class Counts:
     """Sufficient statistics of a trial: one row per arm × stratum cell.
 
     ``source`` is ``"database"`` or ``"export"``; ``data_hash`` is :func:`cells_hash` of the
-    cells, i.e. of exactly the numbers every estimate in the report is computed from.
+    cells, i.e. of exactly the numbers every estimate in the report is computed from. Counts
+    read from the database carry the ``tally`` of the same pass over the event log (the
+    data-quality figures, :func:`analysis.checks.read_quality`).
     """
 
     trial_id: str
@@ -71,6 +82,7 @@ class Counts:
     cells: pd.DataFrame
     source: str
     data_hash: str
+    tally: LogTally | None = None
 
     @property
     def count_columns(self) -> list[str]:
@@ -162,40 +174,6 @@ def itt_query(trial_id: str, outcomes: Sequence[OutcomeSpec], dialect: str):  # 
     )
 
 
-def cells_query(trial_id: str, outcomes: Sequence[OutcomeSpec], dialect: str):  # type: ignore[no-untyped-def]
-    """``GROUP BY`` the ITT rows into cells with the columns of :func:`count_columns`."""
-    rows = itt_query(trial_id, outcomes, dialect).subquery("itt")
-    analysed = rows.c.opted_out == 0
-    any_outcome: ColumnElement[bool] = literal(False)
-    for o in outcomes:
-        any_outcome = any_outcome | (getattr(rows.c, f"f_{o.id}") == 1)
-    keys = [getattr(rows.c, key) for key in KEY_COLUMNS]
-    return select(
-        *keys,
-        func.count().label("n"),
-        func.sum(rows.c.opted_out).label("opted_out"),
-        func.sum(rows.c.exposed).label("exposed"),
-        func.sum(case((and_(rows.c.opted_out == 1, any_outcome), 1), else_=0)).label(
-            "opted_out_with_outcome"
-        ),
-        *(
-            func.sum(case((and_(analysed, getattr(rows.c, f"f_{o.id}") == 1), 1), else_=0)).label(
-                outcome_column(o.id)
-            )
-            for o in outcomes
-        ),
-        *(
-            func.sum(
-                case(
-                    (and_(analysed, rows.c.exposed == 0, getattr(rows.c, f"f_{o.id}") == 1), 1),
-                    else_=0,
-                )
-            ).label(unexposed_column(o.id))
-            for o in outcomes
-        ),
-    ).group_by(*keys)
-
-
 def utc_session(conn: Connection) -> None:
     """Make PostgreSQL report times in UTC for this transaction (SQLite stores them as given)."""
     if conn.dialect.name == "postgresql":
@@ -205,28 +183,53 @@ def utc_session(conn: Connection) -> None:
 def load_counts(
     engine: Engine | Connection, trial_id: str, outcomes: Sequence[OutcomeSpec]
 ) -> Counts:
-    """Count the trial's randomized visits per cell with one SQL query.
+    """Count the trial's randomized visits per cell with one pass over the event log.
 
-    The result rows are read in batches of :data:`FETCH_ROWS` and stored column by column
-    (categorical keys, ``int64`` counts), so a trial with hundreds of thousands of cells (many
-    locations × weeks × hours) never holds them as Python row tuples or per-row strings.
+    The visit classes are read in batches of :data:`FETCH_ROWS` rows and stored column by
+    column (categorical keys, ``int64`` counts), so a trial with hundreds of thousands of
+    cells (many locations × weeks × hours) never holds them as Python row tuples or strings.
     """
-
-    def run(conn: Connection) -> pd.DataFrame:
-        utc_session(conn)
-        query = cells_query(trial_id, outcomes, conn.dialect.name)
-        # A server-side cursor on PostgreSQL (for this statement only): rows arrive in batches.
-        result = conn.execute(query, execution_options={"stream_results": True})
-        names = list(result.keys())
-        parts = [_columnar(rows, names) for rows in result.partitions(FETCH_ROWS)]
-        return _concat(parts, names)
-
+    event_types = [EXPOSURE, OPT_OUT, *(o.event for o in outcomes)]
     if isinstance(engine, Connection):
-        frame = run(engine)
+        classes = read_visit_classes(engine, trial_id, event_types, FETCH_ROWS)
     else:
         with engine.begin() as conn:
-            frame = run(conn)
-    return counts_from_frame(trial_id, outcomes, frame, "database")
+            classes = read_visit_classes(conn, trial_id, event_types, FETCH_ROWS)
+    frame = cells_from_classes(classes, outcomes)
+    return replace(
+        counts_from_frame(trial_id, outcomes, frame, "database"), tally=tally(classes)
+    )
+
+
+def cells_from_classes(classes: pd.DataFrame, outcomes: Sequence[OutcomeSpec]) -> pd.DataFrame:
+    """Sum the randomized visit classes into cells with the columns of :func:`count_columns`."""
+    randomized = classes[classes["arm"].notna()]
+    flags = signature_flags(randomized, [EXPOSURE, OPT_OUT, *(o.event for o in outcomes)])
+    visits_ = randomized["visits"].to_numpy()
+    exposed, opted = flags[EXPOSURE].to_numpy(), flags[OPT_OUT].to_numpy()
+    has = {o.id: flags[o.event].to_numpy() for o in outcomes}
+    any_outcome = np.zeros(len(randomized), dtype="int64")
+    for value in has.values():
+        any_outcome |= value
+    data: dict[str, object] = {key: randomized[key] for key in ("arm", "location", "language")}
+    hours = randomized["hour_start"].cat
+    derived = [time_keys(value) for value in hours.categories]
+    for i, key in enumerate(("week", "hour", "weekday")):
+        texts = [keys[i] for keys in derived]
+        data[key] = pd.Categorical(np.array(texts, dtype=object)[hours.codes.to_numpy()])
+    data["n"] = visits_
+    data["opted_out"] = visits_ * opted
+    data["exposed"] = visits_ * exposed
+    data["opted_out_with_outcome"] = visits_ * (opted & any_outcome)
+    for o in outcomes:
+        data[outcome_column(o.id)] = visits_ * ((1 - opted) & has[o.id])
+        data[unexposed_column(o.id)] = visits_ * ((1 - opted) & (1 - exposed) & has[o.id])
+    frame = pd.DataFrame(data)
+    return (
+        frame.groupby(list(KEY_COLUMNS), observed=True, sort=False)[count_columns(outcomes)]
+        .sum()
+        .reset_index()
+    )
 
 
 def counts_from_frame(
@@ -239,31 +242,6 @@ def counts_from_frame(
 
 #: Rows fetched from the database at a time by :func:`load_counts`.
 FETCH_ROWS = 50_000
-
-
-def _columnar(rows: Sequence[Sequence[object]], names: Sequence[str]) -> dict[str, object]:
-    """One batch of result rows as columns: categorical keys, integer counts."""
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
-    batch: dict[str, object] = {}
-    for name, values in zip(names, columns, strict=True):
-        if name in KEY_COLUMNS:
-            batch[name] = _key_categorical(pd.Series(values, dtype=object))
-        else:
-            batch[name] = pd.to_numeric(pd.Series(values, dtype=object)).fillna(0).to_numpy("int64")
-    return batch
-
-
-def _concat(parts: Sequence[dict[str, object]], names: Sequence[str]) -> pd.DataFrame:
-    if not parts:
-        return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
-    data: dict[str, object] = {}
-    for name in names:
-        values = [part[name] for part in parts]
-        if name in KEY_COLUMNS:
-            data[name] = union_categoricals(values, sort_categories=True)  # type: ignore[arg-type]
-        else:
-            data[name] = np.concatenate(values)  # type: ignore[arg-type]
-    return pd.DataFrame(data)
 
 
 def itt_frame(engine: Engine, trial_id: str, outcomes: Sequence[OutcomeSpec]) -> pd.DataFrame:

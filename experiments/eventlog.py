@@ -82,7 +82,17 @@ visits = Table(
     Column("kiosk_id", ForeignKey("kiosks.id")),
     Column("language", String(8), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
-    Index("ix_visits_trial_id", "trial_id"),
+    # Covers the counting pass (analysis.visit_classes): a trial's visits in id order, strata
+    # included, without reading the table.
+    Index(
+        "ix_visits_trial_id_id",
+        "trial_id",
+        "id",
+        "location",
+        "language",
+        "started_at",
+        "trial_version",
+    ),
 )
 
 assignments = Table(
@@ -94,7 +104,8 @@ assignments = Table(
     Column("method", String(16), nullable=False),
     Column("inputs", Text, nullable=False),  # JSON: the draw, or stratum/block/position
     Column("assigned_at", DateTime(timezone=True), nullable=False),
-    Index("ix_assignments_trial_id_arm", "trial_id", "arm"),
+    # Covers the counting pass: a visit's arm by (trial, visit) without reading the table.
+    Index("ix_assignments_trial_id_visit_id", "trial_id", "visit_id", "arm"),
 )
 
 events = Table(
@@ -111,7 +122,16 @@ events = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Index("ix_events_visit_id", "visit_id"),
-    Index("ix_events_trial_id_type", "trial_id", "type"),
+    # Covers the counting pass: a trial's events grouped by visit, with what the report reads.
+    Index(
+        "ix_events_trial_id_visit_id",
+        "trial_id",
+        "visit_id",
+        "type",
+        "language",
+        "disclosure_version",
+        "material_version",
+    ),
 )
 
 #: Next free position per (trial, stratum) for permuted-block randomization.

@@ -1,0 +1,294 @@
+"""The event log read in one pass: a trial's visits grouped into *visit classes*.
+
+A visit class is a set of visits that agree on everything the report counts: the arm (none for
+a visit without an assignment), location, language, trial version, the hour the visit started
+in (UTC) and the visit's *event signature*. The database derives the signature once per visit
+from that visit's own events and then groups the visits, so each event row is read once, the
+date arithmetic runs once per visit and a trial of a million visits arrives here as a few
+thousand rows. Cell counts (:mod:`analysis.counts`) and the data-quality figures
+(:class:`LogTally`) are both computed from the classes, so they come from the same snapshot.
+
+The event signature lists, separated by :data:`RECORD`, one token per event the analysis uses:
+
+- an ``exposure``: ``x``, then its language, disclosure version and material version, each
+  separated by :data:`UNIT` and written ``=value`` (an empty field is a missing value);
+- an ``opt_out`` or an outcome event: its type;
+- any other event (``finish``, ``timeout``, …): its type, on visits without an assignment only
+  (the report counts those by type; on randomized visits they change no number).
+
+Indexes that keep the pass linear (``experiments/eventlog.py``): visits by (trial, id) covering
+the strata, assignments by (trial, visit) covering the arm, events by (trial, visit) covering
+type, language and versions. SQLite reads each visit's events with one index seek, in visit-id
+order; PostgreSQL aggregates the events per visit from the index and hash-joins the three.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from pandas.api.types import union_categoricals
+from sqlalchemy import Connection, Select, and_, case, func, literal, or_, select, text
+from sqlalchemy.sql.elements import ColumnElement
+
+from experiments.eventlog import assignments, events, visits
+
+#: Separates the tokens of an event signature (ASCII record separator).
+RECORD = "\x1e"
+#: Separates the fields of an exposure token (ASCII unit separator).
+UNIT = "\x1f"
+EXPOSURE = "exposure"
+OPT_OUT = "opt_out"
+#: Columns of the visit-class table, in order; ``visits`` is the number of visits in the class.
+CLASS_KEYS: tuple[str, ...] = (
+    "arm",
+    "location",
+    "language",
+    "trial_version",
+    "hour_start",
+    "signature",
+)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A visit's events as the analysis sees them, decoded from its signature text."""
+
+    types: frozenset[str]
+    #: Number of events of each type (exposures included, under ``exposure``).
+    type_counts: tuple[tuple[str, int], ...]
+    #: ``(language, disclosure_version, material_version)`` of each exposure, ``None`` if unset.
+    exposures: tuple[tuple[str | None, str | None, str | None], ...]
+
+
+@lru_cache(maxsize=4096)
+def decode_signature(signature: str | None) -> Signature:
+    """Decode an event signature (see the module docstring); ``None`` means no events."""
+    types: Counter[str] = Counter()
+    exposures: list[tuple[str | None, str | None, str | None]] = []
+    for token in signature.split(RECORD) if signature else ():
+        if UNIT not in token:
+            types[token] += 1
+            continue
+        fields = token.split(UNIT)
+        if fields[0] != "x" or len(fields) != 4 or any(f and f[0] != "=" for f in fields[1:]):
+            raise ValueError(f"cannot decode the exposure {token!r} of an event signature")
+        language, disclosure, material = (f[1:] if f else None for f in fields[1:])
+        exposures.append((language, disclosure, material))
+        types[EXPOSURE] += 1
+    return Signature(frozenset(types), tuple(sorted(types.items())), tuple(exposures))
+
+
+@dataclass(frozen=True)
+class LogTally:
+    """What the pass over the event log saw besides the cells: records the estimates do not use
+    and the versions shown.
+    """
+
+    #: Visits per trial version, randomized or not.
+    visits_by_version: dict[str, int] = field(default_factory=dict)
+    visits_without_assignment: int = 0
+    #: Events of visits without an assignment, by type.
+    events_without_assignment: dict[str, int] = field(default_factory=dict)
+    #: Exposure events of randomized visits per (arm, language, disclosure, material version).
+    exposures: dict[tuple[str, str | None, str | None, str | None], int] = field(
+        default_factory=dict
+    )
+
+
+# -- SQL -------------------------------------------------------------------------------------
+
+
+def _field(column: ColumnElement[str]) -> ColumnElement[str]:
+    """``=value``, or an empty text when the value is missing."""
+    return func.coalesce(literal("=") + column, literal(""))
+
+
+def _token(event_types: Sequence[str], unassigned: ColumnElement[bool]) -> ColumnElement[str]:
+    """The signature token of one row of ``events`` (NULL for events left out)."""
+    exposure = literal("x")
+    for column in (events.c.language, events.c.disclosure_version, events.c.material_version):
+        exposure = exposure + literal(UNIT) + _field(column)
+    used = [OPT_OUT, *sorted(set(event_types) - {EXPOSURE, OPT_OUT})]
+    return case(
+        (events.c.type == EXPOSURE, exposure),
+        (or_(events.c.type.in_(used), unassigned), events.c.type),
+        else_=None,
+    )
+
+
+def _hour_start(dialect: str) -> ColumnElement[object]:
+    """The hour a visit started in, UTC: ``YYYY-MM-DD HH`` text (SQLite) or a timestamp."""
+    if dialect == "sqlite":
+        return func.strftime("%Y-%m-%d %H", visits.c.started_at)
+    return func.date_trunc("hour", visits.c.started_at)
+
+
+def _assignment_join() -> ColumnElement[bool]:
+    return and_(
+        assignments.c.trial_id == visits.c.trial_id, assignments.c.visit_id == visits.c.id
+    )
+
+
+def per_visit_query(trial_id: str, event_types: Sequence[str], dialect: str) -> Select:  # type: ignore[type-arg]
+    """One row per visit of the trial: its class keys (:data:`CLASS_KEYS` but ``visits``)."""
+    unassigned = assignments.c.visit_id.is_(None)
+    keys = (
+        assignments.c.arm,
+        visits.c.location,
+        visits.c.language,
+        visits.c.trial_version,
+        _hour_start(dialect).label("hour_start"),
+    )
+    base = visits.outerjoin(assignments, _assignment_join())
+    if dialect == "sqlite":
+        # One index seek per visit, in the order of the visits' index: a correlated subquery.
+        signature = (
+            select(func.group_concat(_token(event_types, unassigned), RECORD))
+            .where(events.c.trial_id == visits.c.trial_id, events.c.visit_id == visits.c.id)
+            .scalar_subquery()
+        )
+        return select(*keys, signature.label("signature")).select_from(base).where(
+            visits.c.trial_id == trial_id
+        )
+    # PostgreSQL: aggregate the events per visit once (the signature for randomized visits and
+    # the one with every type for the others), then hash-join visits, assignments and events.
+    per_visit = (
+        select(
+            events.c.visit_id,
+            func.string_agg(_token(event_types, literal(False)), RECORD).label("used"),
+            func.string_agg(_token(event_types, literal(True)), RECORD).label("every"),
+        )
+        .where(events.c.trial_id == trial_id)
+        .group_by(events.c.visit_id)
+        .subquery("signatures")
+    )
+    signature = case((unassigned, per_visit.c.every), else_=per_visit.c.used)
+    return (
+        select(*keys, signature.label("signature"))
+        .select_from(base.outerjoin(per_visit, per_visit.c.visit_id == visits.c.id))
+        .where(visits.c.trial_id == trial_id)
+    )
+
+
+def classes_query(trial_id: str, event_types: Sequence[str], dialect: str) -> Select:  # type: ignore[type-arg]
+    """Group the visits of :func:`per_visit_query` into classes, counting the visits."""
+    per_visit = per_visit_query(trial_id, event_types, dialect)
+    if dialect == "sqlite":
+        # LIMIT -1 (no limit) keeps SQLite from flattening the subquery into the GROUP BY, which
+        # would evaluate the signature's subquery twice per visit.
+        per_visit = per_visit.limit(-1)
+    rows = per_visit.subquery("per_visit")
+    keys = [rows.c[key] for key in CLASS_KEYS]
+    return select(*keys, func.count().label("visits")).group_by(*keys)
+
+
+def _plan_settings(conn: Connection) -> None:
+    """PostgreSQL settings for this transaction that the pass was measured with.
+
+    No JIT (compiling the plan took longer than running it), no parallel workers (each would
+    build its own hash of the per-visit signatures), and memory for the joins' hash tables and
+    the grouping, which the planner expects to have as many groups as visits.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL jit = off"))
+        conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        conn.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+def read_visit_classes(
+    conn: Connection, trial_id: str, event_types: Iterable[str], batch_rows: int
+) -> pd.DataFrame:
+    """The trial's visit classes: :data:`CLASS_KEYS` as categoricals (a missing arm is NaN) and
+    ``visits`` as ``int64``, read ``batch_rows`` at a time (times in UTC).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL TIME ZONE 'UTC'"))
+    _plan_settings(conn)
+    query = classes_query(trial_id, sorted(set(event_types)), conn.dialect.name)
+    result = conn.execute(query, execution_options={"stream_results": True})
+    parts: list[dict[str, object]] = []
+    for rows in result.partitions(batch_rows):
+        columns = list(zip(*rows, strict=True))
+        part: dict[str, object] = {
+            key: pd.Categorical(pd.Series(values, dtype=object))
+            for key, values in zip(CLASS_KEYS, columns, strict=False)
+        }
+        part["visits"] = np.asarray(columns[-1], dtype="int64")
+        parts.append(part)
+    if not parts:
+        empty: dict[str, object] = {key: pd.Categorical([]) for key in CLASS_KEYS}
+        return pd.DataFrame({**empty, "visits": np.zeros(0, dtype="int64")})
+    data = {
+        key: union_categoricals([part[key] for part in parts])  # type: ignore[misc]
+        for key in CLASS_KEYS
+    }
+    data["visits"] = np.concatenate([part["visits"] for part in parts])  # type: ignore[arg-type]
+    return pd.DataFrame(data)
+
+
+# -- decoding --------------------------------------------------------------------------------
+
+
+def time_keys(hour_start: object) -> tuple[str, str, str]:
+    """``(week, hour, weekday)`` of a start hour: the Monday of its ISO week (``YYYY-MM-DD``),
+    the hour 0-23 and the weekday 0 = Monday, as texts.
+    """
+    if isinstance(hour_start, datetime):
+        day, hour = hour_start.date(), hour_start.hour
+    else:
+        moment = datetime.strptime(str(hour_start), "%Y-%m-%d %H")
+        day, hour = moment.date(), moment.hour
+    monday: date = day - timedelta(days=day.weekday())
+    return monday.isoformat(), str(hour), str(day.weekday())
+
+
+def signature_flags(classes: pd.DataFrame, event_types: Sequence[str]) -> pd.DataFrame:
+    """One 0/1 ``int64`` column per event type: whether the class's visits have that event."""
+    categories = classes["signature"].cat.categories
+    codes = classes["signature"].cat.codes.to_numpy()
+    decoded = [decode_signature(text) for text in categories] + [decode_signature(None)]
+    flags = {}
+    for event_type in event_types:
+        lookup = np.array([event_type in s.types for s in decoded], dtype="int64")
+        flags[event_type] = lookup[codes]  # code -1 (no events) indexes the last entry
+    return pd.DataFrame(flags, index=classes.index)
+
+
+def tally(classes: pd.DataFrame) -> LogTally:
+    """The data-quality facts of :class:`LogTally` from the visit classes."""
+    by_version = classes.groupby("trial_version", observed=True)["visits"].sum()
+    signatures = [None, *classes["signature"].cat.categories]  # indexed by code + 1
+    unassigned = classes["arm"].isna().to_numpy()
+    # Visits per signature code + 1 (0 = no events), then per (arm, signature) code pair.
+    codes = classes["signature"].cat.codes.to_numpy().astype("int64") + 1
+    visits = classes["visits"].to_numpy()
+    orphans = np.bincount(codes[unassigned], weights=visits[unassigned], minlength=1)
+    orphan_events: Counter[str] = Counter()
+    for code in np.flatnonzero(orphans):
+        for event_type, times in decode_signature(signatures[code]).type_counts:
+            orphan_events[event_type] += times * int(orphans[code])
+    assigned = classes[~unassigned]
+    pairs = pd.DataFrame(
+        {
+            "arm": assigned["arm"].cat.codes,
+            "signature": codes[~unassigned],
+            "visits": visits[~unassigned],
+        }
+    ).groupby(["arm", "signature"], sort=True)["visits"].sum()
+    arms = classes["arm"].cat.categories
+    exposures: Counter[tuple[str, str | None, str | None, str | None]] = Counter()
+    for (arm, code), number in pairs.items():
+        for shown in decode_signature(signatures[code]).exposures:
+            exposures[(str(arms[arm]), *shown)] += int(number)
+    return LogTally(
+        visits_by_version={str(k): int(v) for k, v in sorted(by_version.items())},
+        visits_without_assignment=int(visits[unassigned].sum()),
+        events_without_assignment=dict(sorted(orphan_events.items())),
+        exposures=dict(exposures),
+    )
