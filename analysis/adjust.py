@@ -355,7 +355,10 @@ def describe(
     elif not terms:
         what = "difference in means (OLS on the arm indicators)"
     elif interacted:
-        what = f"Lin (2013) interacted regression on centred indicators of {adjusted}"
+        what = (
+            f"Lin (2013) interacted regression (arm indicators, centred indicators of {adjusted} "
+            "and their interactions)"
+        )
     else:
         what = f"OLS with fixed effects of {adjusted}"
     column = se_type[4:-1] if "(" in se_type else ""

@@ -15,7 +15,7 @@ decides the standard errors, how it was randomized decides the covariates.
 Cluster-robust errors by location treat the location's visits as if they had been assigned
 together. They were assigned one by one, so those errors estimate the variance of a design that
 was not run; with few, unequal locations they are also far too small (a 3-location A/A
-simulation rejects 17% of the time at 5%: tests/analysis/test_adjust_calibration.py).
+simulation rejects 14% of the time at 5%: tests/analysis/test_adjust_calibration.py).
 """
 
 from __future__ import annotations
