@@ -197,3 +197,33 @@ def test_a_running_trial_below_its_plan_has_a_note_not_a_deviation(tmp_path) -> 
     (short,) = [d for d in stopped.transparency.deviations if d.kind == "sample size"]
     assert short.what == "fewer analysed visits than planned"
     assert stopped.transparency.trial_status == "stopped"
+
+
+def test_visits_in_cells_merged_over_time_have_no_known_day() -> None:
+    import pandas as pd
+
+    from analysis.counts import Counts, OutcomeSpec
+
+    spec = OutcomeSpec("requested_contact", "contact_requested")
+    cells = pd.DataFrame(
+        {
+            "arm": ["control", "gain", "gain"],
+            "location": ["loc-a", "loc-a", "*"],
+            "language": ["en", "en", "*"],
+            "week": ["2027-01-04", "2026-12-28", "*"],
+            "hour": ["9", "9", "*"],
+            "weekday": ["2", "6", "*"],
+            "n": [12, 3, 20],
+            "opted_out": [0, 0, 0],
+            "exposed": [12, 3, 20],
+            "opted_out_with_outcome": [0, 0, 0],
+            "outcome_requested_contact": [1, 0, 2],
+            "unexposed_requested_contact": [0, 0, 0],
+        }
+    )
+    counts = Counts("test-trial", (spec,), cells, "export", "hash")
+    days, unknown = visits_by_day(counts)
+    assert (days, unknown) == ({date(2027, 1, 6): 12, date(2027, 1, 3): 3}, 20)
+    (early,), (note,) = schedule_deviations(date(2027, 1, 4), date(2027, 3, 28), days, 10, unknown)
+    assert early.actual == "<10 visits on 2027-01-03"
+    assert note.startswith("20 visits are in export cells merged over time")
