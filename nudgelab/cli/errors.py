@@ -49,6 +49,7 @@ KNOWN: tuple[tuple[str, str, Explain], ...] = (
     ("analysis", "AnalysisError", str),
     ("analysis.export", "ExportError", str),
     ("analysis.simulate", "SimulationError", str),
+    ("analysis.sequential", "SequentialDesignError", str),
     ("sqlalchemy.exc", "SQLAlchemyError", _database),
     ("builtins", "OSError", _os_error),
 )
