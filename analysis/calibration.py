@@ -92,14 +92,18 @@ from analysis.choices import Choices
 from analysis.corrections import adjust_p_values
 from analysis.counts import KEY_COLUMNS, Counts, OutcomeSpec, count_columns, outcome_column
 from analysis.estimate import Comparison
+from analysis.estimator_choice import choose_adjustment
+from analysis.interim import family_level, group_sequential_test, sequential_design
 from analysis.outcomes import adjusted, compare
-from analysis.pipeline import cluster_of, resolve
+from analysis.pipeline import resolve
 from analysis.results import ArmTotal, Options
-from analysis.sequential import boundaries
+from analysis.sequential import Look, repeated_confidence_interval
+from analysis.significance import z_test
 from experiments.design import comparison_alpha, minimum_detectable_effect, power_two_proportions
-from experiments.model import AnalysisPlan, Hypothesis
+from experiments.model import AnalysisPlan, Hypothesis, Randomization
 
 __all__ = [
+    "ArmTest",
     "Budget",
     "Calibration",
     "Cell",
@@ -111,8 +115,9 @@ __all__ = [
     "PlannedLooks",
     "Result",
     "Sample",
+    "SequentialRun",
+    "StoppingRule",
     "Strata",
-    "Tested",
     "band",
     "calibrate",
     "family_band_level",
@@ -272,7 +277,7 @@ class Sample:
 
 
 @dataclass(frozen=True)
-class Tested:
+class ArmTest:
     """One comparison with the control: its p-value and the report's decision on it."""
 
     arm: str
@@ -299,7 +304,7 @@ class Result:
     family-wise error is measured); ``methods`` names what was used (for the page).
     """
 
-    tests: tuple[Tested, ...]
+    tests: tuple[ArmTest, ...]
     intervals: tuple[Interval, ...]
     corrected: bool
     methods: tuple[str, ...] = ()
@@ -346,25 +351,27 @@ def counts_of(sample: Sample) -> Counts:
     return Counts("calibration", (OUTCOME,), cells, "calibration", "")
 
 
+#: The simulated design: visits randomized one by one, in blocks within location.
+RANDOMIZATION = Randomization(method="block", block_size=10, strata=["location"])
+
+
 @lru_cache(maxsize=64)
-def _options(
-    alpha: float, correction: str, locations: tuple[str, ...], planned: int, baseline: float
-) -> Options:
+def _options(alpha: float, correction: str, planned: int, baseline: float) -> Options:
     """The options the report would run with (plan's alpha and correction, default choices)."""
-    probe = Sample(
-        ("control", "arm1"),
-        locations,
-        np.ones((2, len(locations)), np.int64),
-        np.zeros((2, len(locations)), np.int64),
-    )
     plan = _plan(alpha, correction, planned, baseline)
-    return resolve(Choices(), plan, cluster=cluster_of(counts_of(probe)), source="calibration")
+    design = choose_adjustment(RANDOMIZATION)
+    return resolve(Choices(), plan, cluster=None, source="calibration", design=design)
 
 
 def report_options(sample: Sample) -> Options:
-    """:func:`analysis.pipeline.resolve` on a plan with the sample's alpha and correction."""
+    """The report's :func:`analysis.pipeline.resolve` for a block design within location.
+
+    As :func:`analysis.pipeline.build_report` does: the plan's alpha and correction, the default
+    choices, and the adjusted estimator that :func:`analysis.estimator_choice.choose_adjustment`
+    picks for :data:`RANDOMIZATION`.
+    """
     total = int(sample.n.sum())
-    return _options(sample.alpha, sample.correction, sample.locations, max(total, 1), 0.5)
+    return _options(sample.alpha, sample.correction, max(total, 1), 0.5)
 
 
 def comparison_intervals(comparison: Comparison) -> tuple[Interval, ...]:
@@ -430,7 +437,7 @@ def report_unadjusted(sample: Sample) -> Result:
     if comparison is None:
         return EMPTY
     tests = tuple(
-        Tested(e.arm, float(e.p_value), bool(e.significant))
+        ArmTest(e.arm, float(e.p_value), bool(e.significant))
         for e in comparison.arms
         if not e.is_control and e.p_value is not None
     )
@@ -451,7 +458,7 @@ def report_adjusted(sample: Sample) -> Result:
     finite = [e for e in estimates if math.isfinite(e.p_value)]
     corrected = adjust_p_values([e.p_value for e in finite], sample.correction)  # type: ignore[arg-type]
     tests = tuple(
-        Tested(e.arm, float(e.p_value), p is not None and p < sample.alpha)
+        ArmTest(e.arm, float(e.p_value), p is not None and p < sample.alpha)
         for e, p in zip(finite, corrected, strict=True)
     )
     intervals = tuple(
@@ -466,42 +473,94 @@ def report_adjusted(sample: Sample) -> Result:
 # -- stopping rules --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class SequentialRun:
+    """What a stopping rule made of one trial's looks.
+
+    ``crossed`` maps each comparison that stopped for efficacy to its look (from 1);
+    ``intervals`` holds the rule's intervals at every look (e.g. repeated confidence intervals),
+    ``missing`` the intervals it could not compute.
+    """
+
+    crossed: dict[str, int]
+    intervals: tuple[Interval, ...] = ()
+    missing: int = 0
+
+    @property
+    def stopped_at(self) -> int | None:
+        """The first look at which some comparison stopped for efficacy."""
+        return min(self.crossed.values()) if self.crossed else None
+
+
 class StoppingRule(Protocol):
-    """Decides at each look whether an A/A trial stops for efficacy (which is then an error)."""
+    """Decides, over the looks at one trial, which comparisons stop for efficacy and when."""
 
     name: str
     #: A rule the report does not use, run to show what it would cost (not in the summary).
     contrast: bool
 
-    def stops(self, fractions: tuple[float, ...], result: Result, sample: Sample) -> bool:
-        """Whether the look at information ``fractions[-1]`` (earlier looks before) stops."""
+    def run(self, looks: Sequence[Sample], fractions: tuple[float, ...]) -> SequentialRun:
+        """The decisions over ``looks`` (cumulative samples) at information ``fractions``."""
         ...
-
-
-@lru_cache(maxsize=256)
-def _design_p_boundary(fractions: tuple[float, ...], alpha: float, spending: str) -> float:
-    design = boundaries(fractions, alpha, spending, power=None)  # type: ignore[arg-type]
-    return design.looks[-1].p_boundary
 
 
 @dataclass(frozen=True)
 class PlannedLooks:
-    """The pre-registered sequential plan with the report's correction.
+    """The pre-registered sequential plan, as the report's interim analysis runs it.
 
-    Boundaries come from :func:`analysis.sequential.boundaries` at the *actual* information
-    fractions of the looks so far (Lan-DeMets spending). Holm is applied at the look's nominal
-    level ``p_k``: comparison ``j`` stops for efficacy when its Holm-adjusted p-value is at most
-    ``p_k`` (Holm on the stage-wise nominal levels).
+    At each look the pooled z-statistic of each comparison (:func:`analysis.significance.z_test`,
+    what :mod:`analysis.interim` uses) goes to :func:`analysis.interim.group_sequential_test`:
+    Lan-DeMets boundaries at the actual information fractions, the group-sequential Holm
+    procedure over the comparisons. The repeated confidence intervals are those of the report:
+    ``d ± c_k(α/m)·se`` (:func:`analysis.sequential.repeated_confidence_interval` with the
+    unpooled standard error, boundaries of :func:`analysis.interim.sequential_design` at the
+    family level of :func:`analysis.interim.family_level`).
     """
 
     spending: str = "obrien-fleming"
-    name: str = "pre-registered plan (O'Brien-Fleming type)"
+    name: str = "sequential plan"
     contrast: bool = False
 
-    def stops(self, fractions: tuple[float, ...], result: Result, sample: Sample) -> bool:
-        level = _design_p_boundary(fractions, sample.alpha, self.spending)
-        adjusted_p = adjust_p_values([t.p_value for t in result.tests], sample.correction)  # type: ignore[arg-type]
-        return any(p is not None and p <= level for p in adjusted_p)
+    def run(self, looks: Sequence[Sample], fractions: tuple[float, ...]) -> SequentialRun:
+        first = looks[-1]
+        others = first.arms[1:]
+        totals = [(s.n.sum(axis=1), s.successes.sum(axis=1)) for s in looks]
+        z = [[_z(n, x, j) for j in range(1, len(first.arms))] for n, x in totals]
+        tested = group_sequential_test(z, fractions, first.alpha, self.spending, first.correction)
+        crossed = {others[t.index]: t.crossed_at for t in tested if t.crossed_at is not None}
+        m = sum(value is not None for value in z[-1])
+        design = sequential_design(
+            fractions, family_level(first.alpha, first.correction, m), self.spending
+        )
+        intervals, missing = [], 0
+        for (n, x), look in zip(totals, design.looks, strict=True):
+            for j, arm in enumerate(others, start=1):
+                interval = _repeated_interval(n, x, j, look)
+                if interval is None:
+                    missing += 1
+                else:
+                    intervals.append(Interval(REPEATED, "difference", arm, *interval))
+        return SequentialRun(crossed, tuple(intervals), missing)
+
+
+REPEATED = "repeated difference, all looks"
+
+
+def _z(n: IntArray, x: IntArray, j: int) -> float | None:
+    if n[j] == 0 or n[0] == 0:
+        return None
+    return z_test(int(x[j]), int(n[j]), int(x[0]), int(n[0]))[0]
+
+
+def _repeated_interval(n: IntArray, x: IntArray, j: int, look: Look) -> tuple[float, float] | None:
+    if n[j] == 0 or n[0] == 0:
+        return None
+    p1, p0 = x[j] / n[j], x[0] / n[0]
+    se = math.sqrt(p1 * (1 - p1) / n[j] + p0 * (1 - p0) / n[0])
+    if not se > 0.0:
+        return None
+    interval = repeated_confidence_interval(float(p1 - p0), se, look)
+    return interval.low, interval.high
 
 
 @dataclass(frozen=True)
@@ -510,9 +569,14 @@ class NaivePeeking:
 
     name: str = "naive peeking"
     contrast: bool = True
+    method: Method = field(default=report_unadjusted)
 
-    def stops(self, fractions: tuple[float, ...], result: Result, sample: Sample) -> bool:
-        return any(t.rejected for t in result.tests)
+    def run(self, looks: Sequence[Sample], fractions: tuple[float, ...]) -> SequentialRun:
+        for k, sample in enumerate(looks, start=1):
+            rejected = {t.arm: k for t in self.method(sample).tests if t.rejected}
+            if rejected:
+                return SequentialRun(rejected)
+        return SequentialRun({})
 
 
 # -- measures --------------------------------------------------------------------------------
@@ -605,11 +669,13 @@ class Metric:
 
 @dataclass
 class _Tally:
-    """Counts of one measure while a cell runs."""
+    """Counts of one measure while a cell runs (``replications``: those that added a trial)."""
 
     hits: float = 0.0
     trials: int = 0
     missing: int = 0
+    replications: int = 0
+    last: int = -1
 
 
 @dataclass
@@ -618,14 +684,18 @@ class _Cellwork:
 
     tallies: dict[tuple[str, str, str], _Tally] = field(default_factory=dict)
     methods: set[str] = field(default_factory=set)
+    replication: int = 0
 
     def add(self, key: tuple[str, str, str], hit: bool | None) -> None:
         tally = self.tallies.setdefault(key, _Tally())
         if hit is None:
             tally.missing += 1
-        else:
-            tally.hits += bool(hit)
-            tally.trials += 1
+            return
+        tally.hits += bool(hit)
+        tally.trials += 1
+        if tally.last != self.replication:
+            tally.last = self.replication
+            tally.replications += 1
 
 
 # -- running a cell --------------------------------------------------------------------------
@@ -653,7 +723,7 @@ class Budget:
             raise ValueError("sequential replications must lie between 0 and replications")
 
 
-QUICK = Budget(replications=400, adjusted=100, sequential=300)
+QUICK = Budget(replications=300, adjusted=100, sequential=200)
 
 
 @dataclass(frozen=True)
@@ -721,32 +791,62 @@ def _sample(world: Truth, locations: tuple[str, ...], n: IntArray, x: IntArray) 
     return Sample(world.arms, locations, n, x)
 
 
-def _sequential(
+def _judge_looks(
     work: _Cellwork,
-    methods: Methods,
+    scenario: str,
+    rule: StoppingRule,
+    run: SequentialRun,
     world: Truth,
+    effect_arm: str | None,
+) -> None:
+    """Tally one trial's looks: a stop for a null comparison is an error; intervals cover."""
+    nulls = [arm for arm in world.arms[1:] if arm != effect_arm]
+    measure = "stopping error" if effect_arm is None else "family-wise error"
+    if effect_arm is None or len(nulls) > 0:
+        work.add((scenario, measure, rule.name), any(arm in run.crossed for arm in nulls))
+    if effect_arm is not None:
+        work.add((scenario, "power", rule.name), effect_arm in run.crossed)
+    index = {arm: i for i, arm in enumerate(world.arms)}
+    names = dict.fromkeys(interval.name for interval in run.intervals)
+    for name in names:
+        work.add(
+            (scenario, "coverage", name),
+            all(
+                i.low <= world.value(i.parameter, index[i.arm]) <= i.high
+                for i in run.intervals
+                if i.name == name
+            ),
+        )
+    if run.missing and not names:
+        work.add((scenario, "coverage", REPEATED), None)
+
+
+def _scenario(
+    work: _Cellwork,
+    scenario: str,
+    world: Truth,
+    methods: Methods,
+    budget: Budget,
+    rng: np.random.Generator,
     locations: tuple[str, ...],
-    successes: IntArray,
-    visits: IntArray,
-) -> Result:
-    """Analyse one A/A trial at each look until every rule has stopped; the last look's result."""
-    running = {rule.name: rule for rule in methods.stopping}
-    total = visits[-1].sum()
-    fractions = tuple(float(v.sum() / total) for v in visits)
-    result = EMPTY
-    for k in range(len(fractions)):
-        last = k == len(fractions) - 1
-        if not running and not last:
-            continue
-        sample = _sample(world, locations, visits[k], successes[k])
-        result = methods.unadjusted(sample)
-        for name, rule in list(running.items()):
-            if rule.stops(fractions[: k + 1], result, sample):
-                work.add(("A/A", "stopping error", name), True)
-                del running[name]
-    for name in running:
-        work.add(("A/A", "stopping error", name), False)
-    return result
+    effect_arm: str | None,
+) -> None:
+    """Draw ``budget.replications`` trials of one scenario and tally every method on them."""
+    successes, visits = draw(rng, world, budget.replications, LOOKS)
+    total = float(visits[-1].sum())
+    fractions = tuple(float(v.sum()) / total for v in visits)
+    rules = [rule for rule in methods.stopping if effect_arm is None or not rule.contrast]
+    for r in range(budget.replications):
+        work.replication = r
+        final = _sample(world, locations, visits[-1], successes[r, -1])
+        _judge(work, scenario, "unadjusted", methods.unadjusted(final), final, world, effect_arm)
+        if methods.adjusted is not None and r < budget.adjusted:
+            result = methods.adjusted(final)
+            _judge(work, scenario, "adjusted", result, final, world, effect_arm)
+        if r < budget.sequential and rules:
+            looks = [_sample(world, locations, visits[k], successes[r, k]) for k in range(LOOKS)]
+            for rule in rules:
+                _judge_looks(work, scenario, rule, rule.run(looks, fractions), world, effect_arm)
 
 
 def simulate_cell(
@@ -760,41 +860,20 @@ def simulate_cell(
     started = time.perf_counter()
     rng = np.random.default_rng([seed, cell.n_per_arm, round(cell.rate * 1e6), cell.arms])
     work = _Cellwork()
-    locations = strata.names
-    null = truth(cell, strata)
-    successes, visits = draw(rng, null, budget.replications, LOOKS)
-    for r in range(budget.replications):
-        if r < budget.sequential:
-            final = _sequential(work, methods, null, locations, successes[r], visits)
-        else:
-            final = methods.unadjusted(_sample(null, locations, visits[-1], successes[r, -1]))
-        sample = _sample(null, locations, visits[-1], successes[r, -1])
-        _judge(work, "A/A", "unadjusted", final, sample, null, None)
-        if methods.adjusted is not None and r < budget.adjusted:
-            _judge(work, "A/A", "adjusted", methods.adjusted(sample), sample, null, None)
+    _scenario(work, "A/A", truth(cell, strata), methods, budget, rng, strata.names, None)
     delta, analytic = effect_size(cell)
     if math.isfinite(delta):
         world = truth(cell, strata, delta)
-        successes, visits = draw(rng, world, budget.replications)
-        effect_arm = world.arms[-1]
-        for r in range(budget.replications):
-            sample = _sample(world, locations, visits[-1], successes[r, -1])
-            _judge(
-                work, "effect", "unadjusted", methods.unadjusted(sample), sample, world, effect_arm
-            )
-            if methods.adjusted is not None and r < budget.adjusted:
-                _judge(
-                    work, "effect", "adjusted", methods.adjusted(sample), sample, world, effect_arm
-                )
+        _scenario(work, "effect", world, methods, budget, rng, strata.names, world.arms[-1])
     contrasts = frozenset(rule.name for rule in methods.stopping if rule.contrast)
-    metrics = tuple(_metrics(cell, work, budget, analytic, contrasts))
+    metrics = tuple(_metrics(cell, work, analytic, contrasts))
     return CellResult(
         cell, metrics, delta, analytic, tuple(sorted(work.methods)), time.perf_counter() - started
     )
 
 
 def _metrics(
-    cell: Cell, work: _Cellwork, budget: Budget, analytic: float, contrasts: frozenset[str]
+    cell: Cell, work: _Cellwork, analytic: float, contrasts: frozenset[str]
 ) -> Iterator[Metric]:
     nominal: dict[str, tuple[float, Acceptance]] = {
         "false-positive rate": (ALPHA, "within"),
@@ -804,10 +883,6 @@ def _metrics(
         "stopping error": (ALPHA, "not above"),
     }
     for (scenario, measure, method), tally in sorted(work.tallies.items()):
-        adjusted_method = method == "adjusted" or method.startswith("adjusted ")
-        replications = {
-            "stopping error": budget.sequential,
-        }.get(measure, budget.adjusted if adjusted_method else budget.replications)
         level, acceptance = nominal[measure]
         yield Metric(
             cell,
@@ -816,7 +891,7 @@ def _metrics(
             method,
             tally.hits,
             tally.trials,
-            replications,
+            max(tally.replications, 1),
             level,
             acceptance,
             tally.missing,
@@ -931,8 +1006,12 @@ def render_markdown(calibration: Calibration, command: str = "nudgelab calibrate
             "A/A",
             ("stopping error",),
             "Ten looks at an A/A trial",
-            "Share of A/A trials that stop for efficacy at one of 10 equally spaced "
-            "looks (after each tenth of the visits).",
+            "Share of A/A trials that stop for efficacy at one of 10 equally spaced looks (after "
+            "each tenth of the visits): under the sequential plan (Lan-DeMets O'Brien-Fleming-type "
+            "boundaries at the actual information fractions, group-sequential Holm over the "
+            "comparisons, as in the report's interim analysis) and, as a contrast, under naive "
+            "peeking (stopping at the first look where the report marks a comparison "
+            "significant).",
         ),
         _methods_section(calibration),
     ]
@@ -1030,7 +1109,8 @@ the number of *trials*, which is wider than their own (conservative).
 def _bands_section(calibration: Calibration) -> str:
     seen: dict[tuple[str, float, int], Band] = {}
     for m in calibration.metrics:
-        seen.setdefault((m.measure, round(m.nominal, 6), m.replications), m.band())
+        if m.trials:
+            seen.setdefault((m.measure, round(m.nominal, 6), m.replications), m.band())
     rows = [
         f"| {measure} | {nominal:.3f} | {replications:,} | {b.low:.4f} – {b.high:.4f} |"
         for (measure, nominal, replications), b in sorted(
@@ -1112,34 +1192,43 @@ def _column(metric: Metric) -> str:
 
 
 def _table_section(
-    calibration: Calibration, scenario: str, measures: Sequence[str], title: str, caption: str
+    calibration: Calibration,
+    scenario: str,
+    measures: Sequence[str],
+    title: str,
+    caption: str,
+    lead: tuple[tuple[str, Callable[[CellResult], str]], ...] = (),
 ) -> str:
-    chosen = [m for m in calibration.metrics if m.scenario == scenario and m.measure in measures]
-    columns = list(
-        dict.fromkeys(
-            _column(m)
-            for m in sorted(
-                chosen,
-                key=lambda m: (
-                    measures.index(m.measure),
-                    m.contrast,
-                    m.method.startswith("adjusted"),
-                    m.method,
-                ),
-            )
-        )
+    """One row per cell, one column per (measure, method) of ``scenario``; ``lead`` first."""
+    chosen = [
+        m
+        for m in calibration.metrics
+        if m.scenario == scenario and m.measure in measures and (m.trials or m.missing)
+    ]
+    order = sorted(
+        chosen,
+        key=lambda m: (
+            measures.index(m.measure),
+            m.contrast,
+            m.method.startswith("adjusted"),
+            m.method.startswith("sequential"),
+            m.method,
+        ),
     )
+    columns = list(dict.fromkeys(_column(m) for m in order))
+    names = [name for name, _ in lead] + columns
     lines = [
         f"## {title}",
         "",
         _wrap(caption),
         "",
-        "| n per arm | rate | arms | " + " | ".join(columns) + " |",
-        "|---:|---:|---:|" + "---|" * len(columns),
+        "| n per arm | rate | arms | " + " | ".join(names) + " |",
+        "|---:|---:|---:|" + "---|" * len(names),
     ]
     for result in calibration.cells:
         mine = {_column(m): m for m in result.metrics if m in chosen}
-        cells = [_shown(mine[c]) if c in mine else "–" for c in columns]
+        cells = [show(result) for _, show in lead]
+        cells += [_shown(mine[c]) if c in mine else "–" for c in columns]
         cell = result.cell
         lines.append(
             f"| {cell.n_per_arm:,} | {cell.rate:.2f} | {cell.arms} | " + " | ".join(cells) + " |"
@@ -1147,31 +1236,29 @@ def _table_section(
     return "\n".join(lines)
 
 
+def _delta(result: CellResult) -> str:
+    return "–" if math.isnan(result.delta) else f"{result.delta * 100:+.2f}"
+
+
 def _power_section(calibration: Calibration) -> str:
-    lines = [
-        "## Power at the minimum detectable effect",
-        "",
-        _wrap(
-            "δ is the minimum detectable effect `nudgelab check` prints for 80 % power "
-            "(two-sided, α/m per comparison, normal approximation on the arcsine scale; "
-            "`experiments.design`); *analytic* is the power it promises there. The simulated "
-            "power is the share of trials in which the effect arm is declared significant after "
-            "the correction (for the adjusted estimate: its p-values with the same correction)."
-        ),
-        "",
-        "| n per arm | rate | arms | δ (pp) | analytic | unadjusted | adjusted |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for result in calibration.cells:
-        found = {m.method: m for m in result.metrics if m.measure == "power"}
-        shown = [_shown(found[k]) if k in found else "–" for k in ("unadjusted", "adjusted")]
-        cell = result.cell
-        delta = "–" if math.isnan(result.delta) else f"{result.delta * 100:+.2f}"
-        lines.append(
-            f"| {cell.n_per_arm:,} | {cell.rate:.2f} | {cell.arms} | {delta} | "
-            f"{result.analytic_power:.3f} | " + " | ".join(shown) + " |"
-        )
-    return "\n".join(lines)
+    caption = (
+        "δ is the minimum detectable effect `nudgelab check` prints for 80 % power (two-sided, "
+        "α/m per comparison, normal approximation on the arcsine scale; `experiments.design`); "
+        "*analytic* is the power it promises there. Power is the share of trials in which the "
+        "effect arm is declared significant after the correction (adjusted estimate: its "
+        "p-values with the same correction; sequential plan: crossed its boundary at one of 10 "
+        "looks, O'Brien-Fleming-type spending, group-sequential Holm). With "
+        "5 arms the other 3 arms are null, and the family-wise error is the share of trials "
+        "with one of them declared significant."
+    )
+    return _table_section(
+        calibration,
+        "effect",
+        ("power", "family-wise error"),
+        "Power at the minimum detectable effect",
+        caption,
+        (("δ (pp)", _delta), ("analytic", lambda r: f"{r.analytic_power:.3f}")),
+    )
 
 
 def _methods_section(calibration: Calibration) -> str:

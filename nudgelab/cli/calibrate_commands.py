@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     "--replications",
     type=click.IntRange(min=10),
     default=None,
-    help="A/A and effect trials per cell (default 2000; 400 with --quick).",
+    help="A/A and effect trials per cell (default 2000; 300 with --quick).",
 )
 @click.option(
     "--adjusted",
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     "--sequential",
     type=click.IntRange(min=0),
     default=None,
-    help="A/A trials analysed at each of 10 looks (default 1000; 300 with --quick).",
+    help="A/A trials analysed at each of 10 looks (default 1000; 200 with --quick).",
 )
 @click.option(
     "--jobs",
