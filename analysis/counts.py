@@ -196,9 +196,7 @@ def load_counts(
         with engine.begin() as conn:
             classes = read_visit_classes(conn, trial_id, event_types, FETCH_ROWS)
     frame = cells_from_classes(classes, outcomes)
-    return replace(
-        counts_from_frame(trial_id, outcomes, frame, "database"), tally=tally(classes)
-    )
+    return replace(counts_from_frame(trial_id, outcomes, frame, "database"), tally=tally(classes))
 
 
 def cells_from_classes(classes: pd.DataFrame, outcomes: Sequence[OutcomeSpec]) -> pd.DataFrame:

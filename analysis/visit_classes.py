@@ -130,9 +130,7 @@ def _hour_start(dialect: str) -> ColumnElement[object]:
 
 
 def _assignment_join() -> ColumnElement[bool]:
-    return and_(
-        assignments.c.trial_id == visits.c.trial_id, assignments.c.visit_id == visits.c.id
-    )
+    return and_(assignments.c.trial_id == visits.c.trial_id, assignments.c.visit_id == visits.c.id)
 
 
 def per_visit_query(trial_id: str, event_types: Sequence[str], dialect: str) -> Select:  # type: ignore[type-arg]
@@ -153,8 +151,10 @@ def per_visit_query(trial_id: str, event_types: Sequence[str], dialect: str) -> 
             .where(events.c.trial_id == visits.c.trial_id, events.c.visit_id == visits.c.id)
             .scalar_subquery()
         )
-        return select(*keys, signature.label("signature")).select_from(base).where(
-            visits.c.trial_id == trial_id
+        return (
+            select(*keys, signature.label("signature"))
+            .select_from(base)
+            .where(visits.c.trial_id == trial_id)
         )
     # PostgreSQL: aggregate the events per visit once (the signature for randomized visits and
     # the one with every type for the others), then hash-join visits, assignments and events.
@@ -274,13 +274,17 @@ def tally(classes: pd.DataFrame) -> LogTally:
         for event_type, times in decode_signature(signatures[code]).type_counts:
             orphan_events[event_type] += times * int(orphans[code])
     assigned = classes[~unassigned]
-    pairs = pd.DataFrame(
-        {
-            "arm": assigned["arm"].cat.codes,
-            "signature": codes[~unassigned],
-            "visits": visits[~unassigned],
-        }
-    ).groupby(["arm", "signature"], sort=True)["visits"].sum()
+    pairs = (
+        pd.DataFrame(
+            {
+                "arm": assigned["arm"].cat.codes,
+                "signature": codes[~unassigned],
+                "visits": visits[~unassigned],
+            }
+        )
+        .groupby(["arm", "signature"], sort=True)["visits"]
+        .sum()
+    )
     arms = classes["arm"].cat.categories
     exposures: Counter[tuple[str, str | None, str | None, str | None]] = Counter()
     for (arm, code), number in pairs.items():

@@ -206,11 +206,15 @@ def test_quality_figures_equal_a_per_visit_recount(irregular_log) -> None:  # ty
         _, hand = recount(conn, trial.id)
     assert quality.visits_by_version == dict(hand["by_version"])
     assert quality.visits_without_assignment == hand["orphans"] == 6
-    assert quality.events_without_assignment == {
-        "contact_requested": 1,
-        "exposure": 4,
-        "timeout": 4,
-    } == dict(hand["orphan_events"])
+    assert (
+        quality.events_without_assignment
+        == {
+            "contact_requested": 1,
+            "exposure": 4,
+            "timeout": 4,
+        }
+        == dict(hand["orphan_events"])
+    )
     disclosure: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
     material: defaultdict[str, list[int]] = defaultdict(lambda: [0, 0])
     for (arm, language, shown_d, shown_m), number in hand["exposures"].items():
