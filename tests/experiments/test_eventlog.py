@@ -1,12 +1,18 @@
-"""The Alembic migrations create exactly the schema that eventlog.py declares."""
+"""The Alembic migrations create exactly the schema that eventlog.py declares, also when an
+existing database is upgraded."""
 
 from __future__ import annotations
 
+import random
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
-from experiments.eventlog import ALLOWED_COLUMNS, metadata
+from experiments import store
+from experiments.eventlog import ALLOWED_COLUMNS, make_engine, metadata, upgrade
+from tests.factories import make_trial, trial_yaml
 
 
 def test_migrations_match_the_declared_tables(engine) -> None:  # type: ignore[no-untyped-def]
@@ -15,3 +21,59 @@ def test_migrations_match_the_declared_tables(engine) -> None:  # type: ignore[n
         assert compare_metadata(context, metadata) == []
         tables = set(inspect(connection).get_table_names()) - {"alembic_version"}
     assert tables == set(ALLOWED_COLUMNS)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def unmigrated_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    """An empty database without any schema: once on SQLite, once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def _indexes(connection) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
+    found = inspect(connection)
+    return {
+        table: {ix["name"] for ix in found.get_indexes(table) if "duplicates_constraint" not in ix}
+        for table in COUNTED
+    }
+
+
+COUNTED = ("visits", "assignments", "events")
+
+
+def test_upgrade_from_0001_keeps_the_data_and_swaps_the_counting_indexes(
+    unmigrated_url: str,
+) -> None:
+    upgrade(unmigrated_url, "0001")
+    engine = make_engine(unmigrated_url)
+    trial = make_trial()
+    with engine.begin() as conn:
+        store.load_trial(conn, trial, trial_yaml())
+        store.start_trial(conn, trial.id)
+        started = store.start_visits(
+            conn, trial, [store.VisitSpec("loc-a", "en")] * 12, rng=random.Random(3)
+        )
+        store.record_events(
+            conn,
+            trial,
+            [store.EventSpec(v.id, "exposure", f"x-{v.id}", "en") for v in started],
+        )
+    with engine.connect() as conn:
+        assert _indexes(conn) == {
+            "visits": {"ix_visits_trial_id"},
+            "assignments": {"ix_assignments_trial_id_arm"},
+            "events": {"ix_events_visit_id", "ix_events_trial_id_type"},
+        }
+        rows = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in COUNTED}
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert _indexes(conn) == {
+            "visits": {"ix_visits_trial_id_id"},
+            "assignments": {"ix_assignments_trial_id_visit_id"},
+            "events": {"ix_events_visit_id", "ix_events_trial_id_visit_id"},
+        }
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+        after = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in COUNTED}
+    assert rows == after == {"visits": 12, "assignments": 12, "events": 12}
+    engine.dispose()
