@@ -49,7 +49,9 @@ reexamining Freedman's critique, Ann Appl Stat 7:295–318. Miratrix LW, Sekhon 
 Adjusting treatment effect estimates by post-stratification in randomized experiments, J R Stat
 Soc B 75:369–396. MacKinnon JG, White H (1985) J Econometrics 29:305–325. Bell RM, McCaffrey DF
 (2002) Survey Methodology 28:169–181. Pustejovsky JE, Tipton E (2018) J Bus Econ Stat
-36:672–683. Williams R (2012) Stata Journal 12:308–331 (average marginal effects).
+36:672–683. Imbens GW, Rubin DB (2015) Causal Inference for Statistics, Social, and Biomedical
+Sciences, Cambridge University Press. Williams R (2012) Stata Journal 12:308–331 (average
+marginal effects).
 """
 
 from __future__ import annotations
@@ -200,7 +202,7 @@ class _Design:
     x: np.ndarray  # cells × parameters: intercept, arm indicators, covariate terms
     arms: tuple[str, ...]  # non-control arms, column j + 1 of x
     dropped: tuple[str, ...]  # covariate terms left out as collinear
-    additive: tuple[str, ...]  # interactions left out for too few visits
+    tied: tuple[str, ...]  # interactions left out for too few visits (tied to the reference)
     terms: tuple[str, ...]  # covariate columns with at least one indicator in the model
 
 
@@ -227,7 +229,7 @@ def _design(
     columns = [np.ones(len(cells))] + [(arm_of == a).astype(float) for a in arms]
     for column in columns:
         span.add(column)
-    kept, dropped, additive = [], [], []
+    kept, dropped, tied = [], [], []
     for name, mask in levels:
         centred = mask - float(n @ mask) / n.sum()
         if span.add(centred):
@@ -242,13 +244,13 @@ def _design(
             few = min(n[in_arm & mask].sum(), n[in_control & mask].sum())
             product = in_arm * centred
             if few < MIN_INTERACTION_VISITS:
-                additive.append(f"{arm}:{name}")
+                tied.append(f"{arm}:{name}")
             elif span.add(product):
                 columns.append(product)
             else:
                 dropped.append(f"{arm}:{name}")
     used = tuple(t for t in terms if any(name.startswith(f"{t}=") for name, _, _ in kept))
-    return _Design(np.column_stack(columns), arms, tuple(dropped), tuple(additive), used)
+    return _Design(np.column_stack(columns), arms, tuple(dropped), tuple(tied), used)
 
 
 def _clusters(cells: pd.DataFrame, cluster: str | None) -> np.ndarray | None:
@@ -477,11 +479,11 @@ def _design_notes(design: _Design) -> list[str]:
     notes = []
     if design.dropped:
         notes.append(f"terms collinear with earlier terms left out: {', '.join(design.dropped)}")
-    if design.additive:
+    if design.tied:
         notes.append(
             f"interactions left out (fewer than {MIN_INTERACTION_VISITS} visits of the arm or the "
             "control at that level; the arm's effect there is tied to its effect at the level "
-            f"with most visits): {', '.join(design.additive)}"
+            f"with most visits): {', '.join(design.tied)}"
         )
     return notes
 
