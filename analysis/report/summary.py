@@ -156,15 +156,34 @@ def _sequential_status(report: Report, arm: str) -> Any:
 
 
 def _family_interval(estimate: Any) -> tuple[float | None, float | None, float | None]:
-    """The simultaneous (family-level) interval of a comparison, when the estimator made one."""
-    low = getattr(estimate, "diff_ci_simultaneous_low", None)
-    high = getattr(estimate, "diff_ci_simultaneous_high", None)
+    """The family-level interval of a comparison and its level, when the estimator made one."""
+    low = getattr(estimate, "diff_simultaneous_ci_low", None)
+    high = getattr(estimate, "diff_simultaneous_ci_high", None)
     level = getattr(estimate, "simultaneous_level", None)
     return low, high, level
 
 
+def family_size(comparison: Comparison) -> int:
+    """The number of comparisons the correction ran over (arms other than the control)."""
+    return getattr(comparison, "family_size", 0) or len(comparison.arms) - 1
+
+
+def _family_label(comparison: Comparison, level: float | None) -> str:
+    """What a family-level interval is: Bonferroni-simultaneous or FCR-adjusted (BY 2005)."""
+    confidence = f"{level:.2%}" if isinstance(level, float) else "family-level"
+    m = family_size(comparison)
+    if getattr(comparison, "simultaneous", None) == "benjamini-yekutieli":
+        return f"FCR-adjusted {confidence} interval of Benjamini–Yekutieli for the selected arms"
+    return f"simultaneous {confidence} interval, Bonferroni-adjusted for {m} comparisons"
+
+
 def _interval(report: Report, outcome: OutcomeResult, estimate: Any) -> tuple[Any, Any, str]:
-    """The interval that goes with the decision, and what it is."""
+    """The interval that goes with the decision, and what it is.
+
+    A sequential plan: the repeated confidence interval. Otherwise the family-level interval of
+    the correction when the comparison has one, else the per-comparison interval, labelled as
+    not adjusted when there are several comparisons.
+    """
     comparison = outcome.comparison
     assert comparison is not None
     status = _sequential_status(report, estimate.arm)
@@ -172,18 +191,16 @@ def _interval(report: Report, outcome: OutcomeResult, estimate: Any) -> tuple[An
         level = 1 - _interim(report).family_level
         return status.rci_low, status.rci_high, f"repeated {level:.1%} confidence interval"
     low, high, level = _family_interval(estimate)
-    name = CORRECTION_NAMES.get(comparison.correction, comparison.correction)
     if not missing(low) and not missing(high):
-        confidence = f"{level:.1%}" if isinstance(level, float) else "family-level"
-        return low, high, f"simultaneous {confidence} interval ({name} level)"
+        return low, high, _family_label(comparison, level)
     unadjusted = f"{1 - comparison.alpha:.0%} interval"
-    if comparison.correction == "none" or len(comparison.arms) <= 2:
+    m = family_size(comparison)
+    if comparison.correction == "none" or m <= 1:
         return estimate.diff_ci_low, estimate.diff_ci_high, unadjusted
-    others = len(comparison.arms) - 1
     return (
         estimate.diff_ci_low,
         estimate.diff_ci_high,
-        f"{unadjusted} not adjusted for the {others} comparisons",
+        f"{unadjusted} not adjusted for the {m} comparisons",
     )
 
 
@@ -249,6 +266,26 @@ def _not_estimable_finding(estimate: Any, title: str, label: str) -> Finding:
     )
 
 
+def _disagreement(comparison: Comparison, what: str, excludes_zero: bool, significant: bool) -> str:
+    """Why the interval shown and the corrected decision may seem to disagree, when they do."""
+    if excludes_zero and not significant and "not adjusted" in what:
+        return (
+            " The unadjusted interval excludes zero, but it does not account for the other "
+            "comparisons; the corrected decision is the one that counts."
+        )
+    if (
+        not excludes_zero
+        and significant
+        and comparison.correction == "holm"
+        and "Bonferroni" in what
+    ):
+        return (
+            " Holm's procedure rejects more than Bonferroni's, so its simultaneous interval can "
+            "still include zero for an arm Holm finds significant (Strassburger & Bretz 2008)."
+        )
+    return ""
+
+
 def _difference(diff: float) -> str:
     """``2.93 percentage points higher than`` the control, in words."""
     if diff == 0:
@@ -271,12 +308,7 @@ def _finding(
         interval = f"{what}: not computable"
     else:
         interval = f"{_signed(low)} to {_signed(high)} points, {what}"
-        excludes_zero = low > 0 or high < 0
-        if excludes_zero and not significant and "not adjusted" in what:
-            verdict += (
-                " The unadjusted interval excludes zero, but it does not account for the "
-                "other comparisons; the corrected decision is the one that counts."
-            )
+        verdict += _disagreement(comparison, what, low > 0 or high < 0, significant)
     sentence = (
         f"{label}: {_pct(estimate.rate)} of {number(estimate.n)} visits, "
         f"{_difference(estimate.diff)} the control ({interval}). {verdict}"
@@ -313,12 +345,12 @@ def _stage(report: Report) -> str:
 def _headline(report: Report, outcome: OutcomeResult, findings: list[Finding]) -> str:
     comparison = outcome.comparison
     assert comparison is not None
-    total = len(findings)
+    total, m = len(findings), family_size(comparison)
     correction = CORRECTION_NAMES.get(comparison.correction, comparison.correction)
     family = (
         "without a correction for multiple comparisons"
         if comparison.correction == "none"
-        else f"after the {correction} correction for {total} comparison{'s' * (total != 1)}"
+        else f"after the {correction} correction for {m} comparison{'s' * (m != 1)}"
     )
     if _stage(report) == "final (sequential plan)":
         family = f"under the pre-registered sequential plan ({family})"
@@ -434,7 +466,7 @@ def summarize(report: Report) -> Summary:
         control.n,
         control.rate,
         comparison.correction,
-        len(findings),
+        family_size(comparison),
         comparison.alpha,
         _stage(report),
         _headline(report, outcome, findings),
