@@ -13,7 +13,7 @@ import math
 import textwrap
 from typing import TYPE_CHECKING
 
-from analysis.report.summary import CORRECTION_NAMES, arm_titles, summarize
+from analysis.report.summary import CORRECTION_NAMES, arm_titles, family_size, summarize
 from analysis.results import OutcomeResult, Report
 
 if TYPE_CHECKING:
@@ -272,9 +272,11 @@ def _forest_panel(ax, report: Report, outcome: OutcomeResult) -> None:  # type: 
     _arm_ticks(ax, report, [e.arm for e in treated])
     ax.set_ylim(-0.7, len(treated) - 0.4)
     control = arm_titles(report).get(comparison.control, comparison.control)
+    m = family_size(comparison)
+    unadjusted = ", not adjusted for multiple comparisons" * (m > 1)
     ax.set_xlabel(
         f"difference from the control ({control}), percentage points "
-        f"({1 - comparison.alpha:.0%} CI)",
+        f"({1 - comparison.alpha:.0%} CI{unadjusted})",
         fontsize=8.5,
     )
     ax.tick_params(axis="x", labelsize=8)
