@@ -148,6 +148,7 @@ class _Group:
     """The events of one trial version, with their places in the request."""
 
     trial: Trial
+    allowed: frozenset[str]
     indices: list[int] = field(default_factory=list)
     specs: list[store.EventSpec] = field(default_factory=list)
 
@@ -169,15 +170,15 @@ def _groups(parsed: list[EventIn], prefix: str, own: dict[str, store.EventVisit]
         _check_time(moment, visit.started_at, at + "occurred_at")
         version = (visit.trial_id, visit.trial_version)
         if version not in groups:
-            groups[version] = _Group(store.trial_at_version(conn, *version))
+            trial = store.trial_at_version(conn, *version)
+            groups[version] = _Group(trial, store.allowed_events(trial) - SERVER_ONLY)
         group = groups[version]
         trial = group.trial
-        allowed = store.allowed_events(trial) - SERVER_ONLY
-        if event.type not in allowed:
+        if event.type not in group.allowed:
             raise ApiError(
                 400,
                 f"event {event.type!r} is not declared by trial {trial.id!r}; "
-                f"allowed: {', '.join(sorted(allowed))}",
+                f"allowed: {', '.join(sorted(group.allowed))}",
                 at + "type",
             )
         if event.language is not None and event.language not in trial.languages:

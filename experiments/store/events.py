@@ -137,11 +137,11 @@ def allowed_events(trial: Trial) -> frozenset[str]:
     return trial.outcome_events | SYSTEM_EVENTS
 
 
-def _check_event(trial: Trial, spec: EventSpec) -> None:
-    if spec.type not in allowed_events(trial):
+def _check_event(trial: Trial, allowed: frozenset[str], spec: EventSpec) -> None:
+    if spec.type not in allowed:
         raise UndeclaredEvent(
             f"event {spec.type!r} is not declared by trial {trial.id!r}; "
-            f"allowed: {', '.join(sorted(allowed_events(trial)))}",
+            f"allowed: {', '.join(sorted(allowed))}",
             "type",
         )
     if not spec.idempotency_key or len(spec.idempotency_key) > 64:
@@ -168,8 +168,8 @@ def lock_kiosk_visits(
     parameters["token_hash"] = token_hash(token)
     rows = conn.execute(_LOCKED_KIOSK_VISITS[opt_out, single], parameters)
     return {
-        row.id: EventVisit(row.id, row.trial_id, row.trial_version, aware(row.started_at))  # type: ignore[arg-type]
-        for row in rows
+        visit_id: EventVisit(visit_id, trial_id, version, aware(started_at))  # type: ignore[arg-type]
+        for visit_id, trial_id, version, started_at in rows
     }
 
 
@@ -267,8 +267,9 @@ def record_events(
     locked the visits with :func:`lock_kiosk_visits` in this transaction.
     """
     specs = list(specs)
+    allowed = allowed_events(trial)
     for spec in specs:
-        _check_event(trial, spec)
+        _check_event(trial, allowed, spec)
     results: list[EventStatus] = ["stored"] * len(specs)
     now = utcnow()
     sent: dict[str, tuple[str, str]] = {}  # key -> (visit, type) of this batch

@@ -13,11 +13,14 @@ from contextlib import contextmanager
 
 import pytest
 from flask import Flask
-from sqlalchemy import create_engine, event, func, select, text
+from sqlalchemy import create_engine, event, func, select, text, update
 
 from app.db import get_engine
-from experiments.eventlog import events
+from experiments import store
+from experiments.eventlog import events, kiosks, make_engine, visits
+from experiments.model import Trial
 from tests.app.visitor import Visitor
+from tests.factories import trial_yaml
 
 
 @contextmanager
@@ -77,6 +80,37 @@ def test_the_visit_page_reads_its_visit_once(started: Visitor) -> None:
     with statements(started.app) as sent:
         assert started.looks_again().status_code == 200
     assert sum(words.startswith("SELECT visits.id, assignments.arm") for words in sent) == 1, sent
+
+
+def test_what_another_process_changes_is_seen_by_the_next_request(
+    db_url: str, factory_trial: Trial, started: Visitor
+) -> None:
+    """Nothing about kiosks or trials is cached between requests: a command line in another
+    process (here: another engine) stops the trial, reloads it or switches the kiosk off, and
+    the very next request acts on it."""
+    elsewhere = make_engine(db_url)
+    try:
+        with elsewhere.begin() as conn:
+            store.stop_trial(conn, factory_trial.id)
+        assert started.arrives().status_code == 403
+        with elsewhere.begin() as conn:
+            store.start_trial(conn, factory_trial.id)
+            reloaded = store.load_trial(
+                conn, factory_trial, trial_yaml(title="Test trial, second version")
+            )
+        started.arrives()
+        started.starts_in("en")
+        with elsewhere.connect() as conn:
+            version = conn.execute(
+                select(visits.c.trial_version).where(visits.c.id == started.visit_id)
+            ).scalar_one()
+        assert version == reloaded
+        with elsewhere.begin() as conn:
+            conn.execute(update(kiosks).values(active=False))
+        assert started.post_events(_outcome(started)).status_code == 403
+        assert started.looks_again().status_code == 403
+    finally:
+        elsewhere.dispose()
 
 
 @pytest.mark.postgres

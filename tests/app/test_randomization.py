@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.db import get_engine
 from experiments import store
-from experiments.assignment import block_units
+from experiments.assignment import BLOCK_DERIVATION, block_sequence, block_units
 from experiments.eventlog import assignments
 from experiments.model import Trial
 from tests.app.visitor import Visitor, add_kiosk, run_trial
@@ -28,7 +28,8 @@ from tests.factories import BASE, trial_yaml
 )
 def test_200_concurrent_starts_fill_every_block_exactly(app: Flask, factory_trial: Trial) -> None:
     """200 visitors tap "start" at once on two kiosks (two strata): no block over- or
-    under-filled, every complete block a permutation of the arms, no position given twice."""
+    under-filled, every complete block a permutation of the arms, no position given twice,
+    and every stored arm re-derived from its recorded inputs and the trial's secret."""
     paths = [add_kiosk(app, factory_trial, location) for location in ("loc-a", "loc-b")]
 
     def start(number: int) -> int:
@@ -41,10 +42,14 @@ def test_200_concurrent_starts_fill_every_block_exactly(app: Flask, factory_tria
 
     with get_engine(app).connect() as conn:
         rows = conn.execute(select(assignments.c.arm, assignments.c.inputs)).all()
+        secret = store.require_trial(conn, factory_trial.id).allocation_secret
     assert len(rows) == 200
     blocks: dict[tuple[str, int], dict[int, str]] = defaultdict(dict)
     for row in rows:
         data = json.loads(row.inputs)
+        assert data["derivation"] == BLOCK_DERIVATION and data["block_size"] == 6
+        audit = block_sequence(factory_trial.weights, 6, secret, data["stratum"], data["block"])
+        assert audit[data["position"]] == row.arm
         key = (data["stratum"], data["block"])
         assert data["position"] not in blocks[key], f"position given twice in {key}"
         blocks[key][data["position"]] = row.arm

@@ -1,0 +1,85 @@
+"""SQLite transactions as :func:`experiments.eventlog.make_engine` begins them: the write lock
+from a transaction's first write to its end, never while it only reads, and readers never
+wait for it.
+
+Each connection that must not wait sets ``busy_timeout=0``, so waiting for the lock shows as an
+immediate "database is locked" instead of as time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy.exc import OperationalError
+
+from experiments.eventlog import make_engine, result_looks, trials, upgrade
+from experiments.store.sql import utcnow
+
+
+@pytest.fixture
+def sqlite(tmp_path: Path) -> Iterator[Engine]:
+    url = f"sqlite:///{tmp_path / 'log.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def _impatient(engine: Engine) -> Connection:
+    connection = engine.connect()
+    connection.exec_driver_sql("PRAGMA busy_timeout=0")
+    connection.commit()
+    return connection
+
+
+def _add_trial(conn: Connection, trial_id: str) -> None:
+    conn.execute(
+        insert(trials).values(
+            id=trial_id, title=trial_id, status="loaded", current_version="v",
+            allocation_secret="s", created_at=utcnow(),
+        )
+    )  # fmt: skip
+
+
+def _trial_count(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(trials)).scalar_one()
+
+
+def test_a_transaction_takes_the_write_lock_at_its_first_write_and_keeps_it(
+    sqlite: Engine,
+) -> None:
+    first, other = _impatient(sqlite), _impatient(sqlite)
+    try:
+        assert _trial_count(first) == 0  # a transaction that has only read ...
+        with other.begin():
+            _add_trial(other, "a")  # ... holds no lock: another writes at once
+        _add_trial(first, "b")  # the first write: BEGIN IMMEDIATE, the lock until the end
+        with other.begin():
+            assert _trial_count(other) == 1  # readers do not wait; they see what is committed
+        with pytest.raises(OperationalError, match="database is locked"), other.begin():
+            _add_trial(other, "c")
+        first.commit()
+        with other.begin():
+            _add_trial(other, "c")
+            assert _trial_count(other) == 3
+    finally:
+        first.close()
+        other.close()
+
+
+def test_the_writes_of_a_transaction_are_one_transaction(sqlite: Engine) -> None:
+    """The engine's BEGIN makes a rolled-back transaction leave nothing (pysqlite no longer
+    begins transactions, so without it each write would commit on its own)."""
+    with sqlite.connect() as conn:
+        _add_trial(conn, "a")
+        _add_trial(conn, "b")
+        conn.rollback()
+        assert _trial_count(conn) == 0
+        _add_trial(conn, "a")
+        look = {"trial_id": "a", "looked_at": utcnow(), "data_hash": "h", "kind": "analyze"}
+        conn.execute(insert(result_looks).values(**look))
+        conn.commit()
+        assert _trial_count(conn) == 1
