@@ -305,3 +305,36 @@ def test_after_a_sequential_trial_ends_the_summary_gives_the_plans_final_decisio
     interim = dataclasses.replace(interim, comparisons=(at_the_end, not_crossed))
     caveats = summarize(_with_interim(report, interim)).caveats
     assert not any("overstate the true effect" in c for c in caveats)  # crossed at the last look
+
+
+def test_an_interim_report_of_a_simulated_trial_gives_the_sequential_decision(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Through the real pipeline: a running trial with a pre-registered plan of four looks."""
+    from tests.factories import make_trial, trial_dict, trial_yaml
+
+    plan = {**trial_dict()["analysis"], "interim": {"fractions": [0.25, 0.5, 0.75, 1.0]}}
+    trial = make_trial(analysis=plan)
+    engine, _ = simulated(
+        f"sqlite:///{tmp_path / 'i.db'}",
+        2000,
+        trial=trial,
+        source=trial_yaml(analysis=plan),
+        rates="control=0.05,gain=0.16,norm=0.05",
+    )
+    report = analyze(trial, engine, record_look=False)
+    engine.dispose()
+    interim = report.interim
+    assert interim is not None and interim.planned and not interim.final
+    statuses = {c.arm: c for c in interim.comparisons}
+    summary = summarize(report)
+    found = {f.arm: f for f in summary.findings}
+    assert summary.stage == "interim (planned look)"
+    for arm, status in statuses.items():
+        crossed = status.decision == "stop for efficacy"
+        assert found[arm].decision == (STOP_FOR_EFFICACY if crossed else CONTINUE)
+        assert (found[arm].interval_low, found[arm].interval_high) == (
+            status.rci_low,
+            status.rci_high,
+        )
+    assert found["gain"].decision == STOP_FOR_EFFICACY  # +11 pp on ~650 visits per arm
+    assert "crosses its pre-registered boundary at this interim look" in summary.headline
+    assert "the plan says stop for efficacy" in render_markdown(report)
