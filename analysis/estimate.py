@@ -2,9 +2,10 @@
 
 :func:`compare_arms` is the one entry point: it turns ``(arm, n, successes)`` into a frozen
 :class:`Comparison` with, per arm, the rate and its Wilson interval, the difference from control
-(Newcombe hybrid score or Wald interval), risk and odds ratios with log intervals, a two-sided
-p-value (pooled z-test, or Fisher's exact test when an expected cell count is small) and the
-p-value adjusted across arms; plus an omnibus chi-square test across all arms.
+(Newcombe hybrid score or Wald interval) with its family-level interval (Bonferroni for Holm and
+Bonferroni, FCR-adjusted for Benjamini–Hochberg), risk and odds ratios with log intervals, a
+two-sided p-value (pooled z-test, or its exact unconditional version when an expected cell count
+is small) and the p-value adjusted across arms; plus an omnibus chi-square test across all arms.
 
 Rates and differences are proportions (0.031, not 3.1). Problems that do not stop the estimate
 (zero cells, small samples, an undefined omnibus test) are carried in ``warnings``; only invalid
@@ -12,8 +13,8 @@ input raises :class:`ValueError`. The formulas and references are in ``docs/stat
 :mod:`analysis.intervals`, :mod:`analysis.significance` and :mod:`analysis.corrections`.
 
 >>> c = compare_arms([ArmCounts("control", 1000, 30), ArmCounts("gain", 1000, 45)], "control")
->>> round(c.arms[1].diff, 3), c.arms[1].test, c.correction
-(0.015, 'z', 'holm')
+>>> round(c.arms[1].diff, 3), c.arms[1].test, c.correction, c.family_size
+(0.015, 'z', 'holm', 1)
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from analysis.corrections import CORRECTIONS, Correction, adjust_p_values
+from analysis.corrections import (
+    CONTROLS,
+    CORRECTION_NAMES,
+    CORRECTIONS,
+    Correction,
+    FamilyLevel,
+    adjust_p_values,
+    family_interval_level,
+)
 from analysis.intervals import (
     DIFF_INTERVALS,
     DiffInterval,
@@ -33,7 +42,17 @@ from analysis.intervals import (
     wilson,
 )
 from analysis.intervals import wald as wald_interval
-from analysis.significance import Omnibus, Test, expected_cells, fisher, omnibus, z_test
+from analysis.significance import (
+    SMALL_SAMPLE_TESTS,
+    Omnibus,
+    SmallSampleTest,
+    Test,
+    exact_z,
+    expected_cells,
+    fisher,
+    omnibus,
+    z_test,
+)
 
 __all__ = ["ArmCounts", "ArmEstimate", "Comparison", "compare_arms"]
 
@@ -56,6 +75,11 @@ class ArmEstimate:
     ``diff`` is ``rate − control rate``; ratios are arm over control. Fields that do not apply
     (the control's effect, an arm without visits) are ``None``; an arm without visits has a NaN
     rate. ``significant`` is ``p_adjusted < alpha``.
+
+    Every ``…_ci_low/high`` pair is a per-comparison (unadjusted) interval at ``1 − alpha`` except
+    ``diff_simultaneous_ci_low/high``: the difference's family-level interval at
+    ``simultaneous_level`` (see :func:`analysis.corrections.family_interval_level`), ``None``
+    when the correction has none for this arm.
     """
 
     arm: str
@@ -80,11 +104,31 @@ class ArmEstimate:
     odds_ratio_ci_high: float | None
     warnings: tuple[str, ...]
     significant: bool | None = None
+    diff_simultaneous_ci_low: float | None = None
+    diff_simultaneous_ci_high: float | None = None
+    simultaneous_level: float | None = None
+
+    @property
+    def diff_ci_simultaneous_low(self) -> float | None:
+        """Alias of :attr:`diff_simultaneous_ci_low`."""
+        return self.diff_simultaneous_ci_low
+
+    @property
+    def diff_ci_simultaneous_high(self) -> float | None:
+        """Alias of :attr:`diff_simultaneous_ci_high`."""
+        return self.diff_simultaneous_ci_high
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Every arm against ``control``: control first, then the other arms in input order."""
+    """Every arm against ``control``: control first, then the other arms in input order.
+
+    ``family_size`` is the number of comparisons the correction ran over (arms with visits other
+    than the control); ``simultaneous`` names the method of the family-level difference intervals
+    (``"bonferroni"``, ``"benjamini-yekutieli"`` or ``None``) and ``simultaneous_level`` their
+    level. ``small_sample`` is the test used for an arm when an expected cell count of its 2×2
+    table with the control is below ``exact_below``.
+    """
 
     control: str
     correction: Correction
@@ -95,8 +139,12 @@ class Comparison:
     omnibus_df: int
     omnibus_p: float
     warnings: tuple[str, ...]
-    fisher_below: float = 5.0
+    exact_below: float = 5.0
     rate_interval: str = "wilson"
+    small_sample: SmallSampleTest = "exact-z"
+    family_size: int = 0
+    simultaneous: str | None = None
+    simultaneous_level: float | None = None
 
     def arm(self, name: str) -> ArmEstimate:
         """The estimate of the arm called ``name``."""
@@ -106,8 +154,90 @@ class Comparison:
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: tuples become lists, NaN and infinities become ``None``."""
-        return _json_ready(asdict(self))
+        """JSON-ready: tuples become lists, NaN and infinities become ``None``.
+
+        Besides the fields, ``family`` names the correction and the number of comparisons it ran
+        over, ``intervals`` says what every interval field holds (level, method, adjustment),
+        and each arm repeats its difference intervals as ``diff_ci_unadjusted`` and
+        ``diff_ci_simultaneous`` objects with their levels and methods.
+        """
+        data = _json_ready(asdict(self))
+        data["family"] = self.family()
+        data["intervals"] = self.interval_fields()
+        for arm, estimate in zip(data["arms"], self.arms, strict=True):
+            arm.update(_json_ready(self.difference_intervals(estimate)))
+        return data
+
+    def family(self) -> dict[str, Any]:
+        """The correction, what it controls, and the number of comparisons in its family."""
+        return {
+            "correction": self.correction,
+            "correction_name": CORRECTION_NAMES[self.correction],
+            "controls": CONTROLS[self.correction],
+            "comparisons": self.family_size,
+            "alpha": self.alpha,
+        }
+
+    def interval_fields(self) -> list[dict[str, Any]]:
+        """What each ``…_ci_low/high`` pair of an arm holds: estimate, level, method, adjustment."""
+        level = 1.0 - self.alpha
+        unadjusted = "none: per comparison"
+        described = [
+            ("rate", level, self.rate_interval, unadjusted),
+            ("diff", level, self.interval, unadjusted),
+            ("relative_risk", level, "katz-log", unadjusted),
+            ("odds_ratio", level, "woolf-log", unadjusted),
+        ]
+        fields = [
+            {
+                "fields": [f"{name}_ci_low", f"{name}_ci_high"],
+                "estimate": name,
+                "level": value,
+                "method": method,
+                "adjustment": adjustment,
+            }
+            for name, value, method, adjustment in described
+        ]
+        if self.simultaneous is not None:
+            fields.append(
+                {
+                    "fields": ["diff_simultaneous_ci_low", "diff_simultaneous_ci_high"],
+                    "estimate": "diff",
+                    "level": self.simultaneous_level,
+                    "method": self.interval,
+                    "adjustment": self.simultaneous,
+                    "family_size": self.family_size,
+                    "applies_to": (
+                        "comparisons selected by Benjamini-Hochberg"
+                        if self.simultaneous == "benjamini-yekutieli"
+                        else "every comparison"
+                    ),
+                }
+            )
+        return fields
+
+    def difference_intervals(self, estimate: ArmEstimate) -> dict[str, Any]:
+        """An arm's two difference intervals as labelled objects (``None`` where absent)."""
+        unadjusted = None
+        if estimate.diff_ci_low is not None and estimate.diff_ci_high is not None:
+            unadjusted = {
+                "low": estimate.diff_ci_low,
+                "high": estimate.diff_ci_high,
+                "level": 1.0 - self.alpha,
+                "method": self.interval,
+                "adjustment": "none",
+            }
+        simultaneous = None
+        if estimate.diff_simultaneous_ci_low is not None:
+            simultaneous = {
+                "low": estimate.diff_simultaneous_ci_low,
+                "high": estimate.diff_simultaneous_ci_high,
+                "level": estimate.simultaneous_level,
+                "method": self.interval,
+                "adjustment": self.simultaneous,
+                "family_size": self.family_size,
+            }
+        return {"diff_ci_unadjusted": unadjusted, "diff_ci_simultaneous": simultaneous}
 
 
 def _json_ready(value: Any) -> Any:
@@ -126,7 +256,8 @@ def _validate(
     correction: str,
     alpha: float,
     interval: str,
-    fisher_below: float,
+    exact_below: float,
+    small_sample: str,
 ) -> None:
     if correction not in CORRECTIONS:
         raise ValueError(
@@ -138,8 +269,13 @@ def _validate(
         )
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha}")
-    if not fisher_below >= 0.0:
-        raise ValueError(f"fisher_below must be 0 or more, not {fisher_below}")
+    if not exact_below >= 0.0:
+        raise ValueError(f"exact_below must be 0 or more, not {exact_below}")
+    if small_sample not in SMALL_SAMPLE_TESTS:
+        raise ValueError(
+            f"unknown small-sample test {small_sample!r}; choose one of "
+            f"{', '.join(SMALL_SAMPLE_TESTS)}"
+        )
     if len(counts) < 2:
         raise ValueError("a comparison needs at least two arms (a control and one other)")
     seen: set[str] = set()
@@ -182,28 +318,45 @@ def _empty(c: ArmCounts, interval: str, alpha: float, is_control: bool) -> ArmEs
     )  # fmt: skip
 
 
+def _difference_interval(
+    interval: str, x1: int, n1: int, x2: int, n2: int, alpha: float
+) -> tuple[float, float]:
+    """The difference's interval by ``interval`` (Newcombe or Wald) at level ``1 − alpha``."""
+    if interval == "newcombe":
+        return newcombe(x1, n1, x2, n2, alpha)
+    return wald_interval(x1, n1, x2, n2, alpha)
+
+
+def _test(
+    x1: int, n1: int, x2: int, n2: int, exact_below: float, small_sample: SmallSampleTest
+) -> tuple[Test, float]:
+    """The z-test, or the small-sample test when an expected cell is below ``exact_below``."""
+    if min(expected_cells(x1, n1, x2, n2)) < exact_below:
+        if small_sample == "fisher":
+            return "fisher", fisher(x1, n1, x2, n2)
+        return "exact-z", exact_z(x1, n1, x2, n2)
+    return "z", z_test(x1, n1, x2, n2)[1]
+
+
 def _versus_control(
-    c: ArmCounts, k: ArmCounts, alpha: float, interval: str, fisher_below: float
+    c: ArmCounts,
+    k: ArmCounts,
+    alpha: float,
+    interval: str,
+    exact_below: float,
+    small_sample: SmallSampleTest,
 ) -> ArmEstimate:
     """Arm ``c`` against control ``k`` (both with n > 0); ``p_adjusted`` is filled in later."""
     x1, n1, x2, n2 = int(c.successes), int(c.n), int(k.successes), int(k.n)
     notes: list[str] = []
     rate, rate_low, rate_high = _rate(c, alpha)
-    if interval == "newcombe":
-        diff_low, diff_high = newcombe(x1, n1, x2, n2, alpha)
-    else:
-        diff_low, diff_high = wald_interval(x1, n1, x2, n2, alpha)
-        if min(x1, n1 - x1, x2, n2 - x2) < 5:
-            notes.append(
-                f"arm {c.arm}: fewer than 5 successes or failures in an arm; the Wald interval "
-                "can be badly off here; prefer the Newcombe interval"
-            )
-    if min(expected_cells(x1, n1, x2, n2)) < fisher_below:
-        test: Test = "fisher"
-        p = fisher(x1, n1, x2, n2)
-    else:
-        test = "z"
-        p = z_test(x1, n1, x2, n2)[1]
+    diff_low, diff_high = _difference_interval(interval, x1, n1, x2, n2, alpha)
+    if interval == "wald" and min(x1, n1 - x1, x2, n2 - x2) < 5:
+        notes.append(
+            f"arm {c.arm}: fewer than 5 successes or failures in an arm; the Wald interval "
+            "can be badly off here; prefer the Newcombe interval"
+        )
+    test, p = _test(x1, n1, x2, n2, exact_below, small_sample)
     rr = relative_risk(x1, n1, x2, n2, alpha)
     odds = odds_ratio(x1, n1, x2, n2, alpha)
     if rr.corrected:
@@ -235,24 +388,27 @@ def compare_arms(
     correction: Correction = "holm",
     alpha: float = 0.05,
     interval: DiffInterval = "newcombe",
-    fisher_below: float = 5.0,
+    exact_below: float = 5.0,
+    small_sample: SmallSampleTest = "exact-z",
 ) -> Comparison:
     """Each arm against ``control``, p-values adjusted across the arms with ``correction``.
 
-    Intervals are two-sided at level ``1 − alpha``. Fisher's exact test replaces the z-test for
-    an arm when any expected cell of its 2×2 table with the control is below ``fisher_below``
-    (0 turns Fisher off). Arms with ``n = 0`` are listed with ``None`` effects and a warning and
-    are left out of the correction and the omnibus test. Raises :class:`ValueError` for invalid
-    input (duplicate arms, unknown control, successes > n, a control without visits, …).
+    Intervals are two-sided at level ``1 − alpha``; the difference also gets its family-level
+    interval (:func:`analysis.corrections.family_interval_level`). The small-sample test
+    (``"exact-z"``, the exact unconditional z-test, or ``"fisher"``) replaces the z-test for an
+    arm when any expected cell of its 2×2 table with the control is below ``exact_below`` (0
+    turns it off). Arms with ``n = 0`` are listed with ``None`` effects and a warning and are left
+    out of the correction and the omnibus test. Raises :class:`ValueError` for invalid input
+    (duplicate arms, unknown control, successes > n, a control without visits, …).
     """
-    _validate(counts, control, correction, alpha, interval, fisher_below)
+    _validate(counts, control, correction, alpha, interval, exact_below, small_sample)
     by_name = {c.arm: c for c in counts}
     k = by_name[control]
     if k.n == 0:
         raise ValueError(f"control arm {control!r} has no analysed visits")
     others = [c for c in counts if c.arm != control]
     estimates = [
-        _versus_control(c, k, alpha, interval, fisher_below)
+        _versus_control(c, k, alpha, interval, exact_below, small_sample)
         if c.n
         else _empty(c, interval, alpha, False)
         for c in others
@@ -262,6 +418,10 @@ def compare_arms(
         e if p is None else _with_adjusted(e, p, alpha)
         for e, p in zip(estimates, adjusted, strict=True)
     ]
+    testable = sum(e.p_value is not None for e in estimates)
+    selected = sum(bool(e.significant) for e in estimates)
+    family = family_interval_level(correction, alpha, testable, selected)
+    estimates = [_with_family_interval(e, k, family) for e in estimates]
     warnings: list[str] = []
     tested = [(int(c.successes), int(c.n)) for c in (k, *others) if c.n]
     test = omnibus(tested) if len(tested) > 1 else Omnibus(NAN, 0, NAN, 0.0)
@@ -274,7 +434,6 @@ def compare_arms(
             f"omnibus chi-square: smallest expected count {test.min_expected:.2f} is below 5; "
             "the chi-square approximation may be poor"
         )
-    testable = sum(e.p_value is not None for e in estimates)
     if correction == "none" and testable > 1:
         warnings.append(
             f"p-values are not adjusted for the {testable} comparisons with the control"
@@ -289,9 +448,37 @@ def compare_arms(
         omnibus_df=test.df,
         omnibus_p=test.p_value,
         warnings=tuple(warnings),
-        fisher_below=fisher_below,
+        exact_below=exact_below,
+        small_sample=small_sample,
+        family_size=testable,
+        simultaneous=family.method,
+        simultaneous_level=family.level,
     )
 
 
 def _with_adjusted(estimate: ArmEstimate, p_adjusted: float, alpha: float) -> ArmEstimate:
     return replace(estimate, p_adjusted=p_adjusted, significant=p_adjusted < alpha)
+
+
+def _with_family_interval(
+    estimate: ArmEstimate, control: ArmCounts, family: FamilyLevel
+) -> ArmEstimate:
+    """The arm's difference interval at the family level, where the correction gives one."""
+    if estimate.p_value is None or family.alpha is None:
+        return estimate
+    if family.selected_only and not estimate.significant:
+        return estimate
+    low, high = _difference_interval(
+        estimate.diff_method,
+        estimate.successes,
+        estimate.n,
+        int(control.successes),
+        int(control.n),
+        family.alpha,
+    )
+    return replace(
+        estimate,
+        diff_simultaneous_ci_low=low,
+        diff_simultaneous_ci_high=high,
+        simultaneous_level=family.level,
+    )

@@ -21,19 +21,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal, get_args
 
-from scipy.stats import norm
+from scipy.special import ndtri
 
 DiffInterval = Literal["newcombe", "wald"]
 DIFF_INTERVALS: tuple[str, ...] = get_args(DiffInterval)
 
 
+@lru_cache(maxsize=256)
 def z_quantile(alpha: float) -> float:
-    """``Φ⁻¹(1 − α/2)``, e.g. 1.959964 for α = 0.05."""
+    """``Φ⁻¹(1 − α/2)``, e.g. 1.959964 for α = 0.05.
+
+    ``scipy.special.ndtri`` is what ``scipy.stats.norm.ppf`` computes, without its argument
+    checks (a comparison asks for the same few quantiles thousands of times; cached too).
+    """
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie strictly between 0 and 1, not {alpha}")
-    return float(norm.ppf(1.0 - alpha / 2.0))
+    return float(ndtri(1.0 - alpha / 2.0))
 
 
 def wilson(successes: int, n: int, alpha: float = 0.05) -> tuple[float, float]:

@@ -36,6 +36,10 @@ _EFFECT_KEYS = (
     "p_value",
     "p_adjusted",
     "significant",
+    "diff_simultaneous_ci_low",
+    "diff_simultaneous_ci_high",
+    "diff_ci_unadjusted",
+    "diff_ci_simultaneous",
 )
 _OMNIBUS_KEYS = ("omnibus_chi2", "omnibus_df", "omnibus_p")
 

@@ -24,6 +24,12 @@ from analysis.report.blocks import (
     statistic,
 )
 from analysis.report.check_sections import checks, power
+from analysis.report.family_intervals import (
+    difference_heading,
+    family_caption,
+    family_cell,
+    family_heading,
+)
 from analysis.report.interim_section import interim_blocks
 from analysis.report.summary import arm_label, summary_blocks
 from analysis.report.transparency_section import transparency_blocks
@@ -33,7 +39,7 @@ if TYPE_CHECKING:
     from analysis.adjust import AdjustedEstimate
 
 CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "Benjamini–Hochberg"}
-TEST_NAMES = {"z": "z-test", "fisher": "Fisher exact"}
+TEST_NAMES = {"z": "z-test", "exact-z": "exact unconditional z", "fisher": "Fisher exact"}
 
 
 def document(report: Report) -> list[Block]:
@@ -156,6 +162,7 @@ def outcome_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
     level = f"{1 - comparison.alpha:.0%}"
     correction = CORRECTION_NAMES.get(comparison.correction, comparison.correction)
     elements = {arm.id: arm.element for arm in report.transparency.arms}
+    family = family_heading(comparison)
     rows = []
     for e in comparison.arms:
         control = e.is_control
@@ -167,6 +174,7 @@ def outcome_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
                 number(e.successes),
                 f"{percent(e.rate)} {interval(e.rate_ci_low, e.rate_ci_high)}",
                 "–" if control else f"{points(e.diff)} {interval(e.diff_ci_low, e.diff_ci_high)}",
+                *([family_cell(e)] if family else []),
                 "–"
                 if control
                 else ratio(e.relative_risk, e.relative_risk_ci_low, e.relative_risk_ci_high),
@@ -184,7 +192,8 @@ def outcome_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
                 "Analysed",
                 "Successes",
                 f"Rate (Wilson {level} CI)",
-                f"Difference ({comparison.interval} {level} CI)",
+                difference_heading(comparison),
+                *([family] if family else []),
                 f"Risk ratio ({level} CI)",
                 f"Odds ratio ({level} CI)",
                 "Test",
@@ -194,7 +203,7 @@ def outcome_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
             tuple(rows),
             f"{outcome.id}: each arm against {comparison.control}; rates and differences in "
             "percent and percentage points; relative-risk intervals on the log scale (Katz), "
-            "odds-ratio intervals by Woolf's method.",
+            "odds-ratio intervals by Woolf's method. " + family_caption(comparison),
         )
     )
     blocks.append(
@@ -280,7 +289,12 @@ def subgroup_caption(report: Report, groups: list[SubgroupResult]) -> str:
     alpha = first.alpha if first is not None else report.options.alpha
     method = first.interval if first is not None else report.options.interval
     correction = first.correction if first is not None else report.options.correction
-    fisher_below = first.fisher_below if first is not None else 5
+    exact_below = first.exact_below if first is not None else 5
+    small_test = (
+        "Fisher's exact test"
+        if first is not None and first.small_sample == "fisher"
+        else "its exact unconditional version (Suissa–Shuster, Berger–Boos)"
+    )
     label = groups[0].label
     if correction == "none":
         adjusted = '"p adjusted" is not adjusted (correction none): it equals p. '
@@ -301,9 +315,10 @@ def subgroup_caption(report: Report, groups: list[SubgroupResult]) -> str:
     return (
         f"{label.capitalize()} subgroup analysis. Difference: the arm's rate minus the control's "
         f"rate in the same level, in percentage points, with a two-sided {1 - alpha:.0%} "
-        f"{INTERVAL_NAMES.get(method, method)} interval. p: two-sided, from the test named in "
-        "the row (pooled two-proportion z-test, or Fisher's exact test when an expected cell "
-        f"count of the arm-vs-control 2×2 table is below {fisher_below:g}). "
+        f"{INTERVAL_NAMES.get(method, method)} interval (per comparison, not adjusted for "
+        "multiplicity). p: two-sided, from the test named in the row (pooled two-proportion "
+        f"z-test, or {small_test} when an expected cell count of the arm-vs-control 2×2 table "
+        f"is below {exact_below:g}). "
         + adjusted
         + standing
         + f"Small cells: counts from 1 to {k - 1} are shown as <{k} (1 to {k - 1} failures by "
@@ -390,8 +405,10 @@ def forest(report: Report) -> list[Block]:
         Heading(2, "Effects at a glance", "forest"),
         FigureRef(
             "forest",
-            "Forest plot: difference from control in percentage points with confidence "
-            "intervals, per outcome and arm (by title, id in small print). Blue circles: the "
+            "Forest plot: difference from control in percentage points with per-comparison "
+            "confidence intervals, not adjusted for multiple comparisons (the simultaneous, "
+            "family-level intervals are in the results tables), per outcome and arm (by "
+            "title, id in small print). Blue circles: the "
             "unadjusted estimates, filled when the difference is significant after the "
             "correction for multiple comparisons, hollow when it is not; grey squares: "
             "covariate-adjusted estimates.",

@@ -37,11 +37,19 @@ import click
     help="Interval for the difference in proportions.",
 )
 @click.option(
-    "--fisher-below",
+    "--exact-below",
     type=click.FloatRange(min=0),
     default=5.0,
     show_default=True,
-    help="Use Fisher's exact test when an expected cell count is below this (0: never).",
+    help="Use the small-sample test when an expected cell count is below this (0: never).",
+)
+@click.option(
+    "--small-sample-test",
+    type=click.Choice(["exact-z", "fisher"]),
+    default="exact-z",
+    show_default=True,
+    help="exact-z: exact unconditional z-test (size never above alpha, less conservative); "
+    "fisher: Fisher's exact test (conservative with few events).",
 )
 @click.option(
     "--format",
@@ -56,14 +64,18 @@ def analyze_counts(
     correction: str,
     alpha: float,
     interval: str,
-    fisher_below: float,
+    exact_below: float,
+    small_sample_test: str,
     output_format: str,
 ) -> None:
     """Effects of each arm against a control from a CSV of counts (arm,n,successes).
 
-    Prints rates with Wilson intervals, differences with Newcombe (or Wald) intervals, risk and
-    odds ratios, a z-test or Fisher's exact test per arm, p-values adjusted across arms and an
-    omnibus chi-square test. JSON numbers are proportions (0.031, not 3.1). Exit code 1 on any
+    Prints rates with Wilson intervals, differences with Newcombe (or Wald) intervals, unadjusted
+    and at the family level of the correction (Bonferroni for holm and bonferroni, FCR-adjusted
+    for bh), risk and odds ratios, a z-test (or its exact unconditional version when an expected
+    cell count is small) per arm, p-values adjusted across arms and an omnibus chi-square test.
+    JSON numbers are proportions (0.031, not 3.1); its "family" names the correction and the
+    number of comparisons, its "intervals" what each interval field holds. Exit code 1 on any
     problem in the file.
     """
     from analysis.comparison_text import render_comparison
@@ -81,7 +93,8 @@ def analyze_counts(
         correction=correction,  # type: ignore[arg-type]
         alpha=alpha,
         interval=interval,  # type: ignore[arg-type]
-        fisher_below=fisher_below,
+        exact_below=exact_below,
+        small_sample=small_sample_test,  # type: ignore[arg-type]
     )
     if output_format == "json":
         click.echo(json.dumps(comparison.to_dict(), indent=2, allow_nan=False))

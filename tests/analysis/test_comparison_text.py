@@ -16,15 +16,40 @@ def lines_of(text: str, first: str) -> list[str]:
 
 def test_the_methods_come_first_and_follow_the_options() -> None:
     comparison = compare_arms(COUNTS, "control", correction="bh", alpha=0.1, interval="wald")
-    head = render_comparison(comparison, "table2.csv").splitlines()[:4]
+    head = render_comparison(comparison, "table2.csv").splitlines()[:5]
     assert head == [
         "table2.csv: each arm against control 'control'",
-        "rates: Wilson 90% CI; differences: Wald 90% CI (percentage points); "
-        "risk ratio: log (Katz) CI; odds ratio: log (Woolf) CI",
-        "test: z = two-proportion z-test (pooled), fisher = Fisher's exact test "
-        "(used when an expected cell count is below 5)",
+        "rates: Wilson 90% CI; differences: Wald 90% CI (percentage points, unadjusted); "
+        "risk ratio: log (Katz) CI; odds ratio: log (Woolf) CI (unadjusted)",
+        "90% FCR CI: Benjamini–Yekutieli FCR-adjusted interval (level 1 − R·q/m, R selected "
+        "of m = 2) for the comparisons Benjamini–Hochberg selects; none for the others",
+        "test: z = two-proportion z-test (pooled); exact-z = exact unconditional z-test "
+        "(Suissa–Shuster with Berger–Boos gamma 0.001), used when an expected cell count is "
+        "below 5",
         "p adj: Benjamini–Hochberg across 2 comparisons; * = p adj < 0.1",
     ]
+    fisher = compare_arms(COUNTS, "control", small_sample="fisher", exact_below=2)
+    assert "fisher = Fisher's exact test, used when an expected cell count is below 2" in (
+        render_comparison(fisher, "t.csv")
+    )
+
+
+def test_the_family_interval_has_its_own_column_and_line() -> None:
+    comparison = compare_arms(COUNTS, "control")  # Holm over 2 comparisons: 97.5% Bonferroni
+    text = render_comparison(comparison, "c.csv")
+    assert (
+        "97.5% sim. CI: Bonferroni simultaneous interval (level 1 − alpha/m, m = 2); together "
+        "they cover every difference with probability at least 95%; Holm can star an arm whose "
+        "simultaneous CI still touches 0" in text
+    )
+    header = text.split("\n\n")[1].splitlines()[0]
+    assert "  diff pp  95% CI" in header and "97.5% sim. CI  risk ratio" in header
+    (gain,) = lines_of(text, "gain ")
+    e = comparison.arm("gain")
+    low, high = e.diff_simultaneous_ci_low * 100, e.diff_simultaneous_ci_high * 100
+    assert f"[{low:+.2f}, {high:+.2f}]" in gain
+    plain = render_comparison(compare_arms(COUNTS, "control", correction="none"), "c.csv")
+    assert "sim. CI" not in plain and "FCR CI" not in plain
 
 
 def test_rates_in_percent_and_differences_in_percentage_points() -> None:
@@ -33,7 +58,9 @@ def test_rates_in_percent_and_differences_in_percentage_points() -> None:
     (gain,) = lines_of(text, "gain ")
     assert control.split() == ["control", "1,200", "36", "3.00", "[2.17,", "4.13]", "(control)"]
     assert gain.split()[:6] == ["gain", "1,000", "45", "4.50", "[3.38,", "5.97]"]
-    assert gain.split()[6:8] == ["+1.50", "[-0.09,"]
+    # simultaneous (Holm over 2: Bonferroni 97.5%): statsmodels newcomb at alpha 0.025 gives
+    # -0.318 to +3.444 percentage points
+    assert gain.split()[6:11] == ["+1.50", "[-0.09,", "+3.18]", "[-0.32,", "+3.44]"]
     assert gain.split()[-3:] == ["z", "0.0628", "0.1257"]  # Holm: no star above alpha
 
 
@@ -47,13 +74,13 @@ def test_columns_are_aligned_numbers_right_and_text_left() -> None:
     assert all(line == line.rstrip() for line in text.splitlines())
 
 
-def test_small_p_values_a_star_and_fishers_test() -> None:
+def test_small_p_values_a_star_and_the_small_sample_test() -> None:
     counts = [ArmCounts("control", 200, 2), ArmCounts("small", 20, 4)]
     comparison = compare_arms(counts, "control")
     (small,) = lines_of(render_comparison(comparison, "c.csv"), "small")
     p = comparison.arm("small").p_value
     assert p is not None and 1e-4 < p < 0.05
-    assert small.endswith(f"fisher  {p:.4f}  {p:.4f} *")
+    assert small.endswith(f"exact-z  {p:.4f}  {p:.4f} *")
     counts = [ArmCounts("control", 2000, 20), ArmCounts("big", 2000, 120)]
     (big,) = lines_of(render_comparison(compare_arms(counts, "control"), "c.csv"), "big")
     assert re.search(r"z +\d\.\d\de-\d\d +\d\.\d\de-\d\d \*$", big)

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from statsmodels.stats.multitest import multipletests
 
-from analysis.corrections import adjust_p_values
+from analysis.corrections import adjust_p_values, family_interval_level, level_text
 
 STATSMODELS = {"holm": "holm", "bonferroni": "bonferroni", "bh": "fdr_bh"}
 p_lists = st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=12)
@@ -76,3 +76,46 @@ def test_properties(p_values: list[float]) -> None:
     order = sorted(range(len(p_values)), key=lambda i: p_values[i])
     ranked = [holm[i] for i in order]
     assert ranked == sorted(ranked)
+
+
+# -- family-level intervals ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("correction", ["holm", "bonferroni"])
+def test_holm_and_bonferroni_intervals_are_at_one_minus_alpha_over_m(correction: str) -> None:
+    family = family_interval_level(correction, 0.05, 4)  # type: ignore[arg-type]
+    assert family.method == "bonferroni" and not family.selected_only
+    assert family.alpha == pytest.approx(0.0125) and family.level == pytest.approx(0.9875)
+
+
+def test_bh_intervals_are_at_one_minus_r_q_over_m_for_the_selected() -> None:
+    """Benjamini & Yekutieli (2005): R = 2 selected of m = 5 at q = 0.05 -> 1 − 2·0.05/5 = 0.98."""
+    family = family_interval_level("bh", 0.05, 5, selected=2)
+    assert family.method == "benjamini-yekutieli" and family.selected_only
+    assert family.level == pytest.approx(0.98)
+    assert family_interval_level("bh", 0.05, 5, selected=0).level is None
+
+
+def test_no_correction_or_no_comparison_has_no_family_level() -> None:
+    assert family_interval_level("none", 0.05, 3).method is None
+    assert family_interval_level("holm", 0.05, 0).alpha is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("sidak", 0.05, 3), "unknown correction"),
+        (("holm", 1.0, 3), "alpha"),
+        (("bh", 0.05, 3, 4), "selected"),
+    ],
+)
+def test_family_interval_level_refuses_bad_input(args: tuple, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        family_interval_level(*args)
+
+
+@pytest.mark.parametrize(
+    ("level", "text"), [(0.95, "95%"), (0.975, "97.5%"), (1 - 0.05 / 3, "98.33%"), (0.9, "90%")]
+)
+def test_levels_are_written_as_people_write_them(level: float, text: str) -> None:
+    assert level_text(level) == text

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from scipy.stats import fisher_exact
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, proportion_confint
 
@@ -17,11 +18,13 @@ ARM_KEYS = {
     "arm", "n", "successes", "rate", "rate_ci_low", "rate_ci_high", "diff", "diff_ci_low",
     "diff_ci_high", "p_value", "p_adjusted", "relative_risk", "relative_risk_ci_low",
     "relative_risk_ci_high", "odds_ratio", "odds_ratio_ci_low", "odds_ratio_ci_high", "test",
-    "is_control", "warnings",
+    "is_control", "warnings", "diff_simultaneous_ci_low", "diff_simultaneous_ci_high",
+    "simultaneous_level", "diff_ci_unadjusted", "diff_ci_simultaneous",
 }  # fmt: skip
 TOP_KEYS = {
     "control", "correction", "alpha", "interval", "omnibus_chi2", "omnibus_df", "omnibus_p",
-    "warnings", "arms",
+    "warnings", "arms", "family", "intervals", "family_size", "simultaneous",
+    "simultaneous_level", "exact_below", "small_sample",
 }  # fmt: skip
 GOOD = "arm,n,successes\ncontrol,1200,36\ngain,1000,45\nnorm,900,40\n"
 
@@ -88,19 +91,70 @@ def test_text_table_states_methods_and_uses_percentage_points(tmp_path: Path) ->
     code, out, _ = run(tmp_path, GOOD, "--control", "control", "--correction", "bonferroni")
     assert code == 0
     assert "Wilson 95% CI" in out and "Newcombe hybrid score 95% CI" in out
-    assert "two-proportion z-test (pooled)" in out and "Fisher's exact" in out
+    assert "two-proportion z-test (pooled)" in out and "exact unconditional z-test" in out
     assert "Bonferroni across 2 comparisons" in out
+    assert "97.5% sim. CI: Bonferroni simultaneous interval" in out
     gain = next(line for line in out.splitlines() if line.startswith("gain"))
     assert "+1.50" in gain and "4.50" in gain  # percentage points and percent for humans
     assert "omnibus chi-square across all arms" in out
 
 
-def test_fisher_shows_in_both_formats(tmp_path: Path) -> None:
+def test_the_small_sample_test_shows_in_both_formats(tmp_path: Path) -> None:
     text = "arm,n,successes\ncontrol,200,2\nsmall,20,4\n"
     _, out, _ = run(tmp_path, text, "--control", "control", "--format", "json")
-    assert json.loads(out)["arms"][1]["test"] == "fisher"
+    data = json.loads(out)
+    assert data["arms"][1]["test"] == "exact-z" and data["small_sample"] == "exact-z"
     _, out, _ = run(tmp_path, text, "--control", "control")
-    assert "fisher" in next(line for line in out.splitlines() if line.startswith("small"))
+    assert "exact-z" in next(line for line in out.splitlines() if line.startswith("small"))
+    options = ("--small-sample-test", "fisher", "--exact-below", "2", "--format", "json")
+    _, out, _ = run(tmp_path, text, "--control", "control", *options)
+    data = json.loads(out)
+    assert data["arms"][1]["test"] == "fisher" and data["exact_below"] == 2.0
+    expected = fisher_exact([[4, 16], [2, 198]]).pvalue
+    assert data["arms"][1]["p_value"] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("correction", "method", "controls"),
+    [
+        ("holm", "bonferroni", "family-wise error rate"),
+        ("bonferroni", "bonferroni", "family-wise error rate"),
+        ("bh", "benjamini-yekutieli", "false discovery rate"),
+    ],
+)
+def test_json_names_the_family_and_which_interval_each_field_is(
+    tmp_path: Path, correction: str, method: str, controls: str
+) -> None:
+    options = ("--control", "control", "--correction", correction, "--format", "json")
+    _, out, _ = run(tmp_path, GOOD, *options)
+    data = json.loads(out)
+    assert data["family"]["correction"] == correction and data["family"]["comparisons"] == 2
+    assert data["family"]["controls"] == controls
+    fields = {tuple(item["fields"]): item for item in data["intervals"]}
+    unadjusted = fields["diff_ci_low", "diff_ci_high"]
+    assert unadjusted["level"] == 0.95 and unadjusted["method"] == "newcombe"
+    assert unadjusted["adjustment"] == "none: per comparison"
+    assert fields["diff_simultaneous_ci_low", "diff_simultaneous_ci_high"]["adjustment"] == method
+    for arm in data["arms"][1:]:
+        assert arm["diff_ci_unadjusted"]["level"] == 0.95
+        simultaneous = arm["diff_ci_simultaneous"]
+        if simultaneous is not None:
+            assert simultaneous["adjustment"] == method and simultaneous["family_size"] == 2
+            assert simultaneous["level"] == arm["simultaneous_level"]
+    if method == "bonferroni":  # every comparison gets one, at 1 − 0.05/2
+        low, high = confint_proportions_2indep(45, 1000, 36, 1200, method="newcomb", alpha=0.025)
+        gain = data["arms"][1]["diff_ci_simultaneous"]
+        assert (gain["low"], gain["high"]) == pytest.approx((low, high), abs=1e-12)
+
+
+def test_no_correction_names_no_family_interval(tmp_path: Path) -> None:
+    options = ("--control", "control", "--correction", "none", "--format", "json")
+    data = json.loads(run(tmp_path, GOOD, *options)[1])
+    assert data["family"]["comparisons"] == 2 and data["simultaneous"] is None
+    assert all(arm["diff_ci_simultaneous"] is None for arm in data["arms"])
+    assert [item["fields"][0] for item in data["intervals"]] == [
+        "rate_ci_low", "diff_ci_low", "relative_risk_ci_low", "odds_ratio_ci_low",
+    ]  # fmt: skip
 
 
 def test_comments_blank_lines_extra_columns_and_spaces_are_accepted(tmp_path: Path) -> None:

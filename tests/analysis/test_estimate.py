@@ -127,23 +127,20 @@ def test_fisher_matches_hypergeometric_enumeration(table: tuple[int, int, int, i
     assert close(fisher(a, a + b, c, c + d), _fisher_by_enumeration(a, b, c, d))
 
 
-def test_fisher_is_used_when_an_expected_cell_is_small() -> None:
-    # Expected successes in the arm: 20 * 6 / 220 < 5 -> Fisher.
-    small = compare_arms([ArmCounts("c", 200, 2), ArmCounts("a", 20, 4)], "c")
-    assert small.arm("a").test == "fisher"
-    assert close(small.arm("a").p_value, _fisher_by_enumeration(4, 16, 2, 198))
-    # Every expected cell >= 5 -> z-test, and fisher_below=0 turns Fisher off.
+def test_the_small_sample_test_is_used_when_an_expected_cell_is_small() -> None:
+    # Expected successes in the arm: 20 * 6 / 220 < 5 -> the small-sample test.
+    counts = [ArmCounts("c", 200, 2), ArmCounts("a", 20, 4)]
+    assert compare_arms(counts, "c").arm("a").test == "exact-z"
+    fisher_test = compare_arms(counts, "c", small_sample="fisher").arm("a")
+    assert fisher_test.test == "fisher"
+    assert close(fisher_test.p_value, _fisher_by_enumeration(4, 16, 2, 198))
+    # Every expected cell >= 5 -> z-test, and exact_below=0 turns the small-sample test off.
     large = compare_arms([ArmCounts("c", 200, 20), ArmCounts("a", 200, 35)], "c")
     assert large.arm("a").test == "z"
-    assert (
-        compare_arms([ArmCounts("c", 200, 2), ArmCounts("a", 20, 4)], "c", fisher_below=0)
-        .arm("a")
-        .test
-        == "z"
-    )
+    assert compare_arms(counts, "c", exact_below=0).arm("a").test == "z"
 
 
-def test_fisher_threshold_is_on_expected_not_observed_counts() -> None:
+def test_the_small_sample_threshold_is_on_expected_not_observed_counts() -> None:
     # Observed 4 successes, but expected 100 * 10 / 200 = 5 in every success cell -> z-test.
     comparison = compare_arms([ArmCounts("c", 100, 6), ArmCounts("a", 100, 4)], "c")
     assert comparison.arm("a").test == "z"
@@ -381,8 +378,14 @@ def test_every_interval_contains_its_estimate_and_adjusted_p_is_not_smaller(
         assert e.odds_ratio_ci_low <= e.odds_ratio * (1 + eps)
         assert e.odds_ratio <= e.odds_ratio_ci_high * (1 + eps)
         assert 0.0 <= e.p_value <= e.p_adjusted <= 1.0
-        assert e.test in ("z", "fisher")
+        assert e.test in ("z", "exact-z")
+        if e.diff_simultaneous_ci_low is not None:  # the family level is never below 1 − alpha
+            assert e.diff_simultaneous_ci_low <= e.diff_ci_low + eps
+            assert e.diff_ci_high <= e.diff_simultaneous_ci_high + eps
     assert comparison.omnibus_df == len(counts) - 1
+    assert comparison.family_size == sum(e.p_value is not None for e in comparison.arms)
+    if correction == "none":
+        assert comparison.simultaneous is None
 
 
 @settings(max_examples=100, deadline=None)
