@@ -8,6 +8,10 @@ server is unreachable the tests are skipped on a developer machine and **fail** 
 from __future__ import annotations
 
 import os
+
+# One BLAS thread: the suite fits thousands of small models, which a multi-threaded OpenBLAS on a
+# busy 2-core machine makes many times slower. Set before numpy is first imported.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import uuid
 from collections.abc import Iterator
 

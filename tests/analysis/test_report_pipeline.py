@@ -30,7 +30,8 @@ def test_report_numbers_equal_hand_counts_and_looks_are_counted(db_url: str) -> 
         assert total.n == row["randomized"] - row["opted_out"]
         assert total.successes == row["requested_contact"]
     assert second.transparency.deviations == ()
-    assert second.options.cluster == "location"
+    # Visits are randomized within location: a stratum of the randomization, not a cluster.
+    assert second.options.cluster is None and second.options.strata == ("location",)
     assert second.primary.status == "pre-registered"
 
 
