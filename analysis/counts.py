@@ -36,9 +36,9 @@ from analysis.visit_classes import (
     EXPOSURE,
     OPT_OUT,
     LogTally,
+    read_tally,
     read_visit_classes,
     signature_flags,
-    tally,
     time_keys,
 )
 from experiments.eventlog import assignments, events, visits
@@ -190,13 +190,18 @@ def load_counts(
     cells (many locations × weeks × hours) never holds them as Python row tuples or strings.
     """
     event_types = [EXPOSURE, OPT_OUT, *(o.event for o in outcomes)]
+
+    def read(conn: Connection) -> tuple[pd.DataFrame, LogTally]:
+        classes = read_visit_classes(conn, trial_id, event_types, FETCH_ROWS)
+        return classes, read_tally(conn, trial_id, classes)
+
     if isinstance(engine, Connection):
-        classes = read_visit_classes(engine, trial_id, event_types, FETCH_ROWS)
+        classes, log = read(engine)
     else:
         with engine.begin() as conn:
-            classes = read_visit_classes(conn, trial_id, event_types, FETCH_ROWS)
+            classes, log = read(conn)
     frame = cells_from_classes(classes, outcomes)
-    return replace(counts_from_frame(trial_id, outcomes, frame, "database"), tally=tally(classes))
+    return replace(counts_from_frame(trial_id, outcomes, frame, "database"), tally=log)
 
 
 def cells_from_classes(classes: pd.DataFrame, outcomes: Sequence[OutcomeSpec]) -> pd.DataFrame:

@@ -12,9 +12,11 @@ The event signature lists, separated by :data:`RECORD`, one token per event the 
 
 - an ``exposure``: ``x``, then its language, disclosure version and material version, each
   separated by :data:`UNIT` and written ``=value`` (an empty field is a missing value);
-- an ``opt_out`` or an outcome event: its type;
-- any other event (``finish``, ``timeout``, …): its type, on visits without an assignment only
-  (the report counts those by type; on randomized visits they change no number).
+- an ``opt_out`` or an outcome event: its type.
+
+Other events (``finish``, ``timeout``, …) change no number of the report, except that events of
+visits without an assignment are counted by type: when the classes show such visits, one more
+query counts their events (:func:`orphan_events_query`).
 
 Indexes that keep the pass linear (``experiments/eventlog.py``): visits by (trial, id) covering
 the strata, assignments by (trial, visit) covering the arm, events by (trial, visit) covering
@@ -25,7 +27,8 @@ order; PostgreSQL aggregates the events per visit from the index and hash-joins 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -33,7 +36,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 from pandas.api.types import union_categoricals
-from sqlalchemy import Connection, Select, and_, case, func, literal, or_, select, text
+from sqlalchemy import Connection, Select, and_, case, func, literal, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
 from experiments.eventlog import assignments, events, visits
@@ -109,15 +112,18 @@ def _field(column: ColumnElement[str]) -> ColumnElement[str]:
     return func.coalesce(literal("=") + column, literal(""))
 
 
-def _token(event_types: Sequence[str], unassigned: ColumnElement[bool]) -> ColumnElement[str]:
-    """The signature token of one row of ``events`` (NULL for events left out)."""
+def _used_types(event_types: Sequence[str]) -> list[str]:
+    return sorted({EXPOSURE, OPT_OUT, *event_types})
+
+
+def _token(event_types: Sequence[str]) -> ColumnElement[str]:
+    """The signature token of one row of ``events`` (NULL for an event the counts do not use)."""
     exposure = literal("x")
     for column in (events.c.language, events.c.disclosure_version, events.c.material_version):
         exposure = exposure + literal(UNIT) + _field(column)
-    used = [OPT_OUT, *sorted(set(event_types) - {EXPOSURE, OPT_OUT})]
     return case(
         (events.c.type == EXPOSURE, exposure),
-        (or_(events.c.type.in_(used), unassigned), events.c.type),
+        (events.c.type.in_(_used_types(event_types)), events.c.type),
         else_=None,
     )
 
@@ -135,7 +141,6 @@ def _assignment_join() -> ColumnElement[bool]:
 
 def per_visit_query(trial_id: str, event_types: Sequence[str], dialect: str) -> Select:  # type: ignore[type-arg]
     """One row per visit of the trial: its class keys (:data:`CLASS_KEYS` but ``visits``)."""
-    unassigned = assignments.c.visit_id.is_(None)
     keys = (
         assignments.c.arm,
         visits.c.location,
@@ -147,7 +152,7 @@ def per_visit_query(trial_id: str, event_types: Sequence[str], dialect: str) -> 
     if dialect == "sqlite":
         # One index seek per visit, in the order of the visits' index: a correlated subquery.
         signature = (
-            select(func.group_concat(_token(event_types, unassigned), RECORD))
+            select(func.group_concat(_token(event_types), RECORD))
             .where(events.c.trial_id == visits.c.trial_id, events.c.visit_id == visits.c.id)
             .scalar_subquery()
         )
@@ -156,22 +161,16 @@ def per_visit_query(trial_id: str, event_types: Sequence[str], dialect: str) -> 
             .select_from(base)
             .where(visits.c.trial_id == trial_id)
         )
-    # PostgreSQL: aggregate the events per visit once (the signature for randomized visits and
-    # the one with every type for the others), then hash-join visits, assignments and events.
-    per_visit = (
-        select(
-            events.c.visit_id,
-            func.string_agg(_token(event_types, literal(False)), RECORD).label("used"),
-            func.string_agg(_token(event_types, literal(True)), RECORD).label("every"),
-        )
-        .where(events.c.trial_id == trial_id)
+    # PostgreSQL: aggregate the used events per visit from the index, then hash-join.
+    signatures = (
+        select(events.c.visit_id, func.string_agg(_token(event_types), RECORD).label("signature"))
+        .where(events.c.trial_id == trial_id, events.c.type.in_(_used_types(event_types)))
         .group_by(events.c.visit_id)
         .subquery("signatures")
     )
-    signature = case((unassigned, per_visit.c.every), else_=per_visit.c.used)
     return (
-        select(*keys, signature.label("signature"))
-        .select_from(base.outerjoin(per_visit, per_visit.c.visit_id == visits.c.id))
+        select(*keys, signatures.c.signature)
+        .select_from(base.outerjoin(signatures, signatures.c.visit_id == visits.c.id))
         .where(visits.c.trial_id == trial_id)
     )
 
@@ -188,17 +187,61 @@ def classes_query(trial_id: str, event_types: Sequence[str], dialect: str) -> Se
     return select(*keys, func.count().label("visits")).group_by(*keys)
 
 
-def _plan_settings(conn: Connection) -> None:
-    """PostgreSQL settings for this transaction that the pass was measured with.
+def orphan_events_query(trial_id: str) -> Select:  # type: ignore[type-arg]
+    """Events of the trial's visits without an assignment, counted by type."""
+    unassigned = visits.outerjoin(assignments, _assignment_join())
+    orphans = (
+        select(visits.c.id)
+        .select_from(unassigned)
+        .where(visits.c.trial_id == trial_id, assignments.c.visit_id.is_(None))
+    )
+    return (
+        select(events.c.type, func.count())
+        .where(events.c.visit_id.in_(orphans))
+        .group_by(events.c.type)
+        .order_by(events.c.type)
+    )
 
-    No JIT (compiling the plan took longer than running it), no parallel workers (each would
-    build its own hash of the per-visit signatures), and memory for the joins' hash tables and
-    the grouping, which the planner expects to have as many groups as visits.
-    """
-    if conn.dialect.name == "postgresql":
-        conn.execute(text("SET LOCAL jit = off"))
-        conn.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-        conn.execute(text("SET LOCAL work_mem = '64MB'"))
+
+#: PostgreSQL planner settings for the pass, chosen by measuring it at 1.1 million visits
+#: (``bench/README.md``): no JIT (compiling the plan took longer than running it); no parallel
+#: workers (each would build its own hash table of the per-visit signatures); no sort (the
+#: planner expects as many classes as visits, as it cannot know that visits share them, so it
+#: would sort every visit to group them where a hash table holds only the few thousand
+#: classes); and ``work_mem`` enough for the joins' hash tables to stay in memory.
+PLAN_SETTINGS: dict[str, str] = {
+    "jit": "off",
+    "max_parallel_workers_per_gather": "0",
+    "enable_sort": "off",
+    "work_mem": "64MB",
+}
+
+
+@contextmanager
+def _plan_settings(conn: Connection) -> Iterator[None]:
+    """Apply :data:`PLAN_SETTINGS` on PostgreSQL, and restore the previous values afterwards
+    (the rest of the caller's transaction is planned as before)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+
+    def apply(values: dict[str, str]) -> None:
+        calls = ", ".join(f"set_config(:n{i}, :v{i}, true)" for i in range(len(values)))
+        params = {}
+        for i, (name, value) in enumerate(values.items()):
+            params.update({f"n{i}": name, f"v{i}": value})
+        conn.execute(text(f"SELECT {calls}"), params)
+
+    names = list(PLAN_SETTINGS)
+    current = ", ".join(f"current_setting(:n{i})" for i in range(len(names)))
+    saved = conn.execute(
+        text(f"SELECT {current}"), {f"n{i}": name for i, name in enumerate(names)}
+    ).one()
+    apply(PLAN_SETTINGS)
+    try:
+        yield
+    finally:
+        apply(dict(zip(names, saved, strict=True)))
 
 
 def read_visit_classes(
@@ -209,18 +252,18 @@ def read_visit_classes(
     """
     if conn.dialect.name == "postgresql":
         conn.execute(text("SET LOCAL TIME ZONE 'UTC'"))
-    _plan_settings(conn)
     query = classes_query(trial_id, sorted(set(event_types)), conn.dialect.name)
-    result = conn.execute(query, execution_options={"stream_results": True})
     parts: list[dict[str, object]] = []
-    for rows in result.partitions(batch_rows):
-        columns = list(zip(*rows, strict=True))
-        part: dict[str, object] = {
-            key: pd.Categorical(pd.Series(values, dtype=object))
-            for key, values in zip(CLASS_KEYS, columns, strict=False)
-        }
-        part["visits"] = np.asarray(columns[-1], dtype="int64")
-        parts.append(part)
+    with _plan_settings(conn):
+        result = conn.execute(query, execution_options={"stream_results": True})
+        for rows in result.partitions(batch_rows):
+            columns = list(zip(*rows, strict=True))
+            part: dict[str, object] = {
+                key: pd.Categorical(pd.Series(values, dtype=object))
+                for key, values in zip(CLASS_KEYS, columns, strict=False)
+            }
+            part["visits"] = np.asarray(columns[-1], dtype="int64")
+            parts.append(part)
     if not parts:
         empty: dict[str, object] = {key: pd.Categorical([]) for key in CLASS_KEYS}
         return pd.DataFrame({**empty, "visits": np.zeros(0, dtype="int64")})
@@ -260,19 +303,26 @@ def signature_flags(classes: pd.DataFrame, event_types: Sequence[str]) -> pd.Dat
     return pd.DataFrame(flags, index=classes.index)
 
 
-def tally(classes: pd.DataFrame) -> LogTally:
-    """The data-quality facts of :class:`LogTally` from the visit classes."""
+def read_tally(conn: Connection, trial_id: str, classes: pd.DataFrame) -> LogTally:
+    """The data-quality facts of :class:`LogTally`: from the visit classes, and the events of
+    visits without an assignment if there are any.
+    """
+    orphan_events: dict[str, int] = {}
+    if classes["arm"].isna().any():
+        rows = conn.execute(orphan_events_query(trial_id)).all()
+        orphan_events = {str(kind): int(number) for kind, number in rows}
+    return tally(classes, orphan_events)
+
+
+def tally(classes: pd.DataFrame, orphan_events: dict[str, int]) -> LogTally:
+    """The data-quality facts of :class:`LogTally` from the visit classes and the events of the
+    visits without an assignment, by type."""
     by_version = classes.groupby("trial_version", observed=True)["visits"].sum()
     signatures = [None, *classes["signature"].cat.categories]  # indexed by code + 1
     unassigned = classes["arm"].isna().to_numpy()
-    # Visits per signature code + 1 (0 = no events), then per (arm, signature) code pair.
+    # Visits per (arm, signature code + 1) pair; 0 = no events.
     codes = classes["signature"].cat.codes.to_numpy().astype("int64") + 1
     visits = classes["visits"].to_numpy()
-    orphans = np.bincount(codes[unassigned], weights=visits[unassigned], minlength=1)
-    orphan_events: Counter[str] = Counter()
-    for code in np.flatnonzero(orphans):
-        for event_type, times in decode_signature(signatures[code]).type_counts:
-            orphan_events[event_type] += times * int(orphans[code])
     assigned = classes[~unassigned]
     pairs = (
         pd.DataFrame(

@@ -257,3 +257,19 @@ def test_signatures_decode_exposures_types_and_missing_values() -> None:
     assert decode_signature(None).types == frozenset()
     with pytest.raises(ValueError, match="cannot decode"):
         decode_signature(UNIT.join(["x", "en", "=d", "=m"]))
+
+
+@pytest.mark.postgres
+def test_planner_settings_are_restored_for_the_rest_of_the_transaction(postgres_url: str) -> None:
+    from sqlalchemy import text
+
+    from analysis.visit_classes import PLAN_SETTINGS
+
+    engine, trial = simulated(postgres_url, 30)
+    names = sorted(PLAN_SETTINGS)
+    with engine.begin() as conn:
+        before = [conn.execute(text(f"SHOW {name}")).scalar() for name in names]
+        load_counts(conn, trial.id, OUTCOMES)
+        after = [conn.execute(text(f"SHOW {name}")).scalar() for name in names]
+    engine.dispose()
+    assert after == before and before != [PLAN_SETTINGS[name] for name in names]
