@@ -109,20 +109,23 @@ def test_the_summary_says_what_the_result_does_not_mean(report: Report) -> None:
 
 
 def test_no_significant_arm_says_so_and_an_unadjusted_interval_is_named(report: Report) -> None:
-    cells = [("control", 800, 40), ("gain", 800, 60), ("norm", 800, 45)]
+    """p = 0.039 and 0.91: unadjusted, gain's interval excludes 0, but no correction rejects."""
+    cells = [("control", 800, 40), ("gain", 800, 60), ("norm", 800, 41)]
     comparison = compare_arms([ArmCounts(*c) for c in cells], "control", correction="holm")
-    gain = comparison.arm("gain")
-    assert gain.diff_ci_low > 0 and not gain.significant  # interval clear of 0, Holm is not
+    assert comparison.arm("gain").diff_ci_low > 0 and not comparison.arm("gain").significant
     primary = dataclasses.replace(report.primary, comparison=comparison)
     summary = summarize(dataclasses.replace(report, outcomes=(primary, *report.outcomes[1:])))
     assert "no arm differs significantly from the control after the Holm correction" in (
         summary.headline
     )
-    finding = next(f for f in summary.findings if f.arm == "gain")
-    if "not adjusted" in finding.interval_label:
-        assert "the corrected decision is the one that counts" in finding.sentence
-    else:  # a simultaneous interval is shown with the decision: it must agree with it
-        assert finding.interval_low <= 0 <= finding.interval_high  # type: ignore[operator]
+    holm = next(f for f in summary.findings if f.arm == "gain")
+    assert holm.interval_low < 0 < holm.interval_high  # type: ignore[operator]  # agrees
+    bh = _summary_of(report, cells, "bh")["gain"]  # BH selects nothing: no family interval
+    assert not bh.significant and bh.interval_label == (
+        "95% interval not adjusted for the 2 comparisons"
+    )
+    assert bh.interval_low > 0  # type: ignore[operator]
+    assert "the corrected decision is the one that counts" in bh.sentence
 
 
 def test_a_sample_ratio_mismatch_comes_first(report: Report) -> None:
@@ -338,3 +341,61 @@ def test_an_interim_report_of_a_simulated_trial_gives_the_sequential_decision(tm
     assert found["gain"].decision == STOP_FOR_EFFICACY  # +11 pp on ~650 visits per arm
     assert "crosses its pre-registered boundary at this interim look" in summary.headline
     assert "the plan says stop for efficacy" in render_markdown(report)
+
+
+# -- the interval given with the decision: the correction's family-level one ---------------------
+
+
+def _summary_of(report: Report, cells: list[tuple[str, int, int]], correction: str) -> dict:  # type: ignore[type-arg]
+    comparison = compare_arms([ArmCounts(*c) for c in cells], "control", correction=correction)
+    primary = dataclasses.replace(report.primary, comparison=comparison)
+    summary = summarize(dataclasses.replace(report, outcomes=(primary, *report.outcomes[1:])))
+    return {f.arm: f for f in summary.findings}
+
+
+def test_with_holm_the_summary_gives_the_bonferroni_simultaneous_interval(report: Report) -> None:
+    """The interval is Newcombe's at 1 − alpha/m (statsmodels' newcomb at alpha 0.025)."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    found = _summary_of(report, CELLS, "holm")
+    for arm, n, successes in CELLS[1:]:
+        low, high = confint_proportions_2indep(
+            successes, n, CELLS[0][2], CELLS[0][1], method="newcomb", alpha=0.05 / 2
+        )
+        assert found[arm].interval_low == pytest.approx(low, abs=1e-12)
+        assert found[arm].interval_high == pytest.approx(high, abs=1e-12)
+        assert found[arm].interval_label == (
+            "simultaneous 97.50% interval, Bonferroni-adjusted for 2 comparisons"
+        )
+        assert "97.50% interval, Bonferroni-adjusted for 2 comparisons)" in found[arm].sentence
+
+
+def test_a_holm_rejection_with_a_bonferroni_interval_touching_zero_is_explained(
+    report: Report,
+) -> None:
+    cells = [("control", 1000, 50), ("gain", 1000, 100), ("norm", 1000, 72)]
+    norm = _summary_of(report, cells, "holm")["norm"]
+    assert norm.significant and norm.interval_low < 0 < norm.interval_high  # type: ignore[operator]
+    assert "Holm's procedure rejects more than Bonferroni's" in norm.sentence
+    gain = _summary_of(report, cells, "holm")["gain"]
+    assert "Holm's procedure" not in gain.sentence  # its interval excludes zero
+
+
+def test_with_bh_the_selected_arms_get_the_fcr_adjusted_interval(report: Report) -> None:
+    cells = [("control", 1000, 50), ("gain", 1000, 100), ("norm", 1000, 60)]
+    found = _summary_of(report, cells, "bh")
+    comparison = compare_arms([ArmCounts(*c) for c in cells], "control", correction="bh")
+    gain = comparison.arm("gain")
+    assert found["gain"].interval_label == (
+        "FCR-adjusted 97.50% interval of Benjamini–Yekutieli for the selected arms"
+    )  # one of two selected: level 1 − 1 × 0.05 / 2
+    assert (found["gain"].interval_low, found["gain"].interval_high) == (
+        gain.diff_simultaneous_ci_low,
+        gain.diff_simultaneous_ci_high,
+    )
+    norm = comparison.arm("norm")
+    assert found["norm"].interval_label == "95% interval not adjusted for the 2 comparisons"
+    assert (found["norm"].interval_low, found["norm"].interval_high) == (
+        norm.diff_ci_low,
+        norm.diff_ci_high,
+    )
