@@ -287,13 +287,18 @@ class ArmTest:
 
 @dataclass(frozen=True)
 class Interval:
-    """One reported interval: its name, the parameter it estimates, for which arm."""
+    """One reported interval: its name, the parameter it estimates, for which arm.
+
+    ``joint`` intervals promise to cover *together* (simultaneous, repeated): their coverage is
+    the share of trials in which every interval of that name covers its true value.
+    """
 
     name: str
     parameter: Parameter
     arm: str
     low: float
     high: float
+    joint: bool = False
 
 
 @dataclass(frozen=True)
@@ -400,6 +405,7 @@ def comparison_intervals(comparison: Comparison) -> tuple[Interval, ...]:
                     estimate.arm,
                     float(low),
                     float(high),
+                    joint="simultaneous" in prefix,
                 )
             )
     return tuple(intervals)
@@ -423,6 +429,7 @@ def _interval_name(prefix: str, comparison: Comparison) -> str:
         "diff": f"difference ({comparison.interval})",
         "relative_risk": "risk ratio (log)",
         "odds_ratio": "odds ratio (log)",
+        "diff_simultaneous": f"simultaneous difference ({getattr(comparison, 'simultaneous', '')})",
     }
     return known.get(prefix, prefix.replace("_", " "))
 
@@ -466,7 +473,7 @@ def report_adjusted(sample: Sample) -> Result:
         for e in estimates
         if math.isfinite(e.ci_low) and math.isfinite(e.ci_high)
     )
-    used = tuple(sorted({f"adjusted: {e.model}, {e.se_type}" for e in estimates}))
+    used = tuple(sorted({f"adjusted: {e.estimator or e.model} ({e.se_type})" for e in estimates}))
     return Result(tests, intervals, True, used)
 
 
@@ -539,7 +546,7 @@ class PlannedLooks:
                 if interval is None:
                     missing += 1
                 else:
-                    intervals.append(Interval(REPEATED, "difference", arm, *interval))
+                    intervals.append(Interval(REPEATED, "difference", arm, *interval, joint=True))
         return SequentialRun(crossed, tuple(intervals), missing)
 
 
@@ -777,10 +784,17 @@ def _judge(
         test = tested.get(effect_arm)
         work.add((scenario, "power", family), None if test is None else test.rejected)
     seen = set()
+    joint: dict[str, bool] = {}
     for interval in result.intervals:
         value = world.value(interval.parameter, index[interval.arm])
+        covers = interval.low <= value <= interval.high
         seen.add((interval.name, interval.arm))
-        work.add((scenario, "coverage", interval.name), interval.low <= value <= interval.high)
+        if interval.joint:
+            joint[interval.name] = joint.get(interval.name, True) and covers
+        else:
+            work.add((scenario, "coverage", interval.name), covers)
+    for name, covers in joint.items():
+        work.add((scenario, "coverage", name), covers)
     if family == "adjusted":
         for arm in world.arms[1:]:
             if ("adjusted difference", arm) not in seen:

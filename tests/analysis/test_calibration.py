@@ -43,6 +43,8 @@ from analysis.calibration import (
     Result,
     Sample,
     Strata,
+    _Cellwork,
+    _judge,
     band,
     calibrate,
     comparison_intervals,
@@ -161,23 +163,37 @@ def test_report_unadjusted_is_compare_arms_with_the_plans_choices() -> None:
 
 
 @dataclass(frozen=True)
-class _WithSimultaneous(ArmEstimate):
-    diff_simultaneous_ci_low: float | None = None
-    diff_simultaneous_ci_high: float | None = None
+class _WithBootstrap(ArmEstimate):
+    diff_bootstrap_ci_low: float | None = None
+    diff_bootstrap_ci_high: float | None = None
 
 
-def test_every_interval_field_of_the_comparison_is_judged() -> None:
+def test_a_new_interval_field_of_the_comparison_is_judged_too() -> None:
     comparison = compare_arms([ArmCounts("control", 100, 10), ArmCounts("b", 100, 20)], "control")
     arm = comparison.arm("b")
-    extended = _WithSimultaneous(
-        **vars(arm), diff_simultaneous_ci_low=-0.1, diff_simultaneous_ci_high=0.3
-    )
+    extended = _WithBootstrap(**vars(arm), diff_bootstrap_ci_low=-0.1, diff_bootstrap_ci_high=0.3)
     comparison = type(comparison)(**{**vars(comparison), "arms": (comparison.arms[0], extended)})
-    found = {(i.name, i.parameter, i.arm) for i in comparison_intervals(comparison)}
-    assert ("diff simultaneous", "difference", "b") in found
+    listed = comparison_intervals(comparison)
+    found = {(i.name, i.parameter, i.arm) for i in listed}
+    assert ("diff bootstrap", "difference", "b") in found
     assert ("difference (newcombe)", "difference", "b") in found
     assert ("rate (wilson)", "rate", "control") in found
-    assert len(found) == 6  # two rates, difference, simultaneous difference, two ratios
+    per_comparison = {i.name for i in listed if not i.joint}
+    assert {"rate (wilson)", "difference (newcombe)", "risk ratio (log)"} <= per_comparison
+    assert {(i.low, i.high) for i in listed if i.name == "diff bootstrap"} == {(-0.1, 0.3)}
+
+
+def test_joint_intervals_cover_only_together() -> None:
+    world = truth(Cell(200, 0.10, 3), Strata())
+    sample = Sample(world.arms, Strata().names, world.n, world.n // 10)
+    both = (
+        Interval("s", "difference", "arm1", -0.1, 0.1, joint=True),
+        Interval("s", "difference", "arm2", 0.01, 0.1, joint=True),
+    )
+    work = _Cellwork()
+    _judge(work, "A/A", "unadjusted", Result((), both, False), sample, world, None)
+    tally = work.tallies[("A/A", "coverage", "s")]
+    assert (tally.hits, tally.trials) == (0, 1)  # one trial, not covered: arm2 misses 0
 
 
 # -- the grid --------------------------------------------------------------------------------
