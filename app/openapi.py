@@ -206,7 +206,10 @@ def document(max_events: int, clock_slack_minutes: int) -> dict[str, Any]:
                         ),
                         "401": _error("No kiosk token."),
                         "403": _error("The kiosk token is not valid or switched off."),
-                        "409": _error("The idempotency key was used for a different event."),
+                        "409": _error(
+                            "The idempotency key was used for a different event (stored "
+                            "before, or earlier in the same batch); nothing was written."
+                        ),
                         "413": _error("The body is larger than the server accepts."),
                         "415": _error("The body is not sent as application/json."),
                         "503": _error("The database cannot be reached; retry later."),

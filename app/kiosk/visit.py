@@ -98,8 +98,10 @@ def log(spec: store.EventSpec, trial: Trial | None = None) -> store.EventStatus:
     """Store one server-side event of the visit (of ``trial``'s version, by default the
     request's) and commit it.
 
-    The same key written twice at the same moment (e.g. a page loaded twice at once) makes
-    the database refuse the second insert; that is a duplicate, not an error.
+    The same key written twice at the same moment (e.g. a page loaded twice at once) is
+    stored once and the second answer is ``duplicate`` (the insert skips a key that exists);
+    should the database refuse a row with an integrity error instead, that too is a
+    duplicate, not an error.
     """
     conn = get_connection()
     try:
