@@ -713,12 +713,12 @@ class Budget:
     """Replications per cell.
 
     ``replications`` A/A and effect trials get the unadjusted analysis; the first ``adjusted``
-    of them also the adjusted estimate (it is the slowest method); the first ``sequential`` A/A
-    trials are also analysed at each of the 10 looks.
+    of them also the adjusted estimate (it is the slowest method); the first ``sequential`` of
+    them are also analysed at each of the 10 looks.
     """
 
     replications: int = 2000
-    adjusted: int = 500
+    adjusted: int = 1000
     sequential: int = 1000
 
     def __post_init__(self) -> None:
@@ -1070,8 +1070,8 @@ def _header(calibration: Calibration, command: str) -> str:
         "arms stay null.",
         f"**Replications per cell**: {budget.replications:,} A/A and {budget.replications:,} "
         f"effect trials for the unadjusted comparison; the first {budget.adjusted:,} of each "
-        f"also for the adjusted estimate; the first {budget.sequential:,} A/A trials also at "
-        f"each of {LOOKS} looks.",
+        f"also for the adjusted estimate; the first {budget.sequential:,} of each also at each "
+        f"of {LOOKS} looks.",
         f"**Run time**: {calibration.seconds / 60:.1f} minutes.",
     ]
     return "\n".join(

@@ -42,13 +42,13 @@ if TYPE_CHECKING:
     "--adjusted",
     type=click.IntRange(min=0),
     default=None,
-    help="Of those, how many also get the adjusted estimate (default 500; 100 with --quick).",
+    help="Of those, how many also get the adjusted estimate (default 1000; 100 with --quick).",
 )
 @click.option(
     "--sequential",
     type=click.IntRange(min=0),
     default=None,
-    help="A/A trials analysed at each of 10 looks (default 1000; 200 with --quick).",
+    help="Of those, how many also at each of 10 looks (default 1000; 200 with --quick).",
 )
 @click.option(
     "--jobs",
