@@ -208,8 +208,10 @@ def orphan_events_query(trial_id: str) -> Select:  # type: ignore[type-arg]
 #: workers (each would build its own hash table of the per-visit signatures); no sort (the
 #: planner expects as many classes as visits, as it cannot know that visits share them, so it
 #: would sort every visit to group them where a hash table holds only the few thousand
-#: classes); and ``work_mem`` enough for the joins' hash tables to stay in memory.
+#: classes); ``work_mem`` enough for the joins' hash tables to stay in memory; and a plan for
+#: all rows of the (server-side) cursor, not the fastest first rows, which picks nested loops.
 PLAN_SETTINGS: dict[str, str] = {
+    "cursor_tuple_fraction": "1",
     "jit": "off",
     "max_parallel_workers_per_gather": "0",
     "enable_sort": "off",
