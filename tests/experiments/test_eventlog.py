@@ -11,7 +11,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from experiments import store
-from experiments.eventlog import ALLOWED_COLUMNS, make_engine, metadata, upgrade
+from experiments.eventlog import (
+    ALLOWED_COLUMNS,
+    make_engine,
+    metadata,
+    refresh_planner_statistics,
+    upgrade,
+)
 from tests.factories import make_trial, trial_yaml
 
 
@@ -77,3 +83,22 @@ def test_upgrade_from_0001_keeps_the_data_and_swaps_the_counting_indexes(
         after = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in COUNTED}
     assert rows == after == {"visits": 12, "assignments": 12, "events": 12}
     engine.dispose()
+
+
+def test_planner_statistics_are_refreshed_on_postgresql_only(engine) -> None:  # type: ignore[no-untyped-def]
+    trial = make_trial()
+    with engine.begin() as conn:
+        store.load_trial(conn, trial, trial_yaml())
+        store.start_trial(conn, trial.id)
+        store.start_visits(conn, trial, [store.VisitSpec("loc-a", "en")] * 5, rng=random.Random(1))
+    postgres = engine.dialect.name == "postgresql"
+    estimate = (
+        "SELECT reltuples FROM pg_class WHERE oid = to_regclass('visits')"
+        if postgres
+        else "SELECT count(*) FROM sqlite_master WHERE name = 'sqlite_stat1'"
+    )
+    with engine.begin() as conn:
+        before = conn.execute(text(estimate)).scalar()
+        refresh_planner_statistics(conn)
+        after = conn.execute(text(estimate)).scalar()
+    assert (before, after) == ((-1, 5) if postgres else (0, 0))
