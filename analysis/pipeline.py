@@ -37,7 +37,7 @@ from analysis.transparency import (
     versions_shown,
 )
 from experiments.eventlog import make_engine
-from experiments.model import AnalysisPlan, Arm, Trial
+from experiments.model import AnalysisPlan, Arm, Trial, joined
 from experiments.store import TrialHistory, read_history, record_look
 
 Step = Callable[[str], None]
@@ -294,7 +294,7 @@ def build_transparency(
     return Transparency(
         title=preregistered.title,
         purpose=preregistered.purpose,
-        organisation=preregistered.organisation,
+        organisation=joined(preregistered.organisation),
         contact=trial.contact,
         privacy_contact=trial.privacy.contact,
         privacy_statement=trial.privacy.statement,

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from experiments.load import load_text
-from experiments.model import Trial
+from experiments.model import Trial, joined
 
 if TYPE_CHECKING:  # annotations only: reading a report needs no database code (nor pandas)
     from analysis.counts import Counts
@@ -143,9 +143,10 @@ def arms_shown(trial: Trial) -> tuple[ArmShown, ...]:
     shown = []
     for arm in trial.arms:
         claims = tuple(
-            f"{' / '.join(claim.text.values())} (source: {claim.source}, as of "
+            f"{' / '.join(claim.text.values())} (source: {joined(claim.source)}, as of "
             f"{claim.as_of.isoformat()}{', illustrative' if claim.illustrative else ''}"
-            f"{', ' + claim.url if claim.url else ''})"
+            f"{', ' + claim.url if claim.url else ''}"
+            f"{'; note: ' + claim.note if claim.note else ''})"
             for claim in arm.claims
         )
         figure = None
@@ -154,14 +155,15 @@ def arms_shown(trial: Trial) -> tuple[ArmShown, ...]:
             values = ", ".join(f"{loc}: {value}" for loc, value in fig.values.items())
             figure = (
                 f"{arm.figure} = {values} {' / '.join(fig.denominator.values())} (source: "
-                f"{fig.source}, as of {fig.as_of.isoformat()}"
-                f"{', illustrative' if fig.illustrative else ''})"
+                f"{joined(fig.source)}, as of {fig.as_of.isoformat()}"
+                f"{', illustrative' if fig.illustrative else ''}"
+                f"{'; note: ' + fig.note if fig.note else ''})"
             )
         messenger = None
         if arm.messenger:
             m = arm.messenger
             messenger = (
-                f"{m.name}, {' / '.join(m.role.values())} (real person: {m.real_person}, "
+                f"{joined(m.name)}, {' / '.join(m.role.values())} (real person: {m.real_person}, "
                 f"consent recorded: {m.consent_recorded})"
             )
         shown.append(

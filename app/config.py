@@ -98,6 +98,14 @@ SETTINGS: tuple[Setting, ...] = (
         "asks for none of the kiosk's languages",
     ),
     Setting(
+        "PUBLIC_URL",
+        None,
+        "Public address of this server, e.g. https://nudgelab.example.org: a trial's relative "
+        "register_url is shown to visitors and readers as a full address under it (without "
+        "it, the address the kiosk itself was opened with)",
+        lambda text: text.strip().rstrip("/") or None,
+    ),
+    Setting(
         "SECURE_COOKIES",
         False,
         "Send the visit cookie only over HTTPS (turn on when the kiosk is served over HTTPS)",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, abort, redirect, render_template, url_for
 
 from app.db import get_connection
+from app.kiosk.render import register_address
 from app.labels import ELEMENT_LABELS, STATUS_LABELS, STRENGTH_LABELS
 from experiments import store
 
@@ -49,6 +50,8 @@ def trial(trial_id: str) -> str:
         record=record,
         trial=trial,
         languages=trial.languages,
+        show_notes=True,
+        register_address=register_address,
         element_labels=ELEMENT_LABELS,
         strength_labels=STRENGTH_LABELS,
     )

@@ -21,6 +21,27 @@ LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 #: One text per trial language, e.g. ``{nl: ..., en: ..., ar: ...}``.
 Texts = dict[LanguageCode, Text]
+#: A visitor-facing text: one per trial language (``{nl: ..., en: ...}``) or, where the rules
+#: allow it (a trial in one language, a place name that is the same in every language), one
+#: string for all. ``nudgelab check`` says which fields need one text per language.
+Localized = Text | Texts
+
+
+def localized(value: Localized, language: str) -> str:
+    """``value`` in ``language`` (a single string serves every language)."""
+    if isinstance(value, str):
+        return value
+    if language in value:
+        return value[language]
+    return next(iter(value.values()))
+
+
+def joined(value: Localized) -> str:
+    """Every language's text of ``value`` joined with " / " (for reports and logs)."""
+    if isinstance(value, str):
+        return value
+    return " / ".join(dict.fromkeys(value.values()))
+
 
 #: The elements every disclosure must state, in this order on the page: D1-D7 and D9 of
 #: docs/ethics.md#disclosure (D8 is shown with each figure, D10 on the "Why?" page).
@@ -54,7 +75,8 @@ class Strict(BaseModel):
 
 class Location(Strict):
     id: Slug
-    name: Text
+    #: One name for every language, or one per language where they differ.
+    name: Localized
 
 
 class Randomization(Strict):
@@ -89,16 +111,19 @@ class Claim(Strict):
     """A factual statement an arm shows, always with its source and date."""
 
     text: Texts
-    source: Text
+    #: Shown to visitors under the claim, in every trial language.
+    source: Localized
     as_of: date
     url: str | None = None
     illustrative: bool = False
+    #: For researchers only (register and report, never a kiosk page): what to re-check etc.
+    note: Text | None = None
 
 
 class Messenger(Strict):
     """The person who tells the information; must be real and have consented."""
 
-    name: Text
+    name: Localized
     role: Texts
     real_person: bool
     consent_recorded: bool
@@ -123,12 +148,14 @@ class Arm(Strict):
 class Figure(Strict):
     """A number shown per location (norm arms), with its source, date and denominator."""
 
-    source: Text
+    source: Localized
     as_of: date
     values: dict[Slug, int]
     denominator: Texts
     illustrative: bool = False
     url: str | None = None
+    #: For researchers only (register and report, never a kiosk page).
+    note: Text | None = None
 
 
 class Outcome(Strict):
@@ -138,6 +165,9 @@ class Outcome(Strict):
     description: Text
     #: Button text on the kiosk, per language; outcomes without a label are not kiosk actions.
     label: Texts | None = None
+    #: What the kiosk says after the tap, per language: what happens next, in plain words
+    #: (e.g. "Please go to the desk; a staff member can arrange a conversation").
+    acknowledgement: Texts | None = None
 
 
 class Hypothesis(Strict):
@@ -217,7 +247,7 @@ class Trial(Strict):
     id: Slug
     title: Text
     purpose: Text
-    organisation: Text
+    organisation: Localized
     contact: Text
     privacy: Privacy
     domain_sensitivity: Literal["high", "low"] = "high"
@@ -266,14 +296,28 @@ class Trial(Strict):
         return text_direction(language)
 
     # -- the disclosure as shown ------------------------------------------------------
-    def disclosure_parts(self, language: str) -> list[tuple[str, str]]:
-        """The disclosure in ``language`` as ``(element, text)`` pairs, placeholders filled."""
-        values = {
-            "organisation": self.organisation,
-            "register_url": self.register_url,
+    def register_address(self, public_url: str | None = None) -> str:
+        """Where a visitor or reader finds the register: ``register_url`` when it is absolute,
+        else joined to ``public_url`` (the platform's public address); the bare path when no
+        public address is known."""
+        if "://" in self.register_url or not public_url:
+            return self.register_url
+        return public_url.rstrip("/") + "/" + self.register_url.lstrip("/")
+
+    def placeholder_values(self, language: str, public_url: str | None = None) -> dict[str, str]:
+        """The values the disclosure's placeholders are filled with, in ``language``."""
+        return {
+            "organisation": localized(self.organisation, language),
+            "register_url": self.register_address(public_url),
             "contact": self.contact,
             "privacy_contact": self.privacy.contact,
         }
+
+    def disclosure_parts(
+        self, language: str, public_url: str | None = None
+    ) -> list[tuple[str, str]]:
+        """The disclosure in ``language`` as ``(element, text)`` pairs, placeholders filled."""
+        values = self.placeholder_values(language, public_url)
         texts = self.disclosure[language]
         return [
             (key, string.Formatter().vformat(getattr(texts, key), (), values))
@@ -281,11 +325,13 @@ class Trial(Strict):
         ]
 
     def disclosure_text(self, language: str) -> str:
-        """The full disclosure in ``language`` as one string (one element per line)."""
+        """The full disclosure in ``language`` as one string (one element per line), with the
+        register address as the trial file declares it."""
         return "\n".join(text for _, text in self.disclosure_parts(language))
 
     def disclosure_version(self, language: str) -> str:
-        """Hash of the disclosure text shown, recorded with every exposure."""
+        """Hash of the disclosure text shown, recorded with every exposure. The platform's
+        public address is configuration, not content: it does not change the version."""
         return hashlib.sha256(self.disclosure_text(language).encode()).hexdigest()[:16]
 
     def material_version(self, arm_id: str, language: str) -> str:

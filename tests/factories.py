@@ -12,8 +12,10 @@ from experiments.model import Trial
 from experiments.rules import Settings
 
 LANGUAGES = ["en", "ar"]
+#: The public address the test apps and checks are configured with (NUDGELAB_PUBLIC_URL).
+PUBLIC_URL = "https://nudgelab.example.org"
 #: Check settings pinned to a date, so tests do not expire as sources age.
-SETTINGS = Settings(today=date(2026, 11, 29))
+SETTINGS = Settings(today=date(2026, 11, 29), public_url=PUBLIC_URL)
 
 
 def _texts(text: str) -> dict[str, str]:
@@ -43,8 +45,9 @@ BASE: dict[str, Any] = {
     "id": "test-trial",
     "title": "Test trial",
     "purpose": "Help people consider assisted voluntary return.",
-    "organisation": "Example Return Service",
+    "organisation": _texts("Example Return Service"),
     "contact": "info@example.org",
+    "register_url": PUBLIC_URL + "/register",
     "privacy": {
         "contact": "privacy@example.org",
         "retention_days": 730,
@@ -71,7 +74,8 @@ BASE: dict[str, Any] = {
             "claims": [
                 {
                     "text": _texts("IOM offers reintegration support."),
-                    "source": "IOM Netherlands website",
+                    "source": _texts("IOM Netherlands website"),
+                    "note": "Re-check the page before launch.",
                     "as_of": "2026-10-01",
                 }
             ],
@@ -85,7 +89,8 @@ BASE: dict[str, Any] = {
     ],
     "figures": {
         "returns_last_year": {
-            "source": "Return service annual figures",
+            "source": _texts("Return service annual figures"),
+            "note": "Counted by hand from the yearly report.",
             "as_of": "2026-10-01",
             "values": {"loc-a": 34, "loc-b": 12},
             "denominator": _texts("of about 300 residents"),
@@ -98,12 +103,14 @@ BASE: dict[str, Any] = {
             "primary": True,
             "description": "Visitor asked to talk to someone about return support.",
             "label": _texts("I would like to talk to someone"),
+            "acknowledgement": _texts("Please go to the desk; a staff member can arrange it."),
         },
         {
             "id": "opened_country_info",
             "event": "country_info_opened",
             "description": "Visitor opened information about their country.",
             "label": _texts("Show me information about my country"),
+            "acknowledgement": _texts("A staff member can show you this information."),
         },
     ],
     "analysis": {

@@ -13,11 +13,11 @@ import string
 from dataclasses import dataclass
 from datetime import date
 
-from flask import render_template
+from flask import current_app, has_request_context, render_template, request
 from flask_babel import format_date, format_decimal
 from markupsafe import Markup, escape
 
-from experiments.model import Arm, Claim, Figure, Trial
+from experiments.model import Arm, Claim, Figure, Trial, localized
 
 DISCLOSURE_OPEN = '<aside class="disclosure" id="disclosure"'
 VARIANT_TEMPLATE = "kiosk/variant.html"
@@ -51,6 +51,22 @@ class ShownClaim:
     url: str | None
 
 
+def public_url() -> str | None:
+    """The server's public address: ``NUDGELAB_PUBLIC_URL``, else the address this request
+    came in on (so a visitor never reads a bare path), else None."""
+    configured = current_app.config.get("PUBLIC_URL")
+    if configured:
+        return str(configured)
+    if has_request_context():
+        return request.url_root.rstrip("/")
+    return None
+
+
+def register_address(trial: Trial) -> str:
+    """The full address of the public register that visitors and readers are given."""
+    return trial.register_address(public_url())
+
+
 def long_date(day: date) -> str:
     return format_date(day, "long")
 
@@ -59,7 +75,7 @@ def _figure_note(figure: Figure, location: str, language: str) -> FigureNote:
     return FigureNote(
         value=format_decimal(figure.values[location]),
         denominator=figure.denominator[language],
-        source=figure.source,
+        source=localized(figure.source, language),
         as_of=long_date(figure.as_of),
     )
 
@@ -90,7 +106,12 @@ def plain_paragraphs(text: str) -> list[str]:
 
 def shown_claims(claims: list[Claim], language: str) -> list[ShownClaim]:
     return [
-        ShownClaim(claim.text[language], claim.source, long_date(claim.as_of), claim.url)
+        ShownClaim(
+            claim.text[language],
+            localized(claim.source, language),
+            long_date(claim.as_of),
+            claim.url,
+        )
         for claim in claims
     ]
 
@@ -100,27 +121,25 @@ def disclosure_html(trial: Trial, language: str) -> list[tuple[str, Markup]]:
     each filled-in value isolated in ``<bdi>`` so that, e.g., an English organisation name
     inside Arabic text keeps its own direction. :func:`ensure_disclosure` checks that the
     visible text equals ``disclosure_parts`` exactly."""
-    values = {
-        "organisation": trial.organisation,
-        "register_url": trial.register_url,
-        "contact": trial.contact,
-        "privacy_contact": trial.privacy.contact,
-    }
+    address = public_url()
+    values = trial.placeholder_values(language, address)
     texts = trial.disclosure[language]
     parts = []
-    for element, _ in trial.disclosure_parts(language):
+    for element, _ in trial.disclosure_parts(language, address):
         html = Markup("")
         for literal, field, _spec, _conversion in string.Formatter().parse(getattr(texts, element)):
             html += literal
             if field is not None:
-                html += Markup("<bdi>{}</bdi>").format(values.get(field, "{" + field + "}"))
+                html += Markup('<bdi dir="auto">{}</bdi>').format(
+                    values.get(field, "{" + field + "}")
+                )
         parts.append((element, html))
     return parts
 
 
 def visible_text(html: str) -> str:
     """``html`` without the ``<bdi>`` isolation tags (what a reader sees)."""
-    return html.replace("<bdi>", "").replace("</bdi>", "")
+    return re.sub(r"</?bdi\b[^>]*>", "", html)
 
 
 def disclosure_block(html: str) -> str:
@@ -143,7 +162,7 @@ def ensure_disclosure(html: str, trial: Trial, language: str) -> None:
     if re.search(r"\bhidden\b|display:\s*none|aria-hidden", opening):
         raise DisclosureMissing("the disclosure block is hidden")
     shown = visible_text(block)
-    for element, text in trial.disclosure_parts(language):
+    for element, text in trial.disclosure_parts(language, public_url()):
         if str(escape(text)) not in shown:
             raise DisclosureMissing(f"disclosure element {element!r} is not on the page")
 
@@ -159,6 +178,7 @@ def render_variant(trial: Trial, arm: Arm, language: str, location: str, **conte
         claims=shown_claims(arm.claims, language),
         disclosure=disclosure_html(trial, language),
         outcomes=[outcome for outcome in trial.outcomes if outcome.label],
+        messenger_name=localized(arm.messenger.name, language) if arm.messenger else None,
         **context,
     )
     ensure_disclosure(html, trial, language)

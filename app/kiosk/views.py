@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from pathlib import Path
 
 from flask import abort, current_app, g, redirect, render_template, request, session, url_for
 from flask_babel import force_locale, gettext
@@ -17,9 +18,19 @@ from werkzeug.wrappers import Response
 from app.db import commit, get_connection
 from app.kiosk import bp
 from app.kiosk import visit as visits
-from app.kiosk.render import render_variant
+from app.kiosk.render import register_address, render_variant
 from app.labels import ELEMENT_LABELS, NEVER_STORED, STORED, STRENGTH_LABELS
 from experiments import store
+from experiments.model import Localized, localized
+
+
+def _texts(value: Localized) -> list[str]:
+    """The distinct texts of a visitor-facing field, in the trial's language order."""
+    return [value] if isinstance(value, str) else list(dict.fromkeys(value.values()))
+
+
+bp.add_app_template_filter(localized, "localized")
+bp.add_app_template_filter(_texts, "texts")
 
 
 def _welcome() -> Response:
@@ -52,6 +63,7 @@ def _visit_if_any() -> visits.Visit | Response | None:
 def _page_context(visit: visits.Visit | None) -> dict[str, object]:
     return {
         "visit": visit,
+        "register_address": register_address,
         "kiosk": g.kiosk,
         "inactivity_seconds": current_app.config["INACTIVITY_SECONDS"],
         "retry_max_seconds": current_app.config["RETRY_MAX_SECONDS"],
@@ -186,7 +198,7 @@ def action() -> Response:
         abort(400)
     spec = store.EventSpec(visit.id, event, key, visit.language)
     visits.log(spec)
-    return redirect(url_for("kiosk.variant", noted=event))
+    return redirect(url_for("kiosk.variant", noted=event, _anchor=f"noted-{event}"))
 
 
 @bp.post("/opt-out")
@@ -260,3 +272,40 @@ def register() -> Response:
         **_page_context(visit),
     )
     return _no_store(html)
+
+
+#: The service worker behind the offline screen (served under the kiosk's own path, so its
+#: scope is this kiosk's pages and nothing else).
+SERVICE_WORKER = Path(__file__).resolve().parent.parent / "static" / "kiosk-sw.js"
+
+
+@bp.get("/sw.js")
+def service_worker() -> Response:
+    """The offline screen's service worker; the trial's languages reach it in its URL."""
+    response = current_app.make_response(SERVICE_WORKER.read_text(encoding="utf-8"))
+    response.headers["Content-Type"] = "text/javascript; charset=utf-8"
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/offline")
+def offline() -> Response:
+    """The "connection lost" screen in one language. The service worker keeps a copy of it for
+    each language and shows it when the server cannot be reached; it holds nothing of a visit."""
+    language = request.args.get("lang", "")
+    g.language = language if language in g.trial.languages else g.trial.languages[0]
+    html = render_template(
+        "kiosk/offline.html",
+        trial=g.trial,
+        languages=g.trial.languages,
+        **_page_context(None),
+    )
+    return _no_store(html)
+
+
+@bp.get("/ping")
+def ping() -> Response:
+    """Whether the server answers (the offline screen asks before it returns to the start)."""
+    response = current_app.make_response(("", 204))
+    response.headers["Cache-Control"] = "no-store"
+    return response

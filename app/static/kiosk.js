@@ -156,8 +156,17 @@
     flush();
   }
 
+  /* Scroll ``element`` into view above the disclosure bar at the bottom of the screen. */
+  function reveal(element) {
+    var bar = document.getElementById("disclosure");
+    if (!element.getBoundingClientRect || !window.scrollBy) { return; }
+    var box = element.getBoundingClientRect();
+    var limit = bar ? bar.getBoundingClientRect().top - 8 : window.innerHeight;
+    if (box.bottom > limit) { window.scrollBy(0, box.bottom - limit); }
+  }
+
+  /* An outcome tap: queue the event and show what the trial file says happens next. */
   function outcomeButtons() {
-    var noted = document.getElementById("noted");
     Array.prototype.forEach.call(document.querySelectorAll("form.outcome"), function (form) {
       form.addEventListener("submit", function (event) {
         event.preventDefault();
@@ -166,9 +175,59 @@
           button.setAttribute("aria-pressed", "true");
           enqueue(form.dataset.event);
         }
-        if (noted) { noted.hidden = false; }
+        Array.prototype.forEach.call(document.querySelectorAll("p.noted"), function (note) {
+          if (note.dataset.event === form.dataset.event) {
+            note.hidden = false;
+            reveal(note);
+          }
+        });
       });
     });
+  }
+
+  /* The end screen returns to the welcome screen after data-return seconds (without this
+   * script a <noscript> meta refresh does it). */
+  function timedReturn() {
+    var seconds = Number(data.returnAfter);
+    if (!seconds || !data.returnTo) { return; }
+    window.setTimeout(function () { window.location.assign(data.returnTo); }, seconds * 1000);
+  }
+
+  /* The service worker shows a kiosk "connection lost" screen instead of the browser's
+   * error page when the server cannot be reached (app/static/kiosk-sw.js). */
+  function offlineScreen() {
+    var navigator = window.navigator;
+    if (!data.worker || !navigator || !("serviceWorker" in navigator)) { return; }
+    var assets = Array.prototype.map.call(
+      document.querySelectorAll("link[rel=stylesheet], script[src]"),
+      function (element) { return element.getAttribute("href") || element.getAttribute("src"); }
+    );
+    var url = data.worker + "?languages=" + encodeURIComponent(data.languages || "") +
+      "&assets=" + encodeURIComponent(assets.join(","));
+    navigator.serviceWorker.register(url, { scope: data.workerScope }).then(function () {
+      return navigator.serviceWorker.ready;
+    }).then(function (registration) {
+      var worker = navigator.serviceWorker.controller || registration.active;
+      if (worker) { worker.postMessage({ language: data.language || data.pageLanguage }); }
+    }).catch(function () { /* no worker: the browser's own error page, as before */ });
+  }
+
+  /* The offline screen: ask the server every few seconds and on a tap; back to the start
+   * screen once it answers (the queue is sent from there). */
+  function reconnect() {
+    if (!data.offline) { return; }
+    var status = document.getElementById("offline-status");
+    var button = document.getElementById("try-again");
+    function attempt(tapped) {
+      window.fetch(data.ping, { method: "GET", credentials: "same-origin", cache: "no-store" })
+        .then(function (response) {
+          if (response.ok) { window.location.assign(data.welcome); }
+          else if (tapped && status) { status.hidden = false; }
+        })
+        .catch(function () { if (tapped && status) { status.hidden = false; } });
+    }
+    if (button) { button.addEventListener("click", function () { attempt(true); }); }
+    window.setInterval(function () { attempt(false); }, 3000);
   }
 
   function inactivity() {
@@ -201,6 +260,9 @@
 
   outcomeButtons();
   inactivity();
+  timedReturn();
+  offlineScreen();
+  reconnect();
   window.addEventListener("online", function () { delay = 1000; flush(); });
   flush();
 }());

@@ -6,8 +6,9 @@ circle; :mod:`experiments.rules` imports the rule modules in their fixed order.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
@@ -23,6 +24,11 @@ class Settings:
     max_age_days: int = 365
     max_mde_points: float = 5.0
     small_count: int = 10
+    #: The platform's public address (``NUDGELAB_PUBLIC_URL``), which makes a relative
+    #: ``register_url`` an address a visitor can look up elsewhere.
+    public_url: str | None = field(
+        default_factory=lambda: os.environ.get("NUDGELAB_PUBLIC_URL") or None
+    )
 
 
 @dataclass(frozen=True)

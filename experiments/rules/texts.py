@@ -33,43 +33,74 @@ def _known_languages(ctx: Context) -> Iterator[Problem]:
             )
 
 
-def _texts(trial: Trial) -> Iterator[tuple[Path, str, dict[str, object]]]:
-    """Every per-language mapping in the trial: ``(path, what, mapping)``."""
-    yield ("disclosure",), "the disclosure", dict(trial.disclosure)
+#: A visitor-facing field given as one string; ``True`` when one string may serve every
+#: language (a place name), ``False`` when the field needs one text per language.
+_SHARED_ALLOWED = {"location": True}
+
+
+def _texts(trial: Trial) -> Iterator[tuple[Path, str, object, bool]]:
+    """Every visitor-facing text of the trial: ``(path, what, value, one_for_all_allowed)``,
+    where ``value`` is a per-language mapping or one string."""
+    yield ("organisation",), "the organisation", trial.organisation, False
+    for i, location in enumerate(trial.locations):
+        yield ("locations", i, "name"), f"location {location.id!r}", location.name, True
+    yield ("disclosure",), "the disclosure", dict(trial.disclosure), False
     for i, arm in enumerate(trial.arms):
-        yield ("arms", i, "material"), f"arm {arm.id!r}", dict(arm.material)
+        yield ("arms", i, "material"), f"arm {arm.id!r}", dict(arm.material), False
         for j, claim in enumerate(arm.claims):
-            yield (
-                ("arms", i, "claims", j, "text"),
-                f"claim {j + 1} of arm {arm.id!r}",
-                dict(claim.text),
-            )
+            what = f"claim {j + 1} of arm {arm.id!r}"
+            yield ("arms", i, "claims", j, "text"), what, dict(claim.text), False
+            yield ("arms", i, "claims", j, "source"), f"the source of {what}", claim.source, False
         if arm.messenger:
-            yield (
-                ("arms", i, "messenger", "role"),
-                f"the messenger of arm {arm.id!r}",
-                dict(arm.messenger.role),
-            )
+            messenger = f"the messenger of arm {arm.id!r}"
+            yield ("arms", i, "messenger", "name"), f"{messenger} (name)", arm.messenger.name, False
+            yield ("arms", i, "messenger", "role"), messenger, dict(arm.messenger.role), False
     for name, figure in trial.figures.items():
-        yield ("figures", name, "denominator"), f"figure {name!r}", dict(figure.denominator)
+        what = f"figure {name!r}"
+        yield ("figures", name, "denominator"), what, dict(figure.denominator), False
+        yield ("figures", name, "source"), f"the source of {what}", figure.source, False
     for k, outcome in enumerate(trial.outcomes):
         if outcome.label is not None:
-            yield ("outcomes", k, "label"), f"outcome {outcome.id!r}", dict(outcome.label)
+            yield ("outcomes", k, "label"), f"outcome {outcome.id!r}", dict(outcome.label), False
+        if outcome.acknowledgement is not None:
+            yield (
+                ("outcomes", k, "acknowledgement"),
+                f"the acknowledgement of outcome {outcome.id!r}",
+                dict(outcome.acknowledgement),
+                False,
+            )
 
 
-@rule("every-language", "every text exists in every language of the trial, and in no other")
+@rule(
+    "every-language",
+    "every visitor-facing text (disclosure, materials, claims and their sources, messenger, "
+    "figures, organisation, outcome labels and acknowledgements) exists in every language of "
+    "the trial, and in no other; every kiosk action has an acknowledgement",
+)
 def _every_language(ctx: Context) -> Iterator[Problem]:
     declared = list(dict.fromkeys(ctx.trial.languages))
-    for path, what, mapping in _texts(ctx.trial):
+    for path, what, value, shared_allowed in _texts(ctx.trial):
+        if isinstance(value, str):
+            if len(declared) > 1 and not shared_allowed:
+                entries = ", ".join(f"'{language}:'" for language in declared)
+                yield ctx.problem(
+                    path,
+                    f"{what} is shown to visitors and needs one text per language "
+                    f"({entries}); a single text would reach every visitor in one language "
+                    "(see docs/ethics.md#languages)",
+                    "every-language",
+                )
+            continue
+        assert isinstance(value, dict)
         for language in declared:
-            if language not in mapping:
+            if language not in value:
                 yield ctx.problem(
                     path,
                     f"missing {_language(language)} text for {what}; add a '{language}:' entry "
                     "(see docs/ethics.md#languages)",
                     "every-language",
                 )
-        for language in mapping:
+        for language in value:
             if language not in declared:
                 yield ctx.problem(
                     (*path, language),
@@ -77,6 +108,15 @@ def _every_language(ctx: Context) -> Iterator[Problem]:
                     "every-language",
                     key=True,
                 )
+    for k, outcome in enumerate(ctx.trial.outcomes):
+        if outcome.label is not None and outcome.acknowledgement is None:
+            yield ctx.problem(
+                ("outcomes", k, "label"),
+                f"outcome {outcome.id!r} is a kiosk button but has no 'acknowledgement': give, "
+                "per language, what the visitor is told after the tap (what happens next, "
+                "e.g. where a staff member can help); the kiosk shows no generic thanks",
+                "every-language",
+            )
 
 
 def placeholders(text: str) -> list[str] | None:
@@ -90,9 +130,20 @@ def placeholders(text: str) -> list[str] | None:
 @rule(
     "disclosure",
     "the disclosure states who runs the trial, its purpose, that it is a study comparing "
-    "versions, no effect on the case, how to leave, what is stored, the register and contacts",
+    "versions, no effect on the case, how to leave, what is stored, the register (a full "
+    "address: warning for a path without NUDGELAB_PUBLIC_URL) and contacts",
 )
 def _disclosure(ctx: Context) -> Iterator[Problem]:
+    if "://" not in ctx.trial.register_url and not ctx.settings.public_url:
+        yield ctx.problem(
+            ("register_url",),
+            f"register_url {ctx.trial.register_url!r} is a path: a visitor who wants to look "
+            "the study up at home needs a full address. Set NUDGELAB_PUBLIC_URL (or "
+            "'nudgelab serve --base-url') to the public address of the register's server, or "
+            "give an absolute register_url",
+            "disclosure",
+            "warning",
+        )
     for language, texts in ctx.trial.disclosure.items():
         for element in DISCLOSURE_ELEMENTS:
             path = ("disclosure", language, element)

@@ -170,7 +170,9 @@ def kiosk_add(trial_id: str, location: str, base_url: str, db_url: str | None) -
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 32))
 @click.option(
     "--base-url",
-    help="Where kiosks reach this server, for the printed URL (default: http://HOST:PORT).",
+    help="The public address of this server (e.g. https://nudgelab.example.org): printed with "
+    "the kiosk URL, and the address under which visitors and readers are told where the "
+    "register is (NUDGELAB_PUBLIC_URL; default: http://HOST:PORT for the printed URL only).",
 )
 @click.option(
     "--demo",
@@ -187,7 +189,9 @@ def serve(
     from experiments.lifecycle import open_event_log, set_up_demo
 
     url = configured_url(db_url)
-    overrides = {"DATABASE_URL": url}
+    overrides: dict[str, object] = {"DATABASE_URL": url}
+    if base_url:
+        overrides["PUBLIC_URL"] = base_url.rstrip("/")
     create_app(overrides)  # check the settings now, before the workers start
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base_url = (base_url or f"http://{shown_host}:{port}").rstrip("/")

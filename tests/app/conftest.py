@@ -21,7 +21,7 @@ from app.db import dispose
 from app.i18n import TRANSLATIONS
 from experiments.model import Trial
 from tests.app.visitor import EXAMPLE, Visitor, add_kiosk, run_trial
-from tests.factories import trial_yaml
+from tests.factories import PUBLIC_URL, trial_yaml
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +48,7 @@ def make_app(db_url: str, translations: str) -> Iterator[Callable[..., Flask]]:
             "SECRET_KEY": "test-secret",
             "TESTING": True,
             "BABEL_TRANSLATION_DIRECTORIES": translations,
+            "PUBLIC_URL": PUBLIC_URL,
             **config,
         }
         app = create_app(settings)

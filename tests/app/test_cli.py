@@ -19,8 +19,12 @@ from tests.factories import trial_dict, trial_yaml
 TRIAL_ID = "tearoom-return-info"
 
 
-def run(*args: str) -> Result:
-    result = CliRunner().invoke(main, list(args))
+#: The platform's public address, so a trial's relative register_url draws no warning.
+PUBLIC = {"NUDGELAB_PUBLIC_URL": "https://nudgelab.example.org"}
+
+
+def run(*args: str, env: dict[str, str | None] | None = None) -> Result:
+    result = CliRunner(env=PUBLIC if env is None else env).invoke(main, list(args))
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     assert "Traceback" not in result.output
     return result
@@ -155,3 +159,27 @@ def test_docs_name_every_kiosk_command() -> None:
         )
         for name in names:
             assert f"`nudgelab {name}" in docs, f"docs/kiosk.md does not describe {name}"
+
+
+def test_serve_base_url_is_the_register_address_visitors_read(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app.server
+
+    served: list[tuple] = []
+    monkeypatch.setattr(app.server, "serve", lambda *args: served.append(args))
+    result = run(
+        "serve", "--demo", "--base-url", "https://kiosk.example.org/", "--db", db_url, env={}
+    )
+    assert result.exit_code == 0, result.output
+    path = re.search(r"https://kiosk\.example\.org(/kiosk/\S+/)", result.output)[1]  # type: ignore[index]
+    kiosk_app = served[-1][0]()
+    try:
+        assert kiosk_app.config["PUBLIC_URL"] == "https://kiosk.example.org"
+        visitor = Visitor(kiosk_app, path)
+        visitor.arrives()
+        visitor.asks_why(lang="en")
+        # The example names its register in full; the address of this server is in the why page.
+        assert visitor.sees("https://nudgelab.example.org/register")
+    finally:
+        get_engine(kiosk_app).dispose()

@@ -19,7 +19,7 @@ from app.kiosk.visit import Visit
 from experiments.eventlog import events
 from experiments.model import DISCLOSURE_ELEMENTS, Trial
 from tests.app.visitor import Visitor, add_kiosk
-from tests.factories import make_trial
+from tests.factories import PUBLIC_URL, make_trial
 
 
 def test_every_arm_in_every_language_of_the_example(app: Flask, example_trial: Trial) -> None:
@@ -33,7 +33,7 @@ def test_every_arm_in_every_language_of_the_example(app: Flask, example_trial: T
             assert visitor.starts_in(language).status_code == 200
             arm = visitor.arm_of()
             block = render.disclosure_block(visitor.text)
-            for _element, text in example_trial.disclosure_parts(language):
+            for _element, text in example_trial.disclosure_parts(language, PUBLIC_URL):
                 assert visitor.sees(text)
             blocks.setdefault(arm, block)
             assert block == blocks[arm]

@@ -23,7 +23,7 @@ from app.db import get_engine
 from app.i18n import TRANSLATIONS, catalogue_languages
 from experiments.eventlog import visits
 from tests.app.visitor import EXAMPLE, Visitor, add_kiosk, run_trial
-from tests.factories import trial_yaml
+from tests.factories import PUBLIC_URL, trial_yaml
 
 METHOD_MAP = [("**.py", "python"), ("**/templates/**.html", "jinja2")]
 
@@ -88,7 +88,7 @@ def _arabic_visit_shows_the_buttons_its_disclosure_names(app: Flask) -> None:
     assert finish and finish[1] == _arabic("Finish")
     for msgid in BUTTONS:
         assert visitor.sees(_arabic(msgid)) and _arabic(msgid) in trial.disclosure_text("ar")
-    for _, text in trial.disclosure_parts("ar"):
+    for _, text in trial.disclosure_parts("ar", PUBLIC_URL):
         assert visitor.sees(text)
 
 

@@ -125,3 +125,30 @@ def test_error_pages_outside_kiosks_do_not_redirect(app: Flask) -> None:
     for path in ["/nope", "/register/no-such-trial", "/kiosk/too/short"]:
         html = app.test_client().get(path).get_data(as_text=True)
         assert "http-equiv" not in html and "/kiosk/" not in html, path
+
+
+def test_the_offline_screen_and_its_worker_come_from_the_kiosk_itself(
+    example_trial: Trial, app: Flask
+) -> None:
+    """The service worker is served under the kiosk's path (its scope is that kiosk), the
+    connection-lost screen exists in every language, and the ping answers without a visit."""
+    path = add_kiosk(app, example_trial, "azc-budel")
+    client = app.test_client()
+    worker = client.get(path + "sw.js")
+    assert worker.status_code == 200 and worker.mimetype == "text/javascript"
+    source = worker.get_data(as_text=True)
+    assert "http://" not in source and "https://" not in source and "importScripts" not in source
+    for language, title in [
+        ("nl", "Verbinding verbroken"),
+        ("en", "Connection lost"),
+        ("ar", "انقطع الاتصال"),
+    ]:
+        page = client.get(path + f"offline?lang={language}")
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and f"<h1>{title}</h1>" in html
+        assert f'<html lang="{language}"' in html and "data-visit" not in html
+    assert client.get(path + "ping").status_code == 204
+    assert (
+        client.get(path.replace(path.rstrip("/").rsplit("/", 1)[1], "x" * 20) + "ping").status_code
+        == 404
+    )

@@ -10,9 +10,9 @@ from app.db import get_engine
 from app.kiosk.render import plain_paragraphs, visible_text
 from experiments import store
 from experiments.eventlog import trials
-from experiments.model import Trial
+from experiments.model import Trial, localized
 from tests.app.visitor import EXAMPLE, run_trial
-from tests.factories import trial_yaml
+from tests.factories import PUBLIC_URL, trial_yaml
 
 
 def _sees(html: str, text: str) -> bool:
@@ -27,8 +27,14 @@ def test_register_shows_the_whole_example_trial(app: Flask, example_trial: Trial
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     trial = example_trial
-    for text in [trial.purpose, trial.organisation, trial.contact, trial.privacy.contact]:
+    for text in [trial.purpose, trial.contact, trial.privacy.contact]:
         assert _sees(html, text)
+    for language in trial.languages:
+        assert _sees(html, localized(trial.organisation, language))
+    assert _sees(html, f"{PUBLIC_URL}/register")
+    # The researchers' notes are in the public register (and never on a kiosk page).
+    notes = {claim.note for arm in trial.arms for claim in arm.claims if claim.note}
+    assert notes and all(_sees(html, note) for note in notes)
     assert _sees(html, "January 4, 2027") and _sees(html, "March 28, 2027")  # the schedule
     for arm in trial.arms:
         assert _sees(html, f"{arm.element}: ")
@@ -40,7 +46,7 @@ def test_register_shows_the_whole_example_trial(app: Flask, example_trial: Trial
                 assert _sees(html, claim.text[language])
     assert _sees(html, "Nudge strength: weak") and _sees(html, "Nudge strength: none")
     for language in trial.languages:
-        for _, text in trial.disclosure_parts(language):
+        for _, text in trial.disclosure_parts(language, PUBLIC_URL):
             assert _sees(html, text)
         assert f'lang="{language}" dir="{trial.direction(language)}"' in html
     assert _sees(html, "The results will be linked here once the trial is closed.")

@@ -18,7 +18,7 @@ from experiments.eventlog import assignments, events, visits
 from experiments.model import Trial
 from experiments.vocabulary import LANGUAGE_NAMES
 from tests.app.visitor import Visitor, add_kiosk, run_trial
-from tests.factories import trial_dict
+from tests.factories import PUBLIC_URL, trial_dict
 
 METHODS = {
     "simple": {"randomization": {"method": "simple"}},
@@ -57,7 +57,7 @@ def test_whole_visit(app: Flask, factory_trial: Trial, visitor: Visitor, languag
     assert visitor.sees(arm.material[language].title)
     for outcome in trial.outcomes:
         assert visitor.sees(outcome.label[language])  # type: ignore[index]
-    for _, text in trial.disclosure_parts(language):
+    for _, text in trial.disclosure_parts(language, PUBLIC_URL):
         assert visitor.sees(text)
     assert visitor.logged() == ["exposure"]
     exposure = _exposure(app, first_visit, language)  # type: ignore[arg-type]
@@ -132,10 +132,17 @@ def _only_visit(app: Flask) -> str:
 def test_outcome_without_javascript(visitor: Visitor) -> None:
     visitor.arrives()
     visitor.starts_in("en")
-    assert '<p class="noted" id="noted" role="status" hidden>' in visitor.text
+    hidden = '<p class="noted" id="noted-{0}" data-event="{0}" role="status" hidden>'
+    shown = '<p class="noted" id="noted-{0}" data-event="{0}" role="status">'
+    assert hidden.format("country_info_opened") in visitor.text
     visitor.taps_without_script("country_info_opened")
     assert visitor.page.status_code == 200  # type: ignore[union-attr]
-    assert '<p class="noted" id="noted" role="status">' in visitor.text
+    # The tapped outcome's own acknowledgement (what happens next), not the other one's.
+    assert shown.format("country_info_opened") in visitor.text
+    assert hidden.format("contact_requested") in visitor.text
+    assert visitor.sees("A staff member can show you this information. (ar)") is False
+    assert visitor.sees("A staff member can show you this information.")
+    assert not visitor.sees("has been noted")
     visitor.page = visitor.client.post(visitor.path + "action", data={"event": "free_text"})
     assert visitor.page.status_code == 400
     assert visitor.logged() == ["exposure", "country_info_opened"]
@@ -191,7 +198,7 @@ def test_why_page_before_and_during_a_visit(factory_trial: Trial, visitor: Visit
     assert visitor.sees(f"You saw version {number} of 3: {seen.material['en'].title}")
     for arm in factory_trial.arms:  # what the other versions were (D10, docs/ethics.md#disclosure)
         assert visitor.sees(arm.material["en"].title)
-    for _, text in factory_trial.disclosure_parts("en"):
+    for _, text in factory_trial.disclosure_parts("en", PUBLIC_URL):
         assert visitor.sees(text)
     assert visitor.sees("your IP address, device details or fingerprints")
     assert visitor.sees("Open the public register") and visitor.sees("Finish")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from experiments.check import check_text
-from experiments.rules import RULES
+from experiments.check import check_path, check_text
+from experiments.rules import RULES, Settings
 from tests.factories import SETTINGS, trial_dict, trial_yaml
 
 Mutation = Callable[[dict[str, Any]], None]
+EXAMPLE = Path("experiments/trials/tearoom-return-info.yaml")
 
 
 def _set(path: str, value: Any) -> Mutation:
@@ -146,6 +148,84 @@ CASES: list[tuple[str, Mutation, str, str, str]] = [
         "error",
         "claim 1 of arm 'gain' has text in 'nl', which is not in 'languages'",
         "arms.1.claims.0.text.nl",
+    ),
+    (
+        "every-language",
+        _set("organisation", "Example Return Service"),
+        "error",
+        "the organisation is shown to visitors and needs one text per language ('en:', 'ar:')",
+        "organisation",
+    ),
+    (
+        "every-language",
+        _delete("organisation.ar"),
+        "error",
+        "missing ar (العربية) text for the organisation",
+        "organisation",
+    ),
+    (
+        "every-language",
+        _delete("arms.1.claims.0.source.ar"),
+        "error",
+        "missing ar (العربية) text for the source of claim 1 of arm 'gain'",
+        "arms.1.claims.0.source",
+    ),
+    (
+        "every-language",
+        _set("arms.1.claims.0.source", "IOM Netherlands website"),
+        "error",
+        "the source of claim 1 of arm 'gain' is shown to visitors and needs one text",
+        "arms.1.claims.0.source",
+    ),
+    (
+        "every-language",
+        _delete("figures.returns_last_year.source.en"),
+        "error",
+        "missing en (English) text for the source of figure 'returns_last_year'",
+        "figures.returns_last_year.source",
+    ),
+    (
+        "every-language",
+        _add_arm(
+            "messenger",
+            messenger={
+                "name": "Amina",
+                "role": {"en": "Counsellor", "ar": "Counsellor (ar)"},
+                "real_person": True,
+                "consent_recorded": True,
+            },
+        ),
+        "error",
+        "the messenger of arm 'messenger' (name) is shown to visitors and needs one text",
+        "arms.3.messenger.name",
+    ),
+    (
+        "every-language",
+        _delete("outcomes.0.acknowledgement.ar"),
+        "error",
+        "missing ar (العربية) text for the acknowledgement of outcome 'requested_contact'",
+        "outcomes.0.acknowledgement",
+    ),
+    (
+        "every-language",
+        _delete("outcomes.1.acknowledgement"),
+        "error",
+        "outcome 'opened_country_info' is a kiosk button but has no 'acknowledgement'",
+        "outcomes.1.label",
+    ),
+    (
+        "every-language",
+        _set("locations.0.name", "Location A"),
+        "none",
+        "",
+        "",
+    ),
+    (
+        "every-language",
+        _set("locations.0.name", {"en": "Location A"}),
+        "error",
+        "missing ar (العربية) text for location 'loc-a'",
+        "locations.0.name",
     ),
     (
         "disclosure",
@@ -498,3 +578,48 @@ def test_file_name_must_match_the_id() -> None:
     [problem] = result.problems
     assert problem.rule == "file-name" and problem.severity == "warning"
     assert "name the file test-trial.yaml" in problem.message
+
+
+def test_a_register_path_is_fine_once_the_public_address_is_set() -> None:
+    data = trial_dict(register_url="/register")
+    text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    without = Settings(today=SETTINGS.today, public_url=None)
+    problems = check_text(text, "test-trial.yaml", settings=without).problems
+    assert [(p.rule, p.severity, p.path) for p in problems] == [
+        ("disclosure", "warning", ("register_url",))
+    ]
+    assert "register_url '/register' is a path" in problems[0].message
+    assert "NUDGELAB_PUBLIC_URL" in problems[0].message
+    assert check_text(text, "test-trial.yaml", settings=SETTINGS).problems == []
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("organisation",),
+        ("arms", 0, "claims", 0, "source"),
+        ("arms", 3, "messenger", "name"),
+        ("figures", "returns_past_year", "source"),
+        ("outcomes", 0, "acknowledgement"),
+    ],
+)
+@pytest.mark.parametrize("language", ["nl", "en", "ar"])
+def test_the_example_is_refused_without_a_visitor_facing_text_in_one_language(
+    path: tuple[str | int, ...], language: str
+) -> None:
+    """Both examples pass with every field in every language; remove one and check refuses."""
+    data = yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))
+    node: Any = data
+    for part in path:
+        node = node[part]
+    del node[language]
+    result = check_text(yaml.safe_dump(data, allow_unicode=True), "x.yaml", settings=SETTINGS)
+    assert not result.ok
+    assert any(p.rule == "every-language" and p.path == path for p in result.errors)
+
+
+def test_both_examples_pass() -> None:
+    for path in Path("experiments/trials").glob("*.yaml"):
+        result = check_path(path, SETTINGS)
+        texts = [p for p in result.problems if p.rule in ("every-language", "disclosure")]
+        assert result.ok and not texts, [str(p) for p in result.problems]
