@@ -18,7 +18,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 
 from analysis import analyze
 from analysis.estimate import ArmCounts, compare_arms
-from analysis.report import render_json, render_markdown
+from analysis.report import render_html, render_json, render_markdown
 from analysis.report.blocks import Table
 from analysis.report.sections import document
 from analysis.results import Report
@@ -232,6 +232,9 @@ def test_the_results_table_heads_and_captions_both_intervals(report: Report) -> 
     assert "Strassburger & Bretz 2008" in table.caption
     markdown = render_markdown(report)
     assert "simultaneous CI (Bonferroni)" in markdown and "not adjusted for multiple" in markdown
+    page = render_html(report, {"flow": b"", "forest": b""})
+    assert "Difference, 97.5% simultaneous CI (Bonferroni)" in page
+    assert "Difference (Newcombe 95% CI, unadjusted)" in page
 
 
 def test_the_report_json_carries_the_family_and_labelled_intervals(report: Report) -> None:
