@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -298,7 +299,8 @@ def build_transparency(
         contact=trial.contact,
         privacy_contact=trial.privacy.contact,
         privacy_statement=trial.privacy.statement,
-        register_url=trial.register_url,
+        # A register path is named under the platform's public address, as on the kiosk.
+        register_url=trial.register_address(os.environ.get("NUDGELAB_PUBLIC_URL") or None),
         domain_sensitivity=preregistered.domain_sensitivity,
         sensitivity_reason=preregistered.sensitivity_reason,
         disclosures=disclosures(preregistered),
