@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable
 
 import pytest
 from flask import Flask
+from markupsafe import escape
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
@@ -152,3 +154,28 @@ def test_the_offline_screen_and_its_worker_come_from_the_kiosk_itself(
         client.get(path.replace(path.rstrip("/").rsplit("/", 1)[1], "x" * 20) + "ping").status_code
         == 404
     )
+
+
+def test_no_kiosk_page_shows_a_researchers_note_or_a_bare_register_path(
+    example_trial: Trial, app: Flask
+) -> None:
+    """Notes on claims and figures are for the register and the report, never a kiosk page."""
+    notes = [claim.note for arm in example_trial.arms for claim in arm.claims if claim.note]
+    notes += [figure.note for figure in example_trial.figures.values() if figure.note]
+    assert notes
+    path = add_kiosk(app, example_trial, "azc-budel")
+    for language in example_trial.languages:
+        visitor = Visitor(app, path)
+        visitor.arrives()
+        pages = [visitor.starts_in(language)]
+        pages += [visitor.asks_why(), visitor.client.get(path + "register")]
+        pages.append(visitor.finishes())
+        for page in pages:
+            text = html.unescape(re.sub(r"<[^>]+>", " ", page.get_data(as_text=True)))
+            text = " ".join(text.split())
+            for note in notes:
+                assert " ".join(note.split()) not in text
+            assert not re.search(r"(?<![\w/.:-])/register\b", text), language
+    public = app.test_client().get(f"/register/{example_trial.id}").get_data(as_text=True)
+    shown = " ".join(public.split())
+    assert all(str(escape(" ".join(note.split()))) in shown for note in notes)
