@@ -184,7 +184,8 @@ class Target:
     visits_file: Path
     event_types: list[str]
     language: str
-    processes: Callable[[], list[int]] = list
+    #: The server's processes, and the database server's processes serving it.
+    processes: Callable[[], tuple[list[int], list[int]]] = lambda: ([], [])
 
 
 def _schema_url(base: str, schema: str) -> str:
@@ -338,8 +339,9 @@ class Result:
     p50_ms: float
     p99_ms: float
     failed: int
-    #: CPU time of the server's processes (and its database's, for PostgreSQL) per request.
+    #: CPU time per request of the server's processes, and of its PostgreSQL backends.
     cpu_ms: float = 0.0
+    db_cpu_ms: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -424,12 +426,16 @@ def run_python(target: Target, connections: int, duration: float) -> Result:
 
 
 def measured(load: Callable[..., Result], target: Target, connections: int) -> Result:
-    """One run, with the CPU time its server (and database) processes used per request."""
-    before = cpu_seconds(target.processes())
+    """One run, with the CPU time its server and database processes used per request."""
+    before = [cpu_seconds(pids) for pids in target.processes()]
     result = load(target, connections)
-    after = cpu_seconds(target.processes())
-    used = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
-    result.cpu_ms = used / result.requests * 1e3 if result.requests else 0.0
+    after = [cpu_seconds(pids) for pids in target.processes()]
+    used = [
+        sum(seconds - start.get(pid, 0.0) for pid, seconds in end.items())
+        for start, end in zip(before, after, strict=True)
+    ]
+    if result.requests:
+        result.cpu_ms, result.db_cpu_ms = (seconds / result.requests * 1e3 for seconds in used)
     return result
 
 
@@ -446,18 +452,22 @@ def report(connections: int, bare: list[Result], ours: list[Result]) -> str:
     p99_ratio = _median([n.p99_ms / b.p99_ms for b, n in zip(bare, ours, strict=True)])
     p50_b, p50_n = _median([r.p50_ms for r in bare]), _median([r.p50_ms for r in ours])
     p99_b, p99_n = _median([r.p99_ms for r in bare]), _median([r.p99_ms for r in ours])
-    cpu_b, cpu_n = _median([r.cpu_ms for r in bare]), _median([r.cpu_ms for r in ours])
     failed = sum(r.failed for r in bare + ours)
+
+    def cpu(results: list[Result]) -> str:
+        app, db = _median([r.cpu_ms for r in results]), _median([r.db_cpu_ms for r in results])
+        return f"{app:.2f}+{db:.2f}" if db else f"{app:.2f}"
+
     return (
         f"{connections:>5}  {rate_b:>7.0f} {rate_n:>8.0f} {ratio:>6.2f}   "
         f"{p50_b:>6.1f} /{p99_b:>6.1f} {p50_n:>7.1f} /{p99_n:>6.1f} {p99_ratio:>6.2f}   "
-        f"{cpu_b:>5.2f} {cpu_n:>8.2f}  {failed}"
+        f"{cpu(bare):>9} {cpu(ours):>9}  {failed}"
     )
 
 
 HEADER = (
-    "              req/s        ratio      p50 / p99 ms, bare  nudgelab  p99     CPU ms/req\n"
-    "conns     bare nudgelab  (paired)                                 ratio    bare nudgelab"
+    "              req/s        ratio      p50 / p99 ms, bare  nudgelab  p99   CPU ms/req app+db\n"
+    "conns     bare nudgelab  (paired)                                 ratio       bare  nudgelab"
     "  failed"
 )
 
@@ -485,8 +495,10 @@ def compare(
                 url = f"{url}&application_name={application}"
             port, pid = stack.enter_context(server(name, url, args.workers, args.threads, log))
 
-            def processes(pid: int = pid, application: str = application) -> list[int]:
-                return _family(pid) + backends(admin, application)
+            def processes(
+                pid: int = pid, application: str = application
+            ) -> tuple[list[int], list[int]]:
+                return _family(pid), backends(admin, application)
 
             targets[name] = Target(
                 name, port, token, visits_file, types, language, processes
