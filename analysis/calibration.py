@@ -23,33 +23,42 @@ are binomial. Two scenarios:
   detectable effect that :mod:`experiments.design` (what ``nudgelab check`` prints) computes for
   80 % power at ``α/m`` (``m`` comparisons with the control); the other arms stay null.
 
+Every trial is also looked at 10 times, after each tenth of its visits (the looks are nested:
+each adds new binomial visits to the last).
+
 **Methods** are the report's own functions, called once per simulated trial
 (:func:`report_unadjusted`, :func:`report_adjusted`, :class:`PlannedLooks`): the comparison of
 :func:`analysis.outcomes.compare` (which calls :func:`analysis.estimate.compare_arms` with the
-trial's correction and interval), the adjusted estimate of :func:`analysis.outcomes.adjusted`
-(:mod:`analysis.adjust`) and the boundaries of :mod:`analysis.sequential`. Other methods can be
-passed in (:class:`Methods`), which is how the tests show the harness catching a wrong one.
+options :func:`analysis.pipeline.resolve` gives a block design within location), the adjusted
+estimate of :func:`analysis.outcomes.adjusted` (:mod:`analysis.adjust`, the estimator
+:func:`analysis.estimator_choice.choose_adjustment` picks), and the group-sequential test and
+repeated confidence intervals of :mod:`analysis.interim` and :mod:`analysis.sequential`. Other
+methods can be passed in (:class:`Methods`), which is how the tests show the harness catching
+a wrong one.
 
 **Performance measures** (:class:`Metric`), each a proportion of ``R`` simulated trials:
 
 - false-positive rate: ``p < α`` for a null comparison (pooled over the ``m`` comparisons of a
   trial); family-wise error: some null comparison declared significant after the correction;
 - coverage: the interval contains the true value (difference, rate, risk or odds ratio of the
-  arm's expected rates), for every interval the report shows;
+  arm's expected rates), for every interval the report shows; intervals that promise to cover
+  together (the family-level "simultaneous" differences, the repeated intervals of all looks)
+  count as covering only when all of them in the trial do;
 - power: the effect arm declared significant, against the analytic power of
-  :mod:`experiments.design`;
-- stopping error: an A/A trial looked at 10 times (after each tenth of the visits) stops for
-  efficacy at some look: under the pre-registered plan (Lan-DeMets O'Brien-Fleming-type
-  boundaries) and under naive peeking (the report's 5 % decision at every look).
+  :mod:`experiments.design` (fixed design, and the sequential plan over 10 looks);
+- stopping error: an A/A trial stops for efficacy at one of its 10 looks: under the
+  pre-registered plan (Lan-DeMets O'Brien-Fleming-type boundaries, group-sequential Holm) and,
+  as a contrast, under naive peeking (the report's 5 % decision at every look).
 
 **Band and verdict** (:func:`band`). For ``R`` replications and nominal level ``π₀`` the band
 is the set of observed proportions ``x/R`` whose exact (Clopper-Pearson 1934) 99 % interval
 contains ``π₀``; equivalently ``P(X ≤ x) ≥ 0.005`` and ``P(X ≥ x) ≥ 0.005`` for
 ``X ~ Binomial(R, π₀)``. A calibrated method falls outside it with probability at most 1 %.
 The verdict is *within*, *above* or *below*; whether a side is a failure depends on the
-measure: a false-positive or stopping rate above the band is anti-conservative, one below it
-(a test that cannot reach its level) wastes power; a coverage below the band is a failure, one
-above it only conservative; the family-wise error only has to stay at or below ``α``. A
+measure: a false-positive rate above the band is anti-conservative and one below it (a test
+that does not reach its level) wastes power, so both are flagged; the family-wise and the
+stopping error only have to stay at or below ``α``; a coverage below the band is a failure, one
+above it only conservative; power is reported, not judged. A
 proportion pooled over the ``m`` comparisons of a trial is judged against the band of ``R``
 trials, which is wider than its own (the comparisons share the control, so they are
 positively correlated but carry at least one trial's information): conservative.
