@@ -108,16 +108,6 @@ class ArmEstimate:
     diff_simultaneous_ci_high: float | None = None
     simultaneous_level: float | None = None
 
-    @property
-    def diff_ci_simultaneous_low(self) -> float | None:
-        """Alias of :attr:`diff_simultaneous_ci_low`."""
-        return self.diff_simultaneous_ci_low
-
-    @property
-    def diff_ci_simultaneous_high(self) -> float | None:
-        """Alias of :attr:`diff_simultaneous_ci_high`."""
-        return self.diff_simultaneous_ci_high
-
 
 @dataclass(frozen=True)
 class Comparison:

@@ -25,7 +25,7 @@ from analysis.report.blocks import Block, Bullets, Heading, Paragraph, missing, 
 from analysis.results import OutcomeResult, Report
 
 if TYPE_CHECKING:
-    from analysis.estimate import Comparison
+    from analysis.estimate import ArmEstimate, Comparison
 
 #: The language the report is written in; arm titles are taken from this language's material.
 REPORT_LANGUAGE = "en"
@@ -144,7 +144,7 @@ def _signed(value: float) -> str:
 
 def _interim(report: Report) -> Any:
     """The report's sequential analysis, when the pipeline computed one."""
-    return getattr(report, "interim", None)
+    return report.interim
 
 
 def _sequential_status(report: Report, arm: str) -> Any:
@@ -155,24 +155,25 @@ def _sequential_status(report: Report, arm: str) -> Any:
     return next((c for c in interim.comparisons if c.arm == arm), None)
 
 
-def _family_interval(estimate: Any) -> tuple[float | None, float | None, float | None]:
+def _family_interval(estimate: ArmEstimate) -> tuple[float | None, float | None, float | None]:
     """The family-level interval of a comparison and its level, when the estimator made one."""
-    low = getattr(estimate, "diff_simultaneous_ci_low", None)
-    high = getattr(estimate, "diff_simultaneous_ci_high", None)
-    level = getattr(estimate, "simultaneous_level", None)
-    return low, high, level
+    return (
+        estimate.diff_simultaneous_ci_low,
+        estimate.diff_simultaneous_ci_high,
+        estimate.simultaneous_level,
+    )
 
 
 def family_size(comparison: Comparison) -> int:
     """The number of comparisons the correction ran over (arms other than the control)."""
-    return getattr(comparison, "family_size", 0) or len(comparison.arms) - 1
+    return comparison.family_size or len(comparison.arms) - 1
 
 
 def _family_label(comparison: Comparison, level: float | None) -> str:
     """What a family-level interval is: Bonferroni-simultaneous or FCR-adjusted (BY 2005)."""
     confidence = f"{level:.2%}" if isinstance(level, float) else "family-level"
     m = family_size(comparison)
-    if getattr(comparison, "simultaneous", None) == "benjamini-yekutieli":
+    if comparison.simultaneous == "benjamini-yekutieli":
         return f"FCR-adjusted {confidence} interval of Benjamini–Yekutieli for the selected arms"
     return f"simultaneous {confidence} interval, Bonferroni-adjusted for {m} comparisons"
 
