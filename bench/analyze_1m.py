@@ -15,9 +15,11 @@ creates in that database and drops at the end. Then, ``--repeat`` times each:
   the event log that yields the cells and the data-quality tally) and
   :func:`analysis.checks.read_quality`, each timed in-process.
 
-Medians are printed with every run, the number of events and the machine's load average (the
-bench is noisy on a shared machine). With several numbers of visits the last lines compare the
-counting time with the number of events (time ratio / events ratio: 1 is linear growth).
+Medians are printed with every run, the number of events and the machine's load average; the
+CPU seconds of each process are printed too, as a busy shared machine inflates them much less
+than the wall times (on PostgreSQL the server's CPU time is not included). With several
+numbers of visits the last lines compare the counting time with the number of events (time
+ratio / events ratio: 1 is linear growth).
 ``--tracemalloc`` also traces Python allocations (which slows Python code several-fold, so time
 and memory are best measured in separate runs). Not part of the test suite.
 
@@ -135,28 +137,39 @@ def run_count(url: str, trial_path: str, traced: bool) -> None:
     if traced:
         tracemalloc.start()
     with engine.begin() as conn:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         counts = load_counts(conn, TRIAL_ID, outcomes)
-        counted = time.perf_counter()
+        counted, counted_cpu = time.perf_counter(), time.process_time()
         read_quality(conn, trial, counts)
         checked = time.perf_counter()
     engine.dispose()
-    seconds = {"counting": counted - started, "quality": checked - counted}
+    seconds = {
+        "counting": counted - started,
+        "counting_cpu": counted_cpu - cpu,
+        "quality": checked - counted,
+    }
     print(f"{len(counts.cells):,} cells, data hash {counts.data_hash[:16]}", file=sys.stderr)
     print(json.dumps({"exit": 0, **_cost(seconds, traced)}))
 
 
 def child(command: list[str], label: str) -> tuple[float, dict[str, float], str]:
-    """Run ``command`` (this script in a child role); return wall time, cost and stderr."""
+    """Run ``command`` (this script in a child role); return wall time, cost and stderr.
+
+    The cost includes ``cpu``: the child's user and system CPU seconds, which a busy machine
+    inflates much less than the wall time.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     completed = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if completed.returncode:
         sys.exit(f"{label} failed:\n{completed.stderr}")
     cost = json.loads(completed.stdout.strip().splitlines()[-1])
     if cost["exit"]:
         sys.exit(f"{label} exited {cost['exit']}:\n{completed.stderr}")
-    return wall, cost, completed.stderr
+    return wall, {**cost, "cpu": cpu}, completed.stderr
 
 
 # -- databases ---------------------------------------------------------------------------------
@@ -274,21 +287,25 @@ def bench_size(options: argparse.Namespace, work: Path, visits: int) -> dict[str
     events = db.events()
     print(f"database  {db.size_mib():,.0f} MiB, {events:,} events")
     analyze = ["analyze", TRIAL_ID, "--db", db.url, "--out", str(work / f"report-{visits}")]
-    walls, rss, counting, quality, peaks = [], [], [], [], []
+    walls, cpus, rss, peaks, counting, counting_cpu, quality = [], [], [], [], [], [], []
     output = ""
     for _ in range(options.repeat):
         wall, cost, output = child([*base, "--step", json.dumps(analyze), *traced], "analyze")
         walls.append(wall)
+        cpus.append(cost["cpu"])
         rss.append(cost["rss_mib"])
         peaks.append(cost["python_peak_mib"])
         count = json.dumps([db.url, str(trial)])
         _, cost, _ = child([*base, "--count", count, *traced], "counting")
         counting.append(cost["counting"])
+        counting_cpu.append(cost["counting_cpu"])
         quality.append(cost["quality"])
     print(f"analyze   whole process {_median(walls)}  peak RSS {max(rss):.0f} MiB")
+    print(f"          its CPU time  {_median(cpus)}")
     if options.tracemalloc:
         print(f"          peak Python allocations {max(peaks):.0f} MiB")
     print(f"counting  load_counts   {_median(counting)}")
+    print(f"          its CPU time  {_median(counting_cpu)} (this process; not the server's)")
     print(f"quality   read_quality  {_median(quality)}")
     print("\n".join("    " + line for line in output.strip().splitlines()[-14:]))
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
