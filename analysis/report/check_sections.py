@@ -14,6 +14,7 @@ from analysis.report.blocks import (
     points,
     small,
 )
+from analysis.report.summary import arm_label
 from analysis.results import Report
 
 
@@ -40,7 +41,7 @@ def checks(report: Report) -> list[Block]:
             ("Arm", "Weight", "Expected", "Randomized"),
             tuple(
                 (
-                    arm,
+                    arm_label(report, arm),
                     str(weights.get(arm, "")),
                     f"{srm.expected[arm]:,.1f}",
                     number(srm.observed[arm]),
@@ -52,7 +53,7 @@ def checks(report: Report) -> list[Block]:
         Table(
             ("Arm", "Randomized", "Opted out", "Share"),
             tuple(
-                (arm, number(n), number(out), percent(out / n if n else None))
+                (arm_label(report, arm), number(n), number(out), percent(out / n if n else None))
                 for arm, (n, out) in c.opt_outs.per_arm.items()
             ),
         ),
@@ -76,7 +77,7 @@ def checks(report: Report) -> list[Block]:
     ]
     for table in c.balance:
         rows = tuple(
-            (arm, *(small(v, k) for v in row))
+            (arm_label(report, arm), *(small(v, k) for v in row))
             for arm, row in zip(table.arms, table.counts, strict=True)
         )
         test = (
@@ -123,7 +124,7 @@ def power(report: Report) -> list[Block]:
     p = report.power
     rows = tuple(
         (
-            r.arm,
+            arm_label(report, r.arm),
             f"{number(r.planned_n_control)} / {number(r.planned_n_arm)}",
             points(r.planned_mde),
             percent(r.planned_power, 0),

@@ -21,6 +21,7 @@ from analysis.report.blocks import (
     p_value,
     points,
 )
+from analysis.report.summary import arm_label
 from analysis.results import Report
 
 DECISIONS = {
@@ -37,7 +38,7 @@ def interim_blocks(report: Report) -> list[Block]:
         return []
     if not interim.planned:
         return _unplanned(interim)
-    return _planned(interim)
+    return _planned(report, interim)
 
 
 def _boundary(value: float | None) -> str:
@@ -88,10 +89,10 @@ def _decision(status: ComparisonStatus) -> str:
     return decision
 
 
-def _comparison_rows(interim: InterimAnalysis) -> tuple[tuple[str, ...], ...]:
+def _comparison_rows(report: Report, interim: InterimAnalysis) -> tuple[tuple[str, ...], ...]:
     return tuple(
         (
-            status.arm,
+            arm_label(report, status.arm),
             points(status.difference),
             interval(status.rci_low, status.rci_high),
             "–" if status.z is None else f"{status.z:+.3f}",
@@ -105,7 +106,7 @@ def _comparison_rows(interim: InterimAnalysis) -> tuple[tuple[str, ...], ...]:
     )
 
 
-def _planned(interim: InterimAnalysis) -> list[Block]:
+def _planned(report: Report, interim: InterimAnalysis) -> list[Block]:
     m = interim.comparisons_in_family
     confidence = f"{(1 - interim.family_level) * 100:.4g}%"
     blocks: list[Block] = [
@@ -143,7 +144,7 @@ def _planned(interim: InterimAnalysis) -> list[Block]:
                 "p boundary",
                 "Decision",
             ),
-            _comparison_rows(interim),
+            _comparison_rows(report, interim),
             f"Each arm against the control on {interim.outcome} at this look. z: pooled "
             "two-proportion z-statistic; the decision compares |z| with the boundary of the level "
             "at which the comparison was tested (alpha divided by the comparisons still open). "
