@@ -184,7 +184,9 @@ def classes_query(trial_id: str, event_types: Sequence[str], dialect: str) -> Se
         per_visit = per_visit.limit(-1)
     rows = per_visit.subquery("per_visit")
     keys = [rows.c[key] for key in CLASS_KEYS]
-    return select(*keys, func.count().label("visits")).group_by(*keys)
+    # SQLite groups by sorting: the start hour first ends most comparisons at the first column.
+    order = sorted(keys, key=lambda column: column.name != "hour_start")
+    return select(*keys, func.count().label("visits")).group_by(*order)
 
 
 def orphan_events_query(trial_id: str) -> Select:  # type: ignore[type-arg]
