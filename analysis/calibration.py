@@ -1063,8 +1063,10 @@ def _header(calibration: Calibration, command: str) -> str:
     intro = (
         "Every test, interval and stopping rule of the report is run on simulated trials whose "
         "truth is known, and each error rate is compared with the rate the method promises. The "
-        "methods are the report's own functions (`analysis/outcomes.py`, "
-        "`analysis/estimate.py`, `analysis/adjust.py`, `analysis/sequential.py`), called once "
+        "methods are the report's own functions (`analysis/outcomes.py` calling "
+        "`analysis/estimate.py` and `analysis/adjust.py` with the options "
+        "`analysis/pipeline.py` and `analysis/estimator_choice.py` give a block design within "
+        "location; `analysis/interim.py` and `analysis/sequential.py` for the looks), called once "
         "per simulated trial; the harness is `analysis/calibration.py` (its docstring gives the "
         "details) and the statistics are explained in [statistics.md](statistics.md)."
     )
@@ -1130,9 +1132,11 @@ the number of *trials*, which is wider than their own (conservative).
 
 
 def _bands_section(calibration: Calibration) -> str:
+    budget = calibration.budget
+    standard = {budget.replications, budget.adjusted, budget.sequential}
     seen: dict[tuple[str, float, int], Band] = {}
     for m in calibration.metrics:
-        if m.trials:
+        if m.trials and m.replications in standard:
             seen.setdefault((m.measure, round(m.nominal, 6), m.replications), m.band())
     rows = [
         f"| {measure} | {nominal:.3f} | {replications:,} | {b.low:.4f} – {b.high:.4f} |"
@@ -1149,7 +1153,12 @@ def _bands_section(calibration: Calibration) -> str:
         "explained by chance at the 1 % level for the whole page; the summary lists both."
     )
     text = BANDS_TEXT.format(many=many)
-    return text + "\n".join(rows)
+    fewer = _wrap(
+        "A value marked *n/a* comes from fewer trials (some of its intervals or tests were "
+        "undefined, e.g. no successes at all in a small trial) and is judged against the band of "
+        "the trials it has."
+    )
+    return text + "\n".join(rows) + "\n\n" + fewer
 
 
 def _summary_section(calibration: Calibration) -> str:
