@@ -1,8 +1,8 @@
 """The event log: SQLAlchemy table definitions shared by the kiosk (writes) and analysis (reads).
 
-Only anonymous, visit-level data are stored (see ``shared/ETHICS.md``): no names, case numbers,
-IP addresses, user agents or free text. ``tests/experiments/test_eventlog.py`` fails on any
-column outside :data:`ALLOWED_COLUMNS`.
+Only anonymous, visit-level data are stored (docs/ethics.md#what-the-kiosk-stores): no names,
+case numbers, IP addresses, user agents or free text. ``tests/experiments/test_eventlog.py``
+fails on any column outside :data:`ALLOWED_COLUMNS`.
 """
 
 from __future__ import annotations

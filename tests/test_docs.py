@@ -7,7 +7,6 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from experiments.rules import RULES
@@ -112,13 +111,6 @@ def test_user_documentation_cites_only_files_in_the_repository() -> None:
     assert _outside_citations(iter(docs)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="comments, docstrings and help texts in app/, analysis/, experiments/eventlog.py, "
-    "experiments/store/events.py, nudgelab/cli, tests/app and tests/analysis, and two claim "
-    "sources in experiments/trials/tearoom-return-info.yaml, still cite the outside ethics file "
-    "or folder",
-)
 def test_no_tracked_file_cites_a_path_outside_the_repository() -> None:
     assert _outside_citations(_tracked_text_files()) == []
 

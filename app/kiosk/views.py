@@ -218,7 +218,8 @@ def opt_out() -> Response:
 @bp.post("/end")
 def end() -> Response:
     """Finish: log it once and show which version the visitor saw and what the others were
-    (ETHICS D10), then the welcome screen. The inactivity timer: log it, show the welcome."""
+    (D10 in docs/ethics.md), then the welcome screen. The inactivity timer: log it, show the
+    welcome."""
     visit = visits.current()
     reason = "timeout" if request.form.get("reason") == "timeout" else "finish"
     if visit is None or visits.timed_out_visit():
