@@ -40,6 +40,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine
 
 from experiments import store
+from experiments.eventlog import refresh_planner_statistics
 from experiments.model import Trial
 
 RateKey = tuple[str, str, str | None, str | None]  # outcome, arm, location, language
@@ -260,6 +261,8 @@ def simulate(
             written[f"{spec.type}:{outcome}"] += 1
         if progress is not None:
             progress(size)
+    with engine.begin() as conn:  # after a bulk write PostgreSQL's planner statistics are stale
+        refresh_planner_statistics(conn)
     return SimulationResult(trial.id, settings.visits, dict(per_arm), written)
 
 
