@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 from sqlalchemy import Engine, create_engine, text
 
 from experiments.eventlog import make_engine, upgrade
@@ -24,6 +25,12 @@ from tests.factories import make_trial
 POSTGRES_URL = os.environ.get(
     "NUDGELAB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+# Property tests judge correctness, not speed: a busy shared machine must not fail them.
+settings.register_profile(
+    "nudgelab", deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("nudgelab")
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
