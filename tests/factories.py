@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import threading
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -146,3 +148,18 @@ def trial_yaml(**overrides: Any) -> str:
 
 def make_trial(**overrides: Any) -> Trial:
     return Trial.model_validate(yaml.safe_load(trial_yaml(**overrides)))
+
+
+def race_outcome_with_opt_out(visit_ids: Iterable[str], send: Callable[..., None]) -> None:
+    """For each visit, ``send(visit_id, kind, barrier)`` a ``contact_requested`` and an
+    ``opt_out`` from two threads released together by ``barrier``."""
+    for visit_id in visit_ids:
+        barrier = threading.Barrier(2)
+        threads = [
+            threading.Thread(target=send, args=(visit_id, kind, barrier))
+            for kind in ("contact_requested", "opt_out")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)

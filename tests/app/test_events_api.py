@@ -16,6 +16,7 @@ from app.db import get_engine
 from experiments.eventlog import events
 from experiments.model import Trial
 from tests.app.visitor import Visitor, add_kiosk
+from tests.factories import race_outcome_with_opt_out
 
 
 def _count(app: Flask) -> int:
@@ -243,16 +244,7 @@ def test_an_opt_out_and_an_outcome_posted_at_once_never_leave_the_outcome(
         barrier.wait(timeout=10)
         statuses.append(client.post("/api/v1/events", json=body, headers=headers).status_code)
 
-    for visit in visits:
-        barrier = threading.Barrier(2)
-        threads = [
-            threading.Thread(target=send, args=(visit.id, kind, barrier))
-            for kind in ("contact_requested", "opt_out")
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+    race_outcome_with_opt_out([visit.id for visit in visits], send)
     assert statuses == [200] * 40
     with get_engine(app).connect() as conn:
         kept = conn.execute(

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from experiments import store
 from experiments.eventlog import events, visits
-from tests.factories import trial_yaml
+from tests.factories import race_outcome_with_opt_out, trial_yaml
 
 
 @pytest.fixture
@@ -85,16 +85,7 @@ def test_concurrent_opt_out_and_outcome_never_leave_an_outcome(running, trial): 
         except BaseException as error:  # collected and re-raised in the main thread
             failures.append(error)
 
-    for visit in started:
-        barrier = threading.Barrier(2)
-        threads = [
-            threading.Thread(target=send, args=(visit.id, kind, barrier))
-            for kind in ("contact_requested", "opt_out")
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+    race_outcome_with_opt_out([visit.id for visit in started], send)
     assert failures == []
     with running.connect() as conn:
         opted = set(
