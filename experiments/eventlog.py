@@ -1,8 +1,12 @@
 """The event log: SQLAlchemy table definitions shared by the kiosk (writes) and analysis (reads).
 
-Only anonymous, visit-level data are stored (docs/ethics.md#what-the-kiosk-stores): no names,
-case numbers, IP addresses, user agents or free text. ``tests/experiments/test_eventlog.py``
-fails on any column outside :data:`ALLOWED_COLUMNS`.
+Only anonymous, visit-level data are stored about visitors (docs/ethics.md#what-the-kiosk-stores):
+no names, case numbers, IP addresses, user agents or free text. ``tests/app/test_privacy.py``
+fails on any column outside its written-out allow list.
+
+The console's tables (``users``, ``trial_members``, ``audit_log``, and the ``reason``/``actor``
+of ``trial_amendments``) hold staff accounts and what staff did, never anything of a visitor:
+no table that holds a staff member's address is joined to visits or events.
 """
 
 from __future__ import annotations
@@ -42,12 +46,12 @@ trials = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("title", String(300), nullable=False),
-    Column("status", String(16), nullable=False),  # loaded | running | stopped | closed
+    Column("status", String(16), nullable=False),  # draft | running | paused | closed
     Column("current_version", String(64), nullable=False),
     Column("locked_version", String(64)),  # the version in force when the trial started
     Column("locked_at", DateTime(timezone=True)),
     Column("started_at", DateTime(timezone=True)),
-    Column("stopped_at", DateTime(timezone=True)),
+    Column("stopped_at", DateTime(timezone=True)),  # when the trial was closed
     Column("results_url", String(500)),
     Column("allocation_secret", String(64), nullable=False),  # never shown; seeds blocks/hash
     Column("created_at", DateTime(timezone=True), nullable=False),
@@ -70,8 +74,10 @@ kiosks = Table(
     Column("trial_id", ForeignKey("trials.id"), nullable=False),
     Column("location", String(64), nullable=False),
     Column("token_hash", String(64), nullable=False, unique=True),
-    Column("active", Boolean, nullable=False, default=True),
+    Column("active", Boolean, nullable=False, default=True),  # false: switched off or revoked
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),  # revoked for good: never switched on again
+    Column("last_seen_at", DateTime(timezone=True)),  # last request, to the minute
 )
 
 visits = Table(
@@ -154,6 +160,70 @@ result_looks = Table(
     Column("looked_at", DateTime(timezone=True), nullable=False),
     Column("data_hash", String(64), nullable=False),
     Column("kind", String(32), nullable=False),  # analyze | export
+)
+
+#: Each pause of a trial: kiosks showed the control arm's plain information, randomized nobody.
+trial_pauses = Table(
+    "trial_pauses",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trial_id", ForeignKey("trials.id"), nullable=False, index=True),
+    Column("paused_at", DateTime(timezone=True), nullable=False),
+    Column("resumed_at", DateTime(timezone=True)),  # None while paused (or closed paused)
+)
+
+#: A new version loaded after the trial started: when, by whom, why, and what it changed.
+trial_amendments = Table(
+    "trial_amendments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("trial_id", ForeignKey("trials.id"), nullable=False, index=True),
+    Column("version", String(64), nullable=False),
+    Column("previous_version", String(64), nullable=False),
+    Column("amended_at", DateTime(timezone=True), nullable=False),
+    Column("changes", String(200), nullable=False),  # e.g. "arms, outcomes", or "other"
+    Column("reason", Text),  # required when arms, materials, outcomes or the plan change
+    Column("actor", String(320), nullable=False),
+    Column("interface", String(16), nullable=False),  # cli | console
+)
+
+#: Staff accounts of the research console (never visitors).
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # researcher | evaluator | admin
+    Column("password_hash", String(200), nullable=False),  # argon2id
+    Column("password_change_required", Boolean, nullable=False, default=False),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("locked_until", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Which researchers (and evaluators) work on which trial.
+trial_members = Table(
+    "trial_members",
+    metadata,
+    Column("trial_id", ForeignKey("trials.id"), primary_key=True),
+    Column("user_id", ForeignKey("users.id"), primary_key=True, index=True),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Every state-changing action of the command line and the console. Append-only: the
+#: migration adds triggers that refuse UPDATE and DELETE.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(320), nullable=False),
+    Column("interface", String(16), nullable=False),  # cli | console
+    Column("action", String(64), nullable=False),
+    Column("trial_id", String(64), index=True),  # no foreign key: the log outlives any row
+    Column("target", String(200)),
+    Column("detail", Text),
 )
 
 #: The complete list of columns the event log may hold. Anything else is a privacy defect.

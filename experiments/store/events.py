@@ -47,7 +47,7 @@ from experiments.store.errors import (
     UndeclaredEvent,
     UnknownVisit,
 )
-from experiments.store.kiosks import token_hash
+from experiments.store.kiosks import CONTACT_RESOLUTION, note_contact, token_hash
 from experiments.store.sql import aware, utcnow
 from experiments.vocabulary import SYSTEM_EVENTS
 
@@ -105,7 +105,14 @@ def _ids(visit_ids: Sequence[str]) -> tuple[bool, dict[str, Any]]:
 
 
 _KIOSK_VISITS = (
-    select(visits.c.id, visits.c.trial_id, visits.c.trial_version, visits.c.started_at)
+    select(
+        visits.c.id,
+        visits.c.trial_id,
+        visits.c.trial_version,
+        visits.c.started_at,
+        kiosks.c.id.label("kiosk_id"),
+        kiosks.c.last_seen_at,
+    )
     .join(kiosks, kiosks.c.id == visits.c.kiosk_id)
     .where(kiosks.c.token_hash == bindparam("token_hash"), kiosks.c.active.is_(True))
 )
@@ -163,13 +170,21 @@ def lock_kiosk_visits(
     """Those of ``visit_ids`` that the switched-on kiosk with this token started, by id, read
     in one query with the kiosk and locked for recording their events (``opt_out``: whether
     the events include an opt-out); pass ``visits_locked=True`` to :func:`record_events` in the
-    same transaction. An unknown or switched-off token finds no visits."""
+    same transaction. An unknown, switched-off or revoked token finds no visits.
+
+    The kiosk's last contact is written too, with one UPDATE, but only when the stored one is
+    older than :data:`experiments.store.kiosks.CONTACT_RESOLUTION` (most batches send none)."""
     single, parameters = _ids(visit_ids)
     parameters["token_hash"] = token_hash(token)
-    rows = conn.execute(_LOCKED_KIOSK_VISITS[opt_out, single], parameters)
+    rows = conn.execute(_LOCKED_KIOSK_VISITS[opt_out, single], parameters).all()
+    if rows:
+        now = utcnow()
+        seen = aware(rows[0].last_seen_at)
+        if seen is None or now - seen >= CONTACT_RESOLUTION:
+            note_contact(conn, rows[0].kiosk_id, now)
     return {
-        visit_id: EventVisit(visit_id, trial_id, version, aware(started_at))  # type: ignore[arg-type]
-        for visit_id, trial_id, version, started_at in rows
+        row.id: EventVisit(row.id, row.trial_id, row.trial_version, aware(row.started_at))  # type: ignore[arg-type]
+        for row in rows
     }
 
 

@@ -1,4 +1,5 @@
-"""A trial's history for the report: lifecycle, every stored version and the looks taken.
+"""A trial's history for the report: lifecycle, pauses, amendments, every stored version and
+the looks taken.
 
 :class:`TrialHistory` is what an analysis needs besides the counts, read from the event log in
 one go (:func:`read_history`) or from an export file (:meth:`TrialHistory.from_dict`), so a
@@ -15,9 +16,10 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from experiments.store.amendments import Amendment, read_amendments
 from experiments.store.looks import look_times
 from experiments.store.sql import aware
-from experiments.store.trials import TrialStatus, read_trial, version_sources
+from experiments.store.trials import Pause, TrialStatus, read_pauses, read_trial, version_sources
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,10 @@ class TrialHistory:
     looks: tuple[datetime, ...] = ()
     #: Every stored version of the trial file, verbatim, by version hash.
     version_sources: dict[str, str] = field(default_factory=dict)
+    #: Pauses (no randomization), oldest first.
+    pauses: tuple[Pause, ...] = ()
+    #: Versions loaded after the start, with when, who and why, oldest first.
+    amendments: tuple[Amendment, ...] = ()
 
     @property
     def known(self) -> bool:
@@ -43,7 +49,9 @@ class TrialHistory:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready values (times as ISO 8601), as stored in an export file."""
-        return json.loads(json.dumps(asdict(self), default=_iso))
+        values = asdict(self)
+        values["amendments"] = [amendment.to_dict() for amendment in self.amendments]
+        return json.loads(json.dumps(values, default=_iso))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialHistory:
@@ -55,6 +63,13 @@ class TrialHistory:
             values[key] = _parse_time(values.get(key))
         values["looks"] = tuple(_parse_time(item) for item in values.get("looks", ()))
         values["version_sources"] = dict(values.get("version_sources") or {})
+        values["pauses"] = tuple(
+            Pause(_parse_time(p["paused_at"]), _parse_time(p.get("resumed_at")))  # type: ignore[arg-type]
+            for p in values.get("pauses", ())
+        )
+        values["amendments"] = tuple(
+            Amendment.from_dict(item) for item in values.get("amendments", ())
+        )
         return cls(**values)
 
 
@@ -86,4 +101,6 @@ def read_history(conn: Connection, trial_id: str) -> TrialHistory:
         locked_source=sources.get(record.locked_version) if record.locked_version else None,
         looks=look_times(conn, trial_id),
         version_sources=sources,
+        pauses=read_pauses(conn, trial_id),
+        amendments=read_amendments(conn, trial_id),
     )

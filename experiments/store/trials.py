@@ -20,20 +20,27 @@ from functools import lru_cache
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Row
 
-from experiments.eventlog import trial_versions, trials
+from experiments.eventlog import trial_pauses, trial_versions, trials
 from experiments.load import load_text
 from experiments.model import Trial
-from experiments.store.errors import StoredTrialError, UnknownTrial
+from experiments.store.errors import RecordingError, StoredTrialError, UnknownTrial
 from experiments.store.sql import aware, utcnow
 
 
 class TrialStatus(StrEnum):
-    """Where a trial is in its lifecycle (stored as the string value)."""
+    """Where a trial is in its lifecycle ``draft → running ⇄ paused → closed`` (stored as the
+    string value). Values of earlier versions are read as today's: ``loaded`` as draft,
+    ``stopped`` as closed (migration 0003 renames them in the database; export files may
+    still hold them)."""
 
-    LOADED = "loaded"
+    DRAFT = "draft"
     RUNNING = "running"
-    STOPPED = "stopped"
+    PAUSED = "paused"
     CLOSED = "closed"
+
+    @classmethod
+    def _missing_(cls, value: object) -> TrialStatus | None:
+        return {"loaded": cls.DRAFT, "stopped": cls.CLOSED}.get(str(value))
 
 
 @dataclass(frozen=True)
@@ -53,8 +60,23 @@ class TrialRecord:
 
     @property
     def running(self) -> bool:
-        """Whether kiosks may start visits for this trial."""
+        """Whether kiosks may start randomized visits for this trial."""
         return self.status is TrialStatus.RUNNING
+
+    @property
+    def paused(self) -> bool:
+        """Whether kiosks show the control arm's plain information and randomize nobody."""
+        return self.status is TrialStatus.PAUSED
+
+    @property
+    def serving(self) -> bool:
+        """Whether kiosks answer at all (running or paused)."""
+        return self.status in (TrialStatus.RUNNING, TrialStatus.PAUSED)
+
+    @property
+    def closed_at(self) -> datetime | None:
+        """When the trial was closed (stored as ``stopped_at``)."""
+        return self.stopped_at
 
     @property
     def registered(self) -> bool:
@@ -100,9 +122,7 @@ def list_trials(conn: Connection, *, registered_only: bool = False) -> list[Tria
     """Every loaded trial by id; with ``registered_only``, those ever started, newest first."""
     query = select(trials)
     if registered_only:
-        query = query.where(trials.c.started_at.is_not(None)).order_by(
-            trials.c.started_at.desc()
-        )
+        query = query.where(trials.c.started_at.is_not(None)).order_by(trials.c.started_at.desc())
     else:
         query = query.order_by(trials.c.id)
     return [_record(row) for row in conn.execute(query)]
@@ -125,7 +145,7 @@ def load_trial(
             insert(trials).values(
                 id=trial.id,
                 title=trial.title,
-                status=TrialStatus.LOADED.value,
+                status=TrialStatus.DRAFT.value,
                 current_version=version,
                 allocation_secret=allocation_secret or secrets.token_hex(16),
                 created_at=now,
@@ -146,26 +166,118 @@ def load_trial(
     return version
 
 
-def start_trial(conn: Connection, trial_id: str) -> TrialRecord:
-    """Mark a trial running; the first start locks the pre-registration (version and time)."""
-    record = require_trial(conn, trial_id)
-    now = utcnow()
-    values: dict[str, object] = {"status": TrialStatus.RUNNING.value, "stopped_at": None}
-    if record.locked_version is None:
-        values.update(locked_version=record.current_version, locked_at=now, started_at=now)
-    conn.execute(update(trials).where(trials.c.id == trial_id).values(**values))
-    return require_trial(conn, trial_id)
+class TransitionRefused(RecordingError):
+    """A lifecycle step the trial's status does not allow (e.g. resuming a running trial)."""
 
 
-def stop_trial(conn: Connection, trial_id: str) -> TrialRecord:
-    """Stop a running trial: kiosks stop starting visits for it."""
-    require_trial(conn, trial_id)
-    conn.execute(
-        update(trials)
-        .where(trials.c.id == trial_id)
-        .values(status=TrialStatus.STOPPED.value, stopped_at=utcnow())
+#: Which statuses each step may leave from.
+TRANSITIONS: dict[str, frozenset[TrialStatus]] = {
+    "start": frozenset({TrialStatus.DRAFT}),
+    "pause": frozenset({TrialStatus.RUNNING}),
+    "resume": frozenset({TrialStatus.PAUSED}),
+    "close": frozenset({TrialStatus.RUNNING, TrialStatus.PAUSED}),
+}
+
+
+def _refused(record: TrialRecord, step: str) -> TransitionRefused:
+    allowed = " or ".join(sorted(TRANSITIONS[step]))
+    return TransitionRefused(
+        f"trial {record.id!r} is {record.status}; only a {allowed} trial can be {_DONE[step]}",
+        "status",
     )
+
+
+_DONE = {"start": "started", "pause": "paused", "resume": "resumed", "close": "closed"}
+
+
+def _transition(
+    conn: Connection, trial_id: str, step: str, values: dict[str, object]
+) -> TrialRecord:
+    """Apply ``step`` (its new ``values``) only if the status allows it, in one UPDATE whose
+    ``WHERE`` checks the status, so two concurrent steps cannot both succeed; the row before."""
+    before = require_trial(conn, trial_id)
+    if before.status not in TRANSITIONS[step]:
+        raise _refused(before, step)
+    allowed = [status.value for status in TRANSITIONS[step]]
+    changed = conn.execute(
+        update(trials).where(trials.c.id == trial_id, trials.c.status.in_(allowed)).values(**values)
+    ).rowcount
+    if changed != 1:  # another process took a step in between
+        raise _refused(require_trial(conn, trial_id), step)
+    return before
+
+
+def start_trial(conn: Connection, trial_id: str, *, now: datetime | None = None) -> TrialRecord:
+    """Start a draft trial: lock the pre-registration (the current version and the time)."""
+    now = now or utcnow()
+    current = require_trial(conn, trial_id).current_version
+    values: dict[str, object] = {
+        "status": TrialStatus.RUNNING.value,
+        "locked_version": current,
+        "locked_at": now,
+        "started_at": now,
+    }
+    _transition(conn, trial_id, "start", values)
     return require_trial(conn, trial_id)
+
+
+def pause_trial(conn: Connection, trial_id: str, *, now: datetime | None = None) -> TrialRecord:
+    """Pause a running trial: kiosks randomize nobody until it is resumed (a pause is stored)."""
+    now = now or utcnow()
+    _transition(conn, trial_id, "pause", {"status": TrialStatus.PAUSED.value})
+    conn.execute(insert(trial_pauses).values(trial_id=trial_id, paused_at=now))
+    return require_trial(conn, trial_id)
+
+
+def resume_trial(conn: Connection, trial_id: str, *, now: datetime | None = None) -> TrialRecord:
+    """Resume a paused trial: its open pause ends now."""
+    now = now or utcnow()
+    _transition(conn, trial_id, "resume", {"status": TrialStatus.RUNNING.value})
+    _end_pause(conn, trial_id, now)
+    return require_trial(conn, trial_id)
+
+
+def close_trial(conn: Connection, trial_id: str, *, now: datetime | None = None) -> TrialRecord:
+    """Close a running or paused trial for good: kiosks stop, results may be released.
+
+    An open pause ends at the close. ``stopped_at`` holds the time (the report's end of the
+    trial, from which the retention period counts).
+    """
+    now = now or utcnow()
+    values = {"status": TrialStatus.CLOSED.value, "stopped_at": now}
+    _transition(conn, trial_id, "close", values)
+    _end_pause(conn, trial_id, now)
+    return require_trial(conn, trial_id)
+
+
+#: ``nudgelab trial stop`` and earlier code: stopping a trial is closing it.
+stop_trial = close_trial
+
+
+def _end_pause(conn: Connection, trial_id: str, now: datetime) -> None:
+    conn.execute(
+        update(trial_pauses)
+        .where(trial_pauses.c.trial_id == trial_id, trial_pauses.c.resumed_at.is_(None))
+        .values(resumed_at=now)
+    )
+
+
+@dataclass(frozen=True)
+class Pause:
+    """One pause: from ``paused_at`` until ``resumed_at`` (None: still paused)."""
+
+    paused_at: datetime
+    resumed_at: datetime | None
+
+
+def read_pauses(conn: Connection, trial_id: str) -> tuple[Pause, ...]:
+    """The trial's pauses, oldest first."""
+    rows = conn.execute(
+        select(trial_pauses.c.paused_at, trial_pauses.c.resumed_at)
+        .where(trial_pauses.c.trial_id == trial_id)
+        .order_by(trial_pauses.c.paused_at, trial_pauses.c.id)
+    )
+    return tuple(Pause(aware(a), aware(b)) for a, b in rows)  # type: ignore[arg-type]
 
 
 # -- stored versions ---------------------------------------------------------------------------
