@@ -111,7 +111,6 @@ from experiments.store.visits import (
     StartedVisit,
     VisitSpec,
     assigned_visit,
-    recent_kiosk_visit,
     start_visit,
     start_visits,
 )
@@ -182,7 +181,6 @@ __all__ = [
     "read_history",
     "read_pauses",
     "read_trial",
-    "recent_kiosk_visit",
     "record_amendment",
     "record_event",
     "record_events",
