@@ -102,11 +102,16 @@ from analysis.corrections import adjust_p_values
 from analysis.counts import KEY_COLUMNS, Counts, OutcomeSpec, count_columns, outcome_column
 from analysis.estimate import Comparison
 from analysis.estimator_choice import choose_adjustment
-from analysis.interim import family_level, group_sequential_test, sequential_design
+from analysis.interim import (
+    family_level,
+    group_sequential_test,
+    repeated_difference_interval,
+    sequential_design,
+)
 from analysis.outcomes import adjusted, compare
 from analysis.pipeline import resolve
 from analysis.results import ArmTotal, Options
-from analysis.sequential import Look, repeated_confidence_interval
+from analysis.sequential import Look
 from analysis.significance import z_test
 from experiments.design import comparison_alpha, minimum_detectable_effect, power_two_proportions
 from experiments.model import AnalysisPlan, Hypothesis, Randomization
@@ -528,9 +533,9 @@ class PlannedLooks:
     what :mod:`analysis.interim` uses) goes to :func:`analysis.interim.group_sequential_test`:
     Lan-DeMets boundaries at the actual information fractions, the group-sequential Holm
     procedure over the comparisons. The repeated confidence intervals are those of the report:
-    ``d ± c_k(α/m)·se`` (:func:`analysis.sequential.repeated_confidence_interval` with the
-    unpooled standard error, boundaries of :func:`analysis.interim.sequential_design` at the
-    family level of :func:`analysis.interim.family_level`).
+    :func:`analysis.interim.repeated_difference_interval` (Newcombe's interval at the look's
+    nominal level, boundaries of :func:`analysis.interim.sequential_design` at the family level
+    of :func:`analysis.interim.family_level`).
     """
 
     spending: str = "obrien-fleming"
@@ -571,12 +576,7 @@ def _z(n: IntArray, x: IntArray, j: int) -> float | None:
 def _repeated_interval(n: IntArray, x: IntArray, j: int, look: Look) -> tuple[float, float] | None:
     if n[j] == 0 or n[0] == 0:
         return None
-    p1, p0 = x[j] / n[j], x[0] / n[0]
-    se = math.sqrt(p1 * (1 - p1) / n[j] + p0 * (1 - p0) / n[0])
-    if not se > 0.0:
-        return None
-    interval = repeated_confidence_interval(float(p1 - p0), se, look)
-    return interval.low, interval.high
+    return repeated_difference_interval(int(x[j]), int(n[j]), int(x[0]), int(n[0]), look)
 
 
 @dataclass(frozen=True)

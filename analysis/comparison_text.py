@@ -61,8 +61,9 @@ def _methods(comparison: Comparison, source: str, level: str) -> list[str]:
     interval = DIFF_INTERVAL_NAMES[comparison.interval]
     return [
         f"{source}: each arm against control {comparison.control!r}",
-        f"rates: Wilson {level} CI; differences: {interval} {level} CI (percentage points, "
-        "unadjusted); risk ratio: log (Katz) CI; odds ratio: log (Woolf) CI (unadjusted)",
+        f"rates: Clopper-Pearson {level} CI; differences: {interval} {level} CI "
+        "(percentage points, unadjusted); risk ratio: log (Katz) CI; odds ratio: log (Woolf) CI "
+        "(unadjusted)",
         *_family_method(comparison),
         _test_method(comparison),
         f"p adj: {CORRECTION_NAMES[comparison.correction]} across {tested} "

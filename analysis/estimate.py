@@ -1,11 +1,12 @@
 """Unadjusted effects of each arm against control, from counts per arm.
 
 :func:`compare_arms` is the one entry point: it turns ``(arm, n, successes)`` into a frozen
-:class:`Comparison` with, per arm, the rate and its Wilson interval, the difference from control
-(Newcombe hybrid score or Wald interval) with its family-level interval (Bonferroni for Holm and
-Bonferroni, FCR-adjusted for Benjamini–Hochberg), risk and odds ratios with log intervals, a
-two-sided p-value (pooled z-test, or its exact unconditional version when an expected cell count
-is small) and the p-value adjusted across arms; plus an omnibus chi-square test across all arms.
+:class:`Comparison` with, per arm, the rate and its Clopper-Pearson interval, the difference from
+control (Newcombe hybrid score or Wald interval) with its family-level interval (Bonferroni for
+Holm and Bonferroni, FCR-adjusted for Benjamini–Hochberg), risk and odds ratios with log
+intervals, a two-sided p-value (pooled z-test, or its exact unconditional version when an
+expected cell count is small) and the p-value adjusted across arms; plus an omnibus chi-square
+test across all arms.
 
 Rates and differences are proportions (0.031, not 3.1). Problems that do not stop the estimate
 (zero cells, small samples, an undefined omnibus test) are carried in ``warnings``; only invalid
@@ -36,10 +37,10 @@ from analysis.corrections import (
 from analysis.intervals import (
     DIFF_INTERVALS,
     DiffInterval,
+    clopper_pearson,
     newcombe,
     odds_ratio,
     relative_risk,
-    wilson,
 )
 from analysis.intervals import wald as wald_interval
 from analysis.significance import (
@@ -130,7 +131,7 @@ class Comparison:
     omnibus_p: float
     warnings: tuple[str, ...]
     exact_below: float = 5.0
-    rate_interval: str = "wilson"
+    rate_interval: str = "clopper-pearson"
     small_sample: SmallSampleTest = "exact-z"
     family_size: int = 0
     simultaneous: str | None = None
@@ -290,7 +291,7 @@ def _validate(
 def _rate(c: ArmCounts, alpha: float) -> tuple[float, float, float]:
     if c.n == 0:
         return NAN, NAN, NAN
-    low, high = wilson(c.successes, c.n, alpha)
+    low, high = clopper_pearson(c.successes, c.n, alpha)
     return c.successes / c.n, low, high
 
 

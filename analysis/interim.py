@@ -37,13 +37,18 @@ established group-sequential form here: the Holm procedure is used, which contro
 family-wise error and therefore the false discovery rate. ``none`` tests each comparison at
 ``α`` (no family control).
 
-**Repeated confidence intervals** (Jennison & Turnbull 1989): ``d ± c_k(α_F)·se`` with the
-difference ``d`` of the arm's and the control's rates, its unpooled standard error
-``se = √(p₁(1 − p₁)/n₁ + p₀(1 − p₀)/n₀)`` and the boundary at the family level ``α_F = α/m``
-(``α`` for ``none``). Over all looks and all comparisons they cover the true differences
-simultaneously with probability at least ``1 − α`` (Bonferroni over the comparisons),
-whenever the trial stops; an interval that excludes 0 belongs to a comparison the Holm
-procedure rejects (the converse need not hold).
+**Repeated confidence intervals** (Jennison & Turnbull 1989): at look ``k`` the interval of
+the difference ``d`` of the arm's and the control's rates at the look's nominal level, i.e. the
+two-sided ``1 − 2(1 − Φ(c_k(α_F)))`` interval, with the boundary ``c_k(α_F)`` at the family level
+``α_F = α/m`` (``α`` for ``none``). Jennison & Turnbull write it ``d ± c_k·se``; here the
+interval at that level is Newcombe's hybrid score interval (:func:`analysis.intervals.newcombe`),
+the report's difference interval, because the Wald form ``d ± c_k·se`` with the unpooled ``se``
+covers too little when an arm has only a few successes (0.90 instead of 0.95 over 10 looks at 50
+visits per arm and a 2 % rate, docs/calibration.md). Over all looks and all comparisons the
+intervals cover the true differences simultaneously with probability of about ``1 − α`` or more
+(Bonferroni over the comparisons), whenever the trial stops. The decision is the pooled z-test's;
+an interval that excludes 0 nearly always belongs to a rejected comparison, but the two can
+disagree at the boundary's edge.
 
 **After stopping early.** A difference estimated at a look where a boundary was crossed is
 biased away from zero: trials stop when the estimate happens to be large (Whitehead 1986;
@@ -83,12 +88,13 @@ from scipy.special import ndtr, ndtri
 
 from analysis.counts import MERGED, Counts, outcome_column
 from analysis.estimate import ArmCounts, Comparison
+from analysis.intervals import newcombe
 from analysis.sequential import (
     Decision,
+    Look,
     SequentialDesign,
     boundaries,
     crossing_probabilities,
-    repeated_confidence_interval,
 )
 from analysis.significance import z_test
 from experiments.model import AnalysisPlan
@@ -106,6 +112,7 @@ __all__ = [
     "interim_analysis",
     "look_counts",
     "naive_error",
+    "repeated_difference_interval",
     "sequential_design",
 ]
 
@@ -685,11 +692,7 @@ def _status(
         decision = Decision.STOP_NOT_SIGNIFICANT.value
     else:
         decision = Decision.CONTINUE.value
-    low = high = None
-    se = _unpooled_se(e.successes, e.n, k.successes, k.n)
-    if e.diff is not None and se > 0.0:
-        interval = repeated_confidence_interval(e.diff, se, design.looks[-1])
-        low, high = interval.low, interval.high
+    low, high = repeated_difference_interval(e.successes, e.n, k.successes, k.n, design.looks[-1])
     p_boundary = float(2.0 * ndtr(-tested.z_boundary)) if math.isfinite(tested.z_boundary) else 0.0
     return ComparisonStatus(
         e.arm, e.diff, z, float(2.0 * ndtr(-abs(z))), tested.level, tested.z_boundary,
@@ -697,10 +700,17 @@ def _status(
     )  # fmt: skip
 
 
-def _unpooled_se(x1: int, n1: int, x0: int, n0: int) -> float:
-    """``√(p₁(1 − p₁)/n₁ + p₀(1 − p₀)/n₀)``, the standard error of the difference."""
-    p1, p0 = x1 / n1, x0 / n0
-    return math.sqrt(p1 * (1.0 - p1) / n1 + p0 * (1.0 - p0) / n0)
+def repeated_difference_interval(
+    x1: int, n1: int, x0: int, n0: int, look: Look
+) -> tuple[float, float]:
+    """The repeated confidence interval of ``x1/n1 − x0/n0`` at ``look``: Newcombe's hybrid score
+    interval at the look's nominal two-sided level ``p_boundary`` (the whole range ``[−1, 1]``
+    where the boundary is infinite: no error may be spent there)."""
+    if n1 <= 0 or n0 <= 0:
+        raise ValueError("a repeated interval needs visits in both arms")
+    if not look.p_boundary > 0.0:
+        return -1.0, 1.0
+    return newcombe(x1, n1, x0, n0, look.p_boundary)
 
 
 def _planned_messages(

@@ -191,7 +191,7 @@ def outcome_blocks(report: Report, outcome: OutcomeResult) -> list[Block]:
                 "Element",
                 "Analysed",
                 "Successes",
-                f"Rate (Wilson {level} CI)",
+                f"Rate (Clopper-Pearson {level} CI)",
                 difference_heading(comparison),
                 *([family] if family else []),
                 f"Risk ratio ({level} CI)",

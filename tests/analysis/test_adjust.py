@@ -132,6 +132,24 @@ def test_without_covariates_hc2_is_the_unbiased_two_sample_variance() -> None:
     assert math.isclose(e.se, math.sqrt(p1 * (1 - p1) / 299 + p0 * (1 - p0) / 399), rel_tol=1e-10)
 
 
+def test_too_few_outcomes_give_no_adjusted_interval_but_keep_the_effect() -> None:
+    """Expected 2×2 counts (computed here from the totals) decide: 3 + 1 successes in 50 + 50
+    visits give a smallest expected count of 2.0 < 5; 6 + 4 give exactly 5, which is enough."""
+    def cells(x_control: int, x_gain: int) -> pd.DataFrame:
+        return pd.DataFrame({
+            "arm": ["control", "control", "gain", "gain"], "location": ["a", "b", "a", "b"],
+            "n": [25, 25, 25, 25], "successes": [x_control - 1, 1, x_gain - 1, 1],
+        })  # fmt: skip
+
+    (sparse,) = adjusted_effects(cells(3, 1), "y", "control", strata=("location",), covariates=())
+    assert math.isclose(sparse.effect, 1 / 50 - 3 / 50, abs_tol=1e-12)
+    assert math.isnan(sparse.ci_low) and math.isnan(sparse.ci_high) and math.isnan(sparse.p_value)
+    assert any("smallest expected count" in w and "2.00, below 5" in w for w in sparse.warnings)
+    (enough,) = adjusted_effects(cells(6, 4), "y", "control", strata=("location",), covariates=())
+    assert enough.ci_low < enough.effect < enough.ci_high and 0 < enough.p_value < 1
+    assert not any("smallest expected count" in w for w in enough.warnings)
+
+
 def test_few_clusters_warn_with_cr1_and_one_cluster_falls_back_to_hc2() -> None:
     options = {"interacted": False, "cluster_se": "CR1"}
     (e, *_) = adjusted_effects(CELLS, "y", "control", cluster="location", **options)  # type: ignore[arg-type]

@@ -158,7 +158,7 @@ def test_report_unadjusted_is_compare_arms_with_the_plans_choices() -> None:
     arm2 = direct.arm("arm2")
     assert by_name[("difference (newcombe)", "arm2")].low == arm2.diff_ci_low
     assert by_name[("odds ratio (log)", "arm2")].high == arm2.odds_ratio_ci_high
-    assert by_name[("rate (wilson)", "control")].low == direct.arm("control").rate_ci_low
+    assert by_name[("rate (clopper-pearson)", "control")].low == direct.arm("control").rate_ci_low
     assert result.corrected
 
 
@@ -177,9 +177,9 @@ def test_a_new_interval_field_of_the_comparison_is_judged_too() -> None:
     found = {(i.name, i.parameter, i.arm) for i in listed}
     assert ("diff bootstrap", "difference", "b") in found
     assert ("difference (newcombe)", "difference", "b") in found
-    assert ("rate (wilson)", "rate", "control") in found
+    assert ("rate (clopper-pearson)", "rate", "control") in found
     per_comparison = {i.name for i in listed if not i.joint}
-    assert {"rate (wilson)", "difference (newcombe)", "risk ratio (log)"} <= per_comparison
+    assert {"rate (clopper-pearson)", "difference (newcombe)", "risk ratio (log)"} <= per_comparison
     assert {(i.low, i.high) for i in listed if i.name == "diff bootstrap"} == {(-0.1, 0.3)}
 
 

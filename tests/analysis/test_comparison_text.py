@@ -19,7 +19,7 @@ def test_the_methods_come_first_and_follow_the_options() -> None:
     head = render_comparison(comparison, "table2.csv").splitlines()[:5]
     assert head == [
         "table2.csv: each arm against control 'control'",
-        "rates: Wilson 90% CI; differences: Wald 90% CI (percentage points, unadjusted); "
+        "rates: Clopper-Pearson 90% CI; differences: Wald 90% CI (percentage points, unadjusted); "
         "risk ratio: log (Katz) CI; odds ratio: log (Woolf) CI (unadjusted)",
         "90% FCR CI: Benjamini–Yekutieli FCR-adjusted interval (level 1 − R·q/m, R selected "
         "of m = 2) for the comparisons Benjamini–Hochberg selects; none for the others",
@@ -56,8 +56,9 @@ def test_rates_in_percent_and_differences_in_percentage_points() -> None:
     text = render_comparison(compare_arms(COUNTS, "control"), "c.csv")
     (control,) = lines_of(text, "control")
     (gain,) = lines_of(text, "gain ")
-    assert control.split() == ["control", "1,200", "36", "3.00", "[2.17,", "4.13]", "(control)"]
-    assert gain.split()[:6] == ["gain", "1,000", "45", "4.50", "[3.38,", "5.97]"]
+    # rates: Clopper-Pearson, statsmodels proportion_confint(method="beta") gives 2.11-4.13 %
+    assert control.split() == ["control", "1,200", "36", "3.00", "[2.11,", "4.13]", "(control)"]
+    assert gain.split()[:6] == ["gain", "1,000", "45", "4.50", "[3.30,", "5.98]"]
     # simultaneous (Holm over 2: Bonferroni 97.5%): statsmodels newcomb at alpha 0.025 gives
     # -0.318 to +3.444 percentage points
     assert gain.split()[6:11] == ["+1.50", "[-0.09,", "+3.18]", "[-0.32,", "+3.44]"]

@@ -47,7 +47,7 @@ def test_json_has_every_documented_key(tmp_path: Path) -> None:
         assert set(arm) >= ARM_KEYS
     gain = data["arms"][1]
     assert gain["rate"] == 0.045 and gain["diff"] == pytest.approx(0.015)  # proportions
-    low, high = proportion_confint(45, 1000, method="wilson")
+    low, high = proportion_confint(45, 1000, method="beta")
     assert math.isclose(gain["rate_ci_low"], low, abs_tol=1e-12)
     low, high = confint_proportions_2indep(45, 1000, 36, 1200, method="newcomb")
     assert math.isclose(gain["diff_ci_high"], high, abs_tol=1e-12)
@@ -90,7 +90,7 @@ def test_interval_and_alpha_options(tmp_path: Path) -> None:
 def test_text_table_states_methods_and_uses_percentage_points(tmp_path: Path) -> None:
     code, out, _ = run(tmp_path, GOOD, "--control", "control", "--correction", "bonferroni")
     assert code == 0
-    assert "Wilson 95% CI" in out and "Newcombe hybrid score 95% CI" in out
+    assert "Clopper-Pearson 95% CI" in out and "Newcombe hybrid score 95% CI" in out
     assert "two-proportion z-test (pooled)" in out and "exact unconditional z-test" in out
     assert "Bonferroni across 2 comparisons" in out
     assert "97.5% sim. CI: Bonferroni simultaneous interval" in out

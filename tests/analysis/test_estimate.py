@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.stats import chi2_contingency, norm
+from scipy.stats import binom, binomtest, chi2_contingency, norm
 from statsmodels.stats.contingency_tables import Table2x2
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import (
@@ -24,7 +24,7 @@ from statsmodels.stats.proportion import (
 )
 
 from analysis.estimate import ArmCounts, Comparison, compare_arms
-from analysis.intervals import newcombe, odds_ratio, relative_risk, wald, wilson
+from analysis.intervals import clopper_pearson, newcombe, odds_ratio, relative_risk, wald, wilson
 from analysis.significance import fisher, omnibus, z_test
 
 TOL = 1e-9
@@ -52,6 +52,50 @@ def test_wilson_with_no_successes_has_the_closed_form_upper_limit(n: int) -> Non
     """x = 0: the lower limit is 0 and the upper limit is z²/(n + z²) (Wilson 1927)."""
     z = norm.ppf(0.975)
     assert wilson(0, n) == (0.0, pytest.approx(z * z / (n + z * z), abs=TOL))
+
+
+# -- single proportion: Clopper-Pearson (the report's rate interval) ------------------------
+
+
+@pytest.mark.parametrize("alpha", ALPHAS)
+@pytest.mark.parametrize(("x", "n"), GRID)
+def test_clopper_pearson_matches_statsmodels_and_scipy(x: int, n: int, alpha: float) -> None:
+    low, high = proportion_confint(x, n, alpha=alpha, method="beta")
+    ours = clopper_pearson(x, n, alpha)
+    assert close(ours[0], low, 1e-8) and close(ours[1], high, 1e-8)
+    exact = binomtest(x, n).proportion_ci(confidence_level=1 - alpha, method="exact")
+    assert close(ours[0], exact.low, 1e-8) and close(ours[1], exact.high, 1e-8)
+
+
+def test_clopper_pearson_published_limits() -> None:
+    """Newcombe (1998a) Table I, method 5 (exact): 81/263 -> 0.2527-0.3676; 15/148 ->
+    0.0578-0.1617; 0/20 -> 0-0.1684."""
+    for (x, n), (low, high) in {
+        (81, 263): (0.2527, 0.3676),
+        (15, 148): (0.0578, 0.1617),
+        (0, 20): (0.0, 0.1684),
+    }.items():
+        ours = clopper_pearson(x, n)
+        assert round(ours[0], 4) == low and round(ours[1], 4) == high
+
+
+def test_clopper_pearson_covers_at_least_its_level_where_wilson_does_not() -> None:
+    """Exact coverage (summed binomial probabilities, no simulation) at n = 50, p = 2%: the
+    reason the report's rate interval is Clopper-Pearson, not Wilson."""
+    n, p = 50, 0.02
+    pmf = binom.pmf(range(n + 1), n, p)
+
+    def coverage(interval) -> float:
+        return sum(w for x, w in enumerate(pmf) if interval(x, n)[0] <= p <= interval(x, n)[1])
+
+    assert coverage(clopper_pearson) >= 0.95
+    assert coverage(wilson) < 0.93
+
+
+@pytest.mark.parametrize("bad", [(-1, 10), (11, 10), (0, 0)])
+def test_clopper_pearson_refuses_impossible_counts(bad: tuple[int, int]) -> None:
+    with pytest.raises(ValueError):
+        clopper_pearson(*bad)
 
 
 # -- difference of two proportions ----------------------------------------------------------
@@ -259,7 +303,7 @@ def test_compare_arms_fills_every_field_from_the_formulas() -> None:
     gain = comparison.arm("gain")
     assert gain.diff == 45 / 1000 - 36 / 1200 and gain.diff_method == "wald"
     assert (gain.diff_ci_low, gain.diff_ci_high) == wald(45, 1000, 36, 1200, 0.1)
-    assert (gain.rate_ci_low, gain.rate_ci_high) == wilson(45, 1000, 0.1)
+    assert (gain.rate_ci_low, gain.rate_ci_high) == clopper_pearson(45, 1000, 0.1)
     assert gain.p_value == z_test(45, 1000, 36, 1200)[1] and gain.test == "z"
     assert comparison.interval == "wald" and comparison.alpha == 0.1
 

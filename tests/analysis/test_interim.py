@@ -19,6 +19,7 @@ import pytest
 import yaml
 from scipy.stats import binom, multivariate_normal, norm
 from sqlalchemy import Engine, select, update
+from statsmodels.stats.proportion import confint_proportions_2indep
 
 from analysis import analyze
 from analysis.corrections import adjust_p_values
@@ -333,10 +334,16 @@ def test_interim_report_shows_decision_boundary_and_repeated_interval(tmp_path) 
     assert gain.z_boundary == pytest.approx(design.looks[1].z_boundary)
     estimate = reports[1].primary.comparison.arm("gain")  # type: ignore[union-attr]
     control = reports[1].primary.comparison.arm("control")  # type: ignore[union-attr]
-    se = math.sqrt(estimate.rate * (1 - estimate.rate) / estimate.n
-                   + control.rate * (1 - control.rate) / control.n)  # fmt: skip
-    assert gain.rci_low == pytest.approx(estimate.diff - design.looks[1].z_boundary * se)
-    assert gain.rci_high == pytest.approx(estimate.diff + design.looks[1].z_boundary * se)
+    # the repeated interval: Newcombe's hybrid score interval (statsmodels) at the look's nominal
+    # level 2(1 - Phi(c_2))
+    level = 2 * norm.sf(design.looks[1].z_boundary)
+    low, high = confint_proportions_2indep(
+        estimate.successes, estimate.n, control.successes, control.n,
+        method="newcomb", compare="diff", alpha=level,
+    )  # fmt: skip
+    assert gain.rci_low == pytest.approx(low, abs=1e-9)
+    assert gain.rci_high == pytest.approx(high, abs=1e-9)
+    assert gain.rci_low > 0  # it crossed
     assert gain.z == pytest.approx(z_test(estimate.successes, estimate.n,
                                           control.successes, control.n)[0])  # fmt: skip
     norm_arm = next(s for s in second.comparisons if s.arm == "norm")
