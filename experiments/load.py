@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails, PydanticUndefined
 
+from experiments.media import trial_text
 from experiments.model import Trial
 from experiments.problems import LineMap, Path, Problem, dotted
 
@@ -100,10 +101,12 @@ def _line_map(node: yaml.Node) -> LineMap:
 
 
 def load_text(source: str, file: str = "<trial>") -> Loaded:
-    """Parse and validate trial YAML; see the module docstring."""
+    """Parse and validate trial YAML; see the module docstring. A stored version's media
+    archive (YAML comments at the end, :mod:`experiments.media`) is not parsed."""
+    text = trial_text(source)
     try:
-        node = yaml.compose(source, Loader=_UniqueKeyLoader)
-        data = yaml.load(source, Loader=_UniqueKeyLoader)
+        node = yaml.compose(text, Loader=_UniqueKeyLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 1

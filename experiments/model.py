@@ -129,6 +129,61 @@ class Messenger(Strict):
     consent_recorded: bool
 
 
+#: A media file's path, relative to the trial file's folder (``media/photo.png``).
+#: Each part starts with a letter, digit or underscore, so no part is ``..`` or hidden.
+MEDIA_PATH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*(/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$"
+MediaPath = Annotated[str, StringConstraints(pattern=MEDIA_PATH_PATTERN)]
+#: A file's SHA-256 in lower-case hex: pins the exact bytes a trial version shows.
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class Consent(Strict):
+    """Consent of a person whose face or voice a trial shows. The signed form stays outside
+    the platform; this record says where it is. It describes staff or a messenger, never a
+    visitor."""
+
+    #: Who consented, as the signed form names them.
+    who: Text
+    #: When they signed.
+    given: date
+    #: The trial the consent covers (its id).
+    trial: Slug
+    #: Until when it holds.
+    until: date
+    #: Where the signed form is kept (e.g. a file number in the organisation's archive).
+    form_reference: Text
+
+
+class Image(Strict):
+    """A picture on an arm's page, shown in every language with alt text in each."""
+
+    file: MediaPath
+    #: The SHA-256 of the file's bytes; ``nudgelab check`` prints it when missing or stale.
+    sha256: Sha256 | None = None
+    kind: Literal["photo", "logo", "pictogram", "drawing"]
+    alt: Texts
+    #: An identifiable person is in the picture (a messenger's photo always counts as one).
+    shows_person: bool = False
+    consent: Consent | None = None
+    #: Who made it and under which licence (e.g. "drawn for nudgelab, CC0 1.0").
+    credit: Text | None = None
+
+
+class Narration(Strict):
+    """A spoken version of an arm's material in one language."""
+
+    file: MediaPath
+    sha256: Sha256 | None = None
+    #: ``recorded``: a person's voice (needs consent); ``synthetic``: text-to-speech.
+    voice: Literal["recorded", "synthetic"]
+    #: What is said. Without it, the material's title and body; when it differs from them,
+    #: ``summary: true`` declares it a summary.
+    transcript: Text | None = None
+    summary: bool = False
+    consent: Consent | None = None
+    credit: Text | None = None
+
+
 class Arm(Strict):
     id: Identifier
     element: Element
@@ -138,6 +193,20 @@ class Arm(Strict):
     claims: list[Claim] = Field(default_factory=list)
     figure: Identifier | None = None
     messenger: Messenger | None = None
+    #: Pictures shown with the material (every language), in this order.
+    images: list[Image] = Field(default_factory=list)
+    #: A narration per language (any subset of the trial's languages).
+    audio: dict[LanguageCode, Narration] = Field(default_factory=dict)
+
+    def transcript(self, language: str) -> str | None:
+        """What the narration in ``language`` says (None without one)."""
+        narration = self.audio.get(language)
+        if narration is None:
+            return None
+        if narration.transcript is not None:
+            return narration.transcript
+        material = self.material.get(language)
+        return f"{material.title}\n\n{material.body}" if material else None
 
     @property
     def strength(self) -> Strength:
@@ -162,7 +231,8 @@ class Outcome(Strict):
     id: Identifier
     event: Identifier
     primary: bool = False
-    description: Text
+    #: Shown on the public register: one per trial language (one string: a warning).
+    description: Localized
     #: Button text on the kiosk, per language; outcomes without a label are not kiosk actions.
     label: Texts | None = None
     #: What the kiosk says after the tap, per language: what happens next, in plain words
@@ -172,7 +242,8 @@ class Outcome(Strict):
 
 class Hypothesis(Strict):
     id: Identifier
-    statement: Text
+    #: Shown on the public register: one per trial language (one string: a warning).
+    statement: Localized
     arm: Identifier | None = None
     outcome: Identifier | None = None
     direction: Literal["two_sided", "increase", "decrease"] = "two_sided"
@@ -238,7 +309,8 @@ class Schedule(Strict):
 class Privacy(Strict):
     contact: Text
     retention_days: int = Field(gt=0, le=3650)
-    statement: Text
+    #: Shown on the public register: one per trial language (one string: a warning).
+    statement: Localized
 
 
 class Trial(Strict):
@@ -246,7 +318,8 @@ class Trial(Strict):
 
     id: Slug
     title: Text
-    purpose: Text
+    #: Shown on the public register: one per trial language (one string: a warning).
+    purpose: Localized
     organisation: Localized
     contact: Text
     privacy: Privacy
@@ -262,6 +335,9 @@ class Trial(Strict):
     outcomes: list[Outcome] = Field(min_length=1)
     analysis: AnalysisPlan
     schedule: Schedule
+    #: The design varies only the words: every arm shows the same pictures and has a narration
+    #: in the same languages (``nudgelab check`` holds the arms to it).
+    only_text_differs: bool = False
 
     # -- convenient views -------------------------------------------------------------
     @property
@@ -335,7 +411,8 @@ class Trial(Strict):
         return hashlib.sha256(self.disclosure_text(language).encode()).hexdigest()[:16]
 
     def material_version(self, arm_id: str, language: str) -> str:
-        """Hash of an arm's material (text, claims, messenger, figure) in one language."""
+        """Hash of an arm's material (text, claims, messenger, figure, and the bytes of its
+        images and narration) in one language."""
         arm = self.arm(arm_id)
         parts = [arm.element, arm.material[language].model_dump_json()]
         parts += [claim.model_dump_json() for claim in arm.claims]
@@ -343,4 +420,19 @@ class Trial(Strict):
             parts.append(arm.messenger.model_dump_json())
         if arm.figure and arm.figure in self.figures:
             parts.append(self.figures[arm.figure].model_dump_json())
+        # Media only when the arm has some, so the versions of text-only arms stay as they were.
+        parts += [_image_part(image, language) for image in arm.images]
+        if language in arm.audio:
+            parts.append(_narration_part(arm, language))
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _image_part(image: Image, language: str) -> str:
+    """An image as hashed into a material version: its bytes (by their pinned SHA-256), kind
+    and the alt text of the language."""
+    return f"image {image.sha256} {image.kind} {image.alt.get(language, '')}"
+
+
+def _narration_part(arm: Arm, language: str) -> str:
+    narration = arm.audio[language]
+    return f"audio {narration.sha256} {narration.voice} {arm.transcript(language)}"

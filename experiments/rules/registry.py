@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
 
+from experiments.media import MediaSource
 from experiments.model import Trial
 from experiments.problems import LineMap, Path, Problem
 
@@ -24,6 +25,11 @@ class Settings:
     max_age_days: int = 365
     max_mde_points: float = 5.0
     small_count: int = 10
+    #: Largest image and narration files, in bytes (``docs/trial-format.md#media``).
+    max_image_bytes: int = 500_000
+    max_audio_bytes: int = 2_000_000
+    #: Longest side of a raster image, in pixels.
+    max_image_pixels: int = 4000
     #: The platform's public address (``NUDGELAB_PUBLIC_URL``), which makes a relative
     #: ``register_url`` an address a visitor can look up elsewhere.
     public_url: str | None = field(
@@ -39,6 +45,9 @@ class Context:
     file: str
     lines: LineMap
     settings: Settings
+    #: Where the media files are read from (the file's folder, or a stored version's
+    #: archive); None when there is nowhere to read them.
+    media: MediaSource | None = None
 
     def problem(
         self,

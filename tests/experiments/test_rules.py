@@ -54,6 +54,14 @@ def _add_arm(element: str, **extra: Any) -> Mutation:
     return mutate
 
 
+def _all(*mutations: Mutation) -> Mutation:
+    def mutate(data: dict[str, Any]) -> None:
+        for mutation in mutations:
+            mutation(data)
+
+    return mutate
+
+
 def _loss_frame(body: str) -> Mutation:
     """Add a loss-frame arm whose English body is ``body``."""
     return _add_arm(
@@ -61,6 +69,9 @@ def _loss_frame(body: str) -> Mutation:
         material={"en": {"title": "Act now", "body": body}, "ar": {"title": "t", "body": "b"}},
     )
 
+
+#: Alt text of an image in both languages of the base trial.
+_ALT = {"en": "A tree", "ar": "شجرة"}
 
 # (rule, mutation, severity, expected message fragment, expected field path)
 CASES: list[tuple[str, Mutation, str, str, str]] = [
@@ -495,6 +506,40 @@ CASES: list[tuple[str, Mutation, str, str, str]] = [
         "end 2027-01-01 is not after start 2027-01-04",
         "schedule.end",
     ),
+    # Media rules with files on disk: tests/experiments/test_media.py.
+    (
+        "media-files",
+        _set("arms.1.images", [{"file": "media/gone.png", "kind": "pictogram", "alt": _ALT}]),
+        "error",
+        "arm 'gain': image 'media/gone.png' not found",
+        "arms.1.images.0.file",
+    ),
+    (
+        "media-text",
+        _set("arms.1.images", [{"file": "a.png", "kind": "pictogram", "alt": {"en": "A tree"}}]),
+        "error",
+        "arm 'gain': image 'a.png' has no alt text in 'ar'",
+        "arms.1.images.0.alt",
+    ),
+    (
+        "media-consent",
+        _set(
+            "arms.1.images", [{"file": "a.png", "kind": "photo", "shows_person": True, "alt": _ALT}]
+        ),
+        "error",
+        "arm 'gain': image 'a.png' is a picture of an identifiable person and has no 'consent'",
+        "arms.1.images.0",
+    ),
+    (
+        "media-same",
+        _all(
+            _set("only_text_differs", True),
+            _set("arms.1.images", [{"file": "a.png", "kind": "pictogram", "alt": _ALT}]),
+        ),
+        "error",
+        "arm 'gain' shows other images than arm 'control', but 'only_text_differs: true'",
+        "arms.1.images",
+    ),
 ]
 
 
@@ -539,6 +584,13 @@ LINKED: list[tuple[str, Mutation, str]] = [
     ("disclosure", _set("disclosure.en.who", "Run by us."), "disclosure"),
     ("every-language", _delete("arms.1.material.ar"), "languages"),
     ("outcomes", _set("outcomes.0.primary", False), "statistics-that-must-be-stated"),
+    (
+        "media-consent",
+        _set(
+            "arms.1.images", [{"file": "a.png", "kind": "photo", "shows_person": True, "alt": _ALT}]
+        ),
+        "faces-and-voices",
+    ),
 ]
 
 
