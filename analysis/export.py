@@ -16,7 +16,7 @@ that is still small after merging everything but the arm is left empty and liste
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,43 +84,92 @@ def coarsen(
     cells: pd.DataFrame, outcomes: Sequence[OutcomeSpec], threshold: int = 10
 ) -> tuple[pd.DataFrame, dict[str, list[str]]]:
     """Merge small cells as described in the module docstring; return the table and gaps."""
+    merged = merge_cells(cells, outcomes, threshold)
+    return merged.table, merged.suppressed
+
+
+@dataclass(frozen=True)
+class MergedCells:
+    """The export's table, and where each original cell went (for the visit-level file).
+
+    ``keys`` has one row per original ``arm, location, language, week`` cell: those four
+    columns, then ``to_location``, ``to_language``, ``to_week`` (its row of ``table``; the arm
+    never changes). ``blanked`` names, per count column, the rows of ``table`` (by their keys)
+    whose value was left empty.
+    """
+
+    table: pd.DataFrame
+    suppressed: dict[str, list[str]]
+    keys: pd.DataFrame
+    blanked: dict[str, pd.MultiIndex]
+
+
+def merge_cells(
+    cells: pd.DataFrame, outcomes: Sequence[OutcomeSpec], threshold: int = 10
+) -> MergedCells:
+    """:func:`coarsen`, keeping the map from each original cell to its merged row."""
     columns = _columns(outcomes)
     keys = list(EXPORT_KEYS)
-    frame = cells.groupby(keys, as_index=False, observed=True)[columns].sum()
-    frame[keys] = frame[keys].astype(str)  # plain text keys (the cells' may be categorical)
+    base = cells.groupby(keys, as_index=False, observed=True)[columns].sum()
+    base[keys] = base[keys].astype(str)  # plain text keys (the cells' may be categorical)
+    labels = base[keys].copy()  # the merged row each original cell belongs to, step by step
+
+    def regroup() -> pd.DataFrame:
+        return base[columns].groupby([labels[key] for key in keys]).sum().reset_index()
+
+    def relabel(rows: pd.DataFrame, **values: str) -> None:
+        hit = pd.MultiIndex.from_frame(labels).isin(pd.MultiIndex.from_frame(rows[keys]))
+        for key, value in values.items():
+            labels.loc[hit, key] = value
+
+    frame = regroup()
     for level in MERGE_ORDER:
         bad = _small(frame, outcomes, threshold).any(axis=1)
         if not bad.any():
             break
-        frame.loc[bad, level] = MERGED
-        frame = frame.groupby(keys, as_index=False)[columns].sum()
-    frame = _absorb_remainders(frame, outcomes, threshold)
+        relabel(frame[bad], **{level: MERGED})
+        frame = regroup()
+    frame = _absorb_remainders(frame, outcomes, threshold, regroup, relabel)
     flags = _small(frame, outcomes, threshold)
     suppressed: dict[str, list[str]] = {}
+    blanked: dict[str, pd.MultiIndex] = {}
     frame = frame.astype({column: "Int64" for column in columns})
     for column in columns:
         if flags[column].any():
             suppressed[column] = sorted(frame.loc[flags[column], "arm"].unique().tolist())
+            blanked[column] = pd.MultiIndex.from_frame(frame.loc[flags[column], keys])
             frame.loc[flags[column], column] = pd.NA
-    return frame.sort_values(keys).reset_index(drop=True), suppressed
+    mapping = pd.concat(
+        [base[keys], labels[list(MERGE_ORDER)].add_prefix("to_")], axis=1
+    ).reset_index(drop=True)
+    table = frame.sort_values(keys).reset_index(drop=True)
+    return MergedCells(table, suppressed, mapping, blanked)
+
+
+def _fully_merged(frame: pd.DataFrame) -> pd.Series:
+    return (frame["week"] == MERGED) & (frame["language"] == MERGED) & (
+        frame["location"] == MERGED
+    )
 
 
 def _absorb_remainders(
-    frame: pd.DataFrame, outcomes: Sequence[OutcomeSpec], threshold: int
+    frame: pd.DataFrame,
+    outcomes: Sequence[OutcomeSpec],
+    threshold: int,
+    regroup: Callable[[], pd.DataFrame],
+    relabel: Callable[..., None],
 ) -> pd.DataFrame:
     """Fold an arm's smallest rows into its fully merged row until that row is no longer small."""
-    columns = _columns(outcomes)
-    merged = (frame["week"] == MERGED) & (frame["language"] == MERGED)
-    merged &= frame["location"] == MERGED
-    for index in frame.index[merged]:
-        arm = frame.at[index, "arm"]
-        while _small(frame.loc[[index]], outcomes, threshold).to_numpy().any():
-            others = frame[(frame["arm"] == arm) & (frame.index != index)]
-            if others.empty:
+    for arm in frame.loc[_fully_merged(frame), "arm"].tolist():
+        while True:
+            mine = frame["arm"] == arm
+            row = frame[mine & _fully_merged(frame)]
+            others = frame[mine & ~_fully_merged(frame)]
+            if others.empty or not _small(row, outcomes, threshold).to_numpy().any():
                 break
-            smallest = others["n"].idxmin()
-            frame.loc[index, columns] += frame.loc[smallest, columns]
-            frame = frame.drop(index=smallest)
+            smallest = others.loc[[others["n"].idxmin()]]
+            relabel(smallest, location=MERGED, language=MERGED, week=MERGED)
+            frame = regroup()
     return frame
 
 
