@@ -76,6 +76,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(kiosk.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(register.bp)
+    app.register_blueprint(kiosk.media.register_bp)  # the register's pictures and narrations
     errors.init_app(app)
     app.after_request(_security_headers)
     return app

@@ -86,4 +86,4 @@ def _resolve_kiosk() -> None:
     g.trial = trial
 
 
-from app.kiosk import views  # noqa: E402, F401  (registers the routes)
+from app.kiosk import media, views  # noqa: E402, F401  (registers the routes)

@@ -13,11 +13,12 @@ import string
 from dataclasses import dataclass
 from datetime import date
 
-from flask import current_app, has_request_context, render_template, request
+from flask import current_app, has_request_context, render_template, request, url_for
 from flask_babel import format_date, format_decimal
 from markupsafe import Markup, escape
 
 from experiments.model import Arm, Claim, Figure, Trial, localized
+from experiments.rules.media import PLAYED_AUDIO
 
 DISCLOSURE_OPEN = '<aside class="disclosure" id="disclosure"'
 VARIANT_TEMPLATE = "kiosk/variant.html"
@@ -41,6 +42,47 @@ class FigureNote:
 class Paragraph:
     html: Markup
     figure: FigureNote | None = None
+
+
+@dataclass(frozen=True)
+class ShownImage:
+    """A picture on the page: where the app serves it, and its alt text in the page's language."""
+
+    url: str
+    alt: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class ShownNarration:
+    """The spoken version of the page, with what it says (one tap away)."""
+
+    url: str
+    transcript: list[str]
+    summary: bool
+    synthetic: bool
+    #: The event logged once per play, when the trial declares it (else nothing is logged).
+    event: str | None
+
+
+def shown_images(arm: Arm, language: str) -> list[ShownImage]:
+    return [
+        ShownImage(url_for("kiosk.media", digest=image.sha256), image.alt[language], image.kind)
+        for image in arm.images
+    ]
+
+
+def shown_narration(trial: Trial, arm: Arm, language: str) -> ShownNarration | None:
+    narration = arm.audio.get(language)
+    if narration is None:
+        return None
+    return ShownNarration(
+        url_for("kiosk.media", digest=narration.sha256),
+        plain_paragraphs(arm.transcript(language) or ""),
+        narration.summary,
+        narration.voice == "synthetic",
+        PLAYED_AUDIO if PLAYED_AUDIO in trial.outcome_events else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -179,6 +221,8 @@ def render_variant(trial: Trial, arm: Arm, language: str, location: str, **conte
         disclosure=disclosure_html(trial, language),
         outcomes=[outcome for outcome in trial.outcomes if outcome.label],
         messenger_name=localized(arm.messenger.name, language) if arm.messenger else None,
+        images=shown_images(arm, language),
+        narration=shown_narration(trial, arm, language),
         **context,
     )
     ensure_disclosure(html, trial, language)

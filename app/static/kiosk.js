@@ -14,6 +14,7 @@
  * 2. Inactivity: after data-inactivity seconds without a touch the visit ends (timeout) and the
  *    welcome screen returns. Touches are reported to the server now and then, so a visitor who
  *    is reading keeps the visit.
+ * 3. The spoken version: a large play button; each play queued once as the declared event.
  * Without this script the pages still work: buttons are ordinary forms.
  * tests/app/js/kiosk_queue.test.js runs this file under node with a fake server.
  */
@@ -185,6 +186,41 @@
     });
   }
 
+  /* The spoken version never starts by itself. The large button plays and pauses it (the
+   * audio's own controls stay visible). Each play is logged once, as the event the trial
+   * declares (data-event): a play begins when the audio starts for the first time or after it
+   * ended; a pause and going on is the same play. */
+  function narration() {
+    Array.prototype.forEach.call(document.querySelectorAll("button[data-play]"), function (button) {
+      var audio = document.getElementById(button.dataset.play);
+      if (!audio) { return; }
+      var playLabel = button.querySelector('[data-label="play"]');
+      var pauseLabel = button.querySelector('[data-label="pause"]');
+      var playing = false;
+      function show(paused) {
+        button.setAttribute("aria-pressed", paused ? "false" : "true");
+        if (playLabel) { playLabel.hidden = !paused; }
+        if (pauseLabel) { pauseLabel.hidden = paused; }
+      }
+      show(true);
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        if (!audio.paused) { audio.pause(); return; }
+        var started = audio.play();
+        if (started && started.catch) { started.catch(function () { show(true); }); }
+      });
+      audio.addEventListener("play", function () {
+        show(false);
+        if (!playing) {
+          playing = true;
+          if (audio.dataset.event) { enqueue(audio.dataset.event); }
+        }
+      });
+      audio.addEventListener("pause", function () { show(true); });
+      audio.addEventListener("ended", function () { playing = false; show(true); });
+    });
+  }
+
   /* The end screen returns to the welcome screen after data-return seconds (without this
    * script a <noscript> meta refresh does it). */
   function timedReturn() {
@@ -208,7 +244,11 @@
       return navigator.serviceWorker.ready;
     }).then(function (registration) {
       var worker = navigator.serviceWorker.controller || registration.active;
-      if (worker) { worker.postMessage({ language: data.language || data.pageLanguage }); }
+      var media = Array.prototype.map.call(
+        document.querySelectorAll(".material-image img, audio[src]"),
+        function (element) { return element.src; }
+      );
+      if (worker) { worker.postMessage({ language: data.language || data.pageLanguage, media: media }); }
     }).catch(function () { /* no worker: the browser's own error page, as before */ });
   }
 
@@ -259,6 +299,7 @@
   }
 
   outcomeButtons();
+  narration();
   inactivity();
   timedReturn();
   offlineScreen();
