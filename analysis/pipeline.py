@@ -32,6 +32,7 @@ from analysis.transparency import (
     deletion,
     disclosures,
     looks_while_running,
+    media_files,
     option_deviations,
     preregistration,
     version_deviations,
@@ -320,6 +321,7 @@ def build_transparency(
         statistical_notes=(OPT_OUT_RULE, *plan_notes),
         other_versions=versions_shown(preregistered, record, quality.visits_by_version),
         trial_status=None if record.status is None else str(record.status),
+        media=media_files(record.version_sources.values()),
     )
 
 

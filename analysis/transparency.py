@@ -8,15 +8,17 @@ that differ from the plan.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from experiments.load import load_text
-from experiments.model import Trial, joined
+from experiments.media import stored_media
+from experiments.model import Arm, Consent, Trial, joined
 
 if TYPE_CHECKING:  # annotations only: reading a report needs no database code (nor pandas)
     from analysis.counts import Counts
@@ -44,6 +46,28 @@ def _iso(value: object) -> str:
 
 
 @dataclass(frozen=True)
+class MediaShown:
+    """A picture or narration of an arm, as pinned: file, SHA-256 and what it shows or says."""
+
+    kind: str  # photo | logo | pictogram | drawing | narration
+    file: str
+    sha256: str | None
+    language: str | None  # a narration's language; None for a picture (shown in every one)
+    text: str  # a picture's alt texts, or what the narration says
+    note: str  # voice, summary, credit and consent
+
+
+@dataclass(frozen=True)
+class MediaFile:
+    """The bytes of a picture or narration, kept with a stored trial version (base64)."""
+
+    sha256: str
+    media_type: str
+    size: int
+    data: str
+
+
+@dataclass(frozen=True)
 class ArmShown:
     """One arm as visitors saw it, in every language."""
 
@@ -56,6 +80,7 @@ class ArmShown:
     claims: tuple[str, ...]
     messenger: str | None
     figure: str | None
+    media: tuple[MediaShown, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +158,9 @@ class Transparency:
     other_versions: tuple[VersionShown, ...] = ()
     #: The trial's status in the event log (``loaded``, ``running``, ``stopped``, ``closed``).
     trial_status: str | None = None
+    #: The pictures and narrations of every stored version, by SHA-256 (the report shows the
+    #: locked version's from here; see :func:`media_files`).
+    media: tuple[MediaFile, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self), default=_iso))
@@ -177,9 +205,59 @@ def arms_shown(trial: Trial) -> tuple[ArmShown, ...]:
                 claims,
                 messenger,
                 figure,
+                media_shown(arm),
             )
         )
     return tuple(shown)
+
+
+def _consent(consent: Consent | None) -> str:
+    if consent is None:
+        return ""
+    return (
+        f"; consent of {consent.who} for trial {consent.trial}, given {consent.given.isoformat()}, "
+        f"until {consent.until.isoformat()} (signed form: {consent.form_reference})"
+    )
+
+
+def media_shown(arm: Arm) -> tuple[MediaShown, ...]:
+    """An arm's pictures (alt text in every language) and narrations (what each says)."""
+    shown = [
+        MediaShown(
+            image.kind,
+            image.file,
+            image.sha256,
+            None,
+            " / ".join(image.alt.values()),
+            (image.credit or "no credit given") + _consent(image.consent),
+        )
+        for image in arm.images
+    ]
+    for language, narration in arm.audio.items():
+        voice = "synthetic voice" if narration.voice == "synthetic" else "recorded voice"
+        voice += ", a summary" if narration.summary else ", the material's text"
+        voice += f"; {narration.credit}" if narration.credit else ""
+        shown.append(
+            MediaShown(
+                "narration",
+                narration.file,
+                narration.sha256,
+                language,
+                arm.transcript(language) or "",
+                voice + _consent(narration.consent),
+            )
+        )
+    return tuple(shown)
+
+
+def media_files(sources: Iterable[str]) -> tuple[MediaFile, ...]:
+    """The media files kept with the stored versions ``sources`` (each once, by SHA-256)."""
+    found: dict[str, MediaFile] = {}
+    for source in sources:
+        for digest, stored in stored_media(source).items():
+            data = base64.b64encode(stored.data).decode("ascii")
+            found.setdefault(digest, MediaFile(digest, stored.media_type, len(stored.data), data))
+    return tuple(found[digest] for digest in sorted(found))
 
 
 def disclosures(trial: Trial) -> tuple[tuple[str, str, str], ...]:
@@ -341,9 +419,11 @@ def _arm_deviations(preregistered: Trial, analysed: Trial) -> list[Deviation]:
         found.append(Deviation("arm added", arm_id, "not pre-registered", "added later"))
     for arm_id in old.keys() - new.keys():
         found.append(Deviation("arm removed", arm_id, "pre-registered", "removed later"))
+    media = {"images", "audio"}
     for arm_id in old.keys() & new.keys():
         a, b = old[arm_id], new[arm_id]
-        if a.model_dump(mode="json") != b.model_dump(mode="json"):
+        found += _media_deviations(a, b)
+        if a.model_dump(mode="json", exclude=media) != b.model_dump(mode="json", exclude=media):
             found.append(
                 Deviation(
                     "arm changed",
@@ -352,6 +432,23 @@ def _arm_deviations(preregistered: Trial, analysed: Trial) -> list[Deviation]:
                     f"element {b.element}, weight {b.weight}; material or claims edited",
                 )
             )
+    return found
+
+
+def _media_deviations(before: Arm, after: Arm) -> list[Deviation]:
+    """A picture or narration added, removed or changed (other bytes, alt text, transcript)."""
+    was = {item.file: item for item in media_shown(before)}
+    now = {item.file: item for item in media_shown(after)}
+    found = []
+    for file in sorted(was.keys() | now.keys()):
+        old, new = was.get(file), now.get(file)
+        if old == new:
+            continue
+        planned = f"sha256 {old.sha256}" if old else "not pre-registered"
+        actual = f"sha256 {new.sha256}" if new else "removed later"
+        if old and new and old.sha256 == new.sha256:
+            actual += " (same bytes; its alt text, transcript or notes changed)"
+        found.append(Deviation("media changed", f"{before.id}: {file}", planned, actual))
     return found
 
 

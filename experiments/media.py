@@ -91,7 +91,8 @@ def _svg_root(data: bytes) -> bool:
         text = data[:4096].decode("utf-8-sig")
     except UnicodeDecodeError:
         return False
-    text = re.sub(r"<\?xml[^>]*\?>|<!--.*?-->", "", text, flags=re.S).lstrip()
+    prologue = r"<\?xml[^>]*\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(\[.*?\])?\s*>|\s+"
+    text = re.sub(rf"^(?:{prologue})+", "", text, flags=re.S)
     return re.match(r"<(svg:)?svg[\s>/]", text) is not None
 
 

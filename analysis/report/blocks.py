@@ -52,7 +52,19 @@ class Quote:
     label: str = ""
 
 
-Block = Heading | Paragraph | Table | Bullets | FigureRef | Quote
+@dataclass(frozen=True)
+class Picture:
+    """A picture an arm showed, embedded from the stored trial version (nothing is fetched).
+
+    ``data`` is the file in base64, empty when the version's bytes are not stored."""
+
+    media_type: str
+    data: str
+    alt: str
+    caption: str
+
+
+Block = Heading | Paragraph | Table | Bullets | FigureRef | Quote | Picture
 
 
 # -- numbers as people read them ---------------------------------------------------------------

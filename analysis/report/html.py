@@ -11,7 +11,16 @@ import html
 import re
 from collections.abc import Mapping
 
-from analysis.report.blocks import Block, Bullets, FigureRef, Heading, Paragraph, Quote, Table
+from analysis.report.blocks import (
+    Block,
+    Bullets,
+    FigureRef,
+    Heading,
+    Paragraph,
+    Picture,
+    Quote,
+    Table,
+)
 from analysis.report.figures import render_figures
 from analysis.report.sections import document
 from analysis.report.transparency_section import check_rendering
@@ -34,6 +43,7 @@ p.warning{background:#fff6df;border-left:5px solid #e0a800;padding:.5rem .75rem}
 p.alarm{background:#fde8e8;border-left:6px solid #c62828;padding:.6rem .8rem;font-weight:600}
 figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.9rem;color:#444}
+figure.picture img{max-width:16rem;max-height:12rem;border:1px solid #ddd}
 blockquote{margin:.4rem 0 1rem;padding:.5rem .9rem;border-left:4px solid #8aa4c8;
 background:#f6f8fb;white-space:pre-wrap}
 .label{font-weight:600;font-size:.88rem;margin:.6rem 0 .1rem}
@@ -94,6 +104,15 @@ def block_html(block: Block, figures: Mapping[str, bytes]) -> str:
         return (
             f'{label}<blockquote lang="{lang}" dir="{text_direction(block.language)}">'
             f"{html.escape(block.text)}</blockquote>"
+        )
+    if isinstance(block, Picture):
+        caption = f"<figcaption>{html.escape(block.caption)}</figcaption>"
+        if not block.data:
+            return f'<figure class="picture"><p class="warning">not stored</p>{caption}</figure>'
+        source = f"data:{html.escape(block.media_type)};base64,{block.data}"
+        return (
+            f'<figure class="picture"><img src="{source}" alt="{html.escape(block.alt)}">'
+            f"{caption}</figure>"
         )
     raise TypeError(f"unknown block {block!r}")
 

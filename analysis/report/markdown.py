@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from analysis.report.blocks import Block, Bullets, FigureRef, Heading, Paragraph, Quote, Table
+from analysis.report.blocks import (
+    Block,
+    Bullets,
+    FigureRef,
+    Heading,
+    Paragraph,
+    Picture,
+    Quote,
+    Table,
+)
 from analysis.report.sections import document
 from analysis.report.transparency_section import check_rendering
 from analysis.results import Report
@@ -36,6 +45,8 @@ def block_markdown(block: Block, figure_dir: str) -> str:
     if isinstance(block, Quote):
         body = "\n".join(f"> {line}".rstrip() for line in block.text.splitlines())
         return f"**{block.label}**\n\n{body}" if block.label else body
+    if isinstance(block, Picture):  # the HTML report shows the picture itself
+        return f"*Picture:* {block.caption} (alt text: {block.alt})"
     raise TypeError(f"unknown block {block!r}")
 
 

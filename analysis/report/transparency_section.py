@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from analysis.report.blocks import Block, Bullets, Heading, Paragraph, Quote, Table, percent
+from collections.abc import Mapping
+
+from analysis.report.blocks import (
+    Block,
+    Bullets,
+    Heading,
+    Paragraph,
+    Picture,
+    Quote,
+    Table,
+    percent,
+)
 from analysis.results import IncompleteReport, Report
-from analysis.transparency import ArmShown
+from analysis.transparency import ArmShown, MediaFile
 
 #: The heading, and the sentence under it, that every rendering must contain (writers check).
 TRANSPARENCY_HEADING = "Transparency"
@@ -54,8 +65,9 @@ def transparency_blocks(report: Report) -> list[Block]:
             ),
         )
     )
+    media = {item.sha256: item for item in t.media}
     for arm in t.arms:
-        blocks += arm_blocks(arm, f"Arm {arm.id}", f"arm-{arm.id}")
+        blocks += arm_blocks(arm, f"Arm {arm.id}", f"arm-{arm.id}", media)
     if t.other_versions:
         blocks += [
             Heading(3, "What visitors saw under later versions", "later-versions"),
@@ -74,7 +86,9 @@ def transparency_blocks(report: Report) -> list[Block]:
         for language, version, text in shown.disclosures:
             blocks.append(Quote(text, language, f"Disclosure ({language}, version {version})"))
         for arm in shown.arms:
-            blocks += arm_blocks(arm, f"Version {short}, arm {arm.id}", f"v{short}-arm-{arm.id}")
+            blocks += arm_blocks(
+                arm, f"Version {short}, arm {arm.id}", f"v{short}-arm-{arm.id}", media
+            )
     locked = (
         f"locked version {pre.locked_version} at {pre.locked_at:%Y-%m-%d %H:%M} UTC"
         if pre.locked_version and pre.locked_at
@@ -134,11 +148,15 @@ def transparency_blocks(report: Report) -> list[Block]:
     return blocks
 
 
-def arm_blocks(arm: ArmShown, label: str, anchor: str) -> list[Block]:
-    """One arm as shown: its materials in every language, claims, figure and messenger."""
+def arm_blocks(
+    arm: ArmShown, label: str, anchor: str, media: Mapping[str, MediaFile] | None = None
+) -> list[Block]:
+    """One arm as shown: its materials in every language, its pictures (from the stored bytes
+    in ``media``) and narrations, claims, figure and messenger."""
     blocks: list[Block] = [Heading(4, f"{label} ({arm.element}, strength {arm.strength})", anchor)]
     for language, title, body in arm.materials:
         blocks.append(Quote(f"{title}\n\n{body}", language, f"Material ({language})"))
+    blocks += media_blocks(arm, media or {})
     extras = [f"Claim: {claim}" for claim in arm.claims]
     if arm.figure:
         extras.append(f"Figure: {arm.figure}")
@@ -159,3 +177,24 @@ def check_rendering(text: str, report: Report, writer: str) -> None:
     missing = [needle for needle in needles if needle not in text]
     if missing:
         raise IncompleteReport(f"{writer} rendering lacks {missing}")
+
+
+def media_blocks(arm: ArmShown, media: Mapping[str, MediaFile]) -> list[Block]:
+    """An arm's pictures as pinned (embedded from the stored bytes) and its narrations (what
+    each says, with the SHA-256 of the sound)."""
+    blocks: list[Block] = []
+    for item in arm.media:
+        stored = media.get(item.sha256 or "")
+        pinned = f"{item.file}, SHA-256 {item.sha256}"
+        if item.kind == "narration":
+            label = f"Narration ({item.language}; {pinned}; {item.note})"
+            blocks.append(Quote(item.text, item.language or "en", label))
+        else:
+            caption = f"{item.kind.capitalize()}: {pinned}; {item.note}"
+            if stored is None:
+                caption += " (its bytes are not stored with the trial version)"
+            blocks.append(
+                Picture(stored.media_type if stored else "", stored.data if stored else "",
+                        item.text, caption)
+            )  # fmt: skip
+    return blocks

@@ -182,6 +182,7 @@ def _media_text(ctx: Context) -> Iterator[Problem]:
                         f"arm {arm.id!r}: image {image.file!r} has no alt text in {language!r}; "
                         "a visitor who cannot see it is told what it shows in their language",
                         "media-text",
+                        key=True,
                     )
             for language in image.alt:
                 if language not in languages:
