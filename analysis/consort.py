@@ -13,8 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from analysis.counts import Counts
+
+if TYPE_CHECKING:
+    from experiments.store import Pause
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,14 @@ class ArmFlow:
 
 @dataclass(frozen=True)
 class Flow:
-    """The participant flow of a trial; ``not_randomized`` visits lack an assignment."""
+    """The participant flow of a trial; ``not_randomized`` visits lack an assignment.
+
+    ``pauses`` are the times the trial was paused: kiosks randomized nobody and stored nothing
+    for the trial then, so no visit of the flow falls inside one."""
 
     arms: tuple[ArmFlow, ...]
     not_randomized: int = 0
+    pauses: tuple[Pause, ...] = ()
 
     @property
     def total(self) -> ArmFlow:
@@ -71,10 +79,19 @@ class Flow:
             "arms": [a.to_dict() for a in self.arms],
             "total": self.total.to_dict(),
             "not_randomized": self.not_randomized,
+            "pauses": [
+                {
+                    "paused_at": pause.paused_at.isoformat(),
+                    "resumed_at": pause.resumed_at.isoformat() if pause.resumed_at else None,
+                }
+                for pause in self.pauses
+            ],
         }
 
 
-def participant_flow(counts: Counts, arms: Sequence[str], not_randomized: int = 0) -> Flow:
+def participant_flow(
+    counts: Counts, arms: Sequence[str], not_randomized: int = 0, pauses: Sequence[Pause] = ()
+) -> Flow:
     """Flow per arm in the given order; arms without any visit appear with zeros."""
     by_arm = counts.by("arm")
     flows = []
@@ -88,4 +105,4 @@ def participant_flow(counts: Counts, arms: Sequence[str], not_randomized: int = 
                 int(row["opted_out"]) if row is not None else 0,
             )
         )
-    return Flow(tuple(flows), not_randomized)
+    return Flow(tuple(flows), not_randomized, tuple(pauses))

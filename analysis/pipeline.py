@@ -180,7 +180,9 @@ def build_report(
     step("checks and power")
     weights = {arm.id: arm.weight for arm in arms}
     checks = run_checks(counts, arm_ids, weights, inputs.quality)
-    flow = participant_flow(counts, arm_ids, inputs.quality.visits_without_assignment)
+    flow = participant_flow(
+        counts, arm_ids, inputs.quality.visits_without_assignment, inputs.record.pauses
+    )
     primary = outcomes[0]
     control = preregistered.control_arm.id
     control_total = next((t for t in primary.totals if t.arm == control), None)

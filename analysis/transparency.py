@@ -480,7 +480,8 @@ def option_deviations(
 
 
 def data_deviations(record: TrialHistory, visits_by_version: Mapping[str, int]) -> list[Deviation]:
-    """No lock, or visits recorded under a trial version other than the locked one."""
+    """No lock, visits recorded under a trial version other than the locked one, and each
+    amendment (a version loaded after the start, with its reason)."""
     if record.locked_version is None:
         return [
             Deviation(
@@ -499,6 +500,21 @@ def data_deviations(record: TrialHistory, visits_by_version: Mapping[str, int]) 
         )
         for version, number in sorted(visits_by_version.items())
         if version != record.locked_version
+    ] + amendment_deviations(record)
+
+
+def amendment_deviations(record: TrialHistory) -> list[Deviation]:
+    """One deviation per amendment: when, what changed and the reason given (who made it is
+    in the audit log, not in the public report)."""
+    return [
+        Deviation(
+            "amendment",
+            f"version {amendment.version[:12]} ({amendment.amended_at:%Y-%m-%d %H:%M} UTC)",
+            f"version {amendment.previous_version[:12]}",
+            f"changed: {', '.join(amendment.changes)}; reason: "
+            + (amendment.reason or "none given (no arm, material, outcome or plan changed)"),
+        )
+        for amendment in record.amendments
     ]
 
 

@@ -38,10 +38,13 @@ STRENGTH_LABELS: dict[str, LazyString] = {
 }
 
 STATUS_LABELS: dict[str, LazyString] = {
-    "loaded": _l("not started"),
+    "draft": _l("not started"),
     "running": _l("running"),
-    "stopped": _l("stopped"),
+    "paused": _l("paused"),
     "closed": _l("closed"),
+    # statuses of earlier versions (migration 0003 renames them to draft and closed)
+    "loaded": _l("not started"),
+    "stopped": _l("stopped"),
 }
 
 #: What the kiosk stores about a visit (docs/ethics.md#what-the-kiosk-stores).

@@ -49,6 +49,7 @@ def trial(trial_id: str) -> str:
         "register/trial.html",
         record=record,
         trial=trial,
+        amendments=store.read_amendments(get_connection(), trial_id),
         languages=trial.languages,
         show_notes=True,
         register_address=register_address,

@@ -36,7 +36,10 @@ from analysis.report.transparency_section import transparency_blocks
 from analysis.results import OutcomeResult, Report, SubgroupResult, is_small
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from analysis.adjust import AdjustedEstimate
+    from experiments.store import Pause
 
 CORRECTION_NAMES = {"holm": "Holm", "bonferroni": "Bonferroni", "bh": "Benjamini–Hochberg"}
 TEST_NAMES = {"z": "z-test", "exact-z": "exact unconditional z", "fisher": "Fisher exact"}
@@ -91,6 +94,22 @@ def header(report: Report) -> list[Block]:
     return blocks
 
 
+def pause_sentence(pauses: Sequence[Pause]) -> str:
+    """When the trial was paused, and what a pause means for the flow."""
+    spans = [
+        f"from {p.paused_at:%Y-%m-%d %H:%M} to "
+        + (f"{p.resumed_at:%Y-%m-%d %H:%M} UTC" if p.resumed_at else "now (still paused)")
+        for p in pauses
+    ]
+    return (
+        f"The trial was paused {len(pauses)} time{'s' if len(pauses) != 1 else ''}: "
+        + "; ".join(spans)
+        + ". While paused, kiosks showed the control arm's plain information with the "
+        "disclosure, randomized nobody and stored nothing for the trial, so no visit above "
+        "started in a pause."
+    )
+
+
 def flow(report: Report) -> list[Block]:
     """Participant flow: figure, table and the modified intention-to-treat rule."""
     rows = [
@@ -125,6 +144,8 @@ def flow(report: Report) -> list[Block]:
             "note",
         ),
     ]
+    if report.flow.pauses:
+        blocks.append(Paragraph(pause_sentence(report.flow.pauses), "note"))
     if report.flow.not_randomized:
         blocks.append(
             Paragraph(

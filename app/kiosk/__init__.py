@@ -2,7 +2,8 @@
 
 Every kiosk URL starts with ``/kiosk/<trial>/<location>/<token>/``. The token (only its hash is
 stored) says which kiosk this is; a kiosk serves only its own trial and location, and only
-while the trial runs. See :mod:`app.kiosk.views` for the pages.
+while the trial runs or is paused (then it shows the control arm's plain information and
+randomizes nobody). See :mod:`app.kiosk.views` for the pages.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from flask import Blueprint, current_app, g
 from flask_babel import lazy_gettext as _l
 
-from app.db import get_connection
+from app.db import commit, get_connection
 from app.errors import refuse
 from app.i18n import missing_languages
 from app.kiosk.render import disclosure_html, long_date, plain_paragraphs
@@ -59,10 +60,12 @@ def _resolve_kiosk() -> None:
             403,
             _l("This kiosk link belongs to another study or location. Please ask a staff member."),
         )
-    if not kiosk.active:
+    if not kiosk.active:  # switched off or revoked
         raise refuse(403, _l("This kiosk has been switched off. Please ask a staff member."))
+    if kiosk.needs_contact_update(store.utcnow()) and store.note_contact(conn, kiosk.id):
+        commit()  # the last contact, at most once a minute per kiosk
     record = kiosk.trial_record
-    if record is None or not record.running:
+    if record is None or not record.serving:  # a paused trial shows plain information
         raise refuse(403, _l("This study is not running at the moment. Please ask a staff member."))
     trial = store.current_trial(conn, record)
     missing = missing_languages(trial.languages)

@@ -18,7 +18,14 @@ from werkzeug.wrappers import Response
 from app.db import commit, get_connection
 from app.kiosk import bp
 from app.kiosk import visit as visits
-from app.kiosk.render import register_address, render_variant
+from app.kiosk.render import (
+    disclosure_html,
+    ensure_disclosure,
+    paragraphs,
+    register_address,
+    render_variant,
+    shown_claims,
+)
 from app.labels import ELEMENT_LABELS, NEVER_STORED, STORED, STRENGTH_LABELS
 from experiments import store
 from experiments.model import Localized, localized
@@ -116,6 +123,8 @@ def start() -> Response:
     language = request.form.get("language", "")
     if language not in g.trial.languages:
         abort(400)
+    if g.record.paused:  # randomize nobody: the control arm's plain information instead
+        return redirect(url_for("kiosk.information", lang=language))
     started = store.start_visit(
         get_connection(),
         g.trial,
@@ -127,6 +136,29 @@ def start() -> Response:
     commit()
     visits.begin(started.id, language)
     return redirect(url_for("kiosk.variant"))
+
+
+@bp.get("/information")
+def information() -> Response:
+    """While the trial is paused: the control arm's plain information with the disclosure, in
+    the language of ``?lang=``. No visit is started and nothing is stored."""
+    if not g.record.paused:
+        return _welcome()
+    language = request.args.get("lang", "")
+    g.language = language if language in g.trial.languages else g.trial.languages[0]
+    trial, arm = g.trial, g.trial.control_arm
+    html = render_template(
+        "kiosk/plain.html",
+        trial=trial,
+        arm=arm,
+        material=arm.material[g.language],
+        paragraphs=paragraphs(trial, arm, g.language, g.kiosk.location),
+        claims=shown_claims(arm.claims, g.language),
+        disclosure=disclosure_html(trial, g.language),
+        **_page_context(None),
+    )
+    ensure_disclosure(html, trial, g.language)
+    return _no_store(html)
 
 
 @bp.get("/visit")

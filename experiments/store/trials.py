@@ -23,6 +23,7 @@ from sqlalchemy.engine import Row
 from experiments.eventlog import trial_pauses, trial_versions, trials
 from experiments.load import load_text
 from experiments.model import Trial
+from experiments.store.audit import Actor, audit
 from experiments.store.errors import RecordingError, StoredTrialError, UnknownTrial
 from experiments.store.sql import aware, utcnow
 
@@ -207,7 +208,9 @@ def _transition(
     return before
 
 
-def start_trial(conn: Connection, trial_id: str, *, now: datetime | None = None) -> TrialRecord:
+def start_trial(
+    conn: Connection, trial_id: str, *, actor: Actor | None = None, now: datetime | None = None
+) -> TrialRecord:
     """Start a draft trial: lock the pre-registration (the current version and the time)."""
     now = now or utcnow()
     current = require_trial(conn, trial_id).current_version
@@ -218,26 +221,36 @@ def start_trial(conn: Connection, trial_id: str, *, now: datetime | None = None)
         "started_at": now,
     }
     _transition(conn, trial_id, "start", values)
+    detail = f"pre-registration locked: version {current} at {now.isoformat()}"
+    _audit(conn, actor, "start", trial_id, now, detail)
     return require_trial(conn, trial_id)
 
 
-def pause_trial(conn: Connection, trial_id: str, *, now: datetime | None = None) -> TrialRecord:
+def pause_trial(
+    conn: Connection, trial_id: str, *, actor: Actor | None = None, now: datetime | None = None
+) -> TrialRecord:
     """Pause a running trial: kiosks randomize nobody until it is resumed (a pause is stored)."""
     now = now or utcnow()
     _transition(conn, trial_id, "pause", {"status": TrialStatus.PAUSED.value})
     conn.execute(insert(trial_pauses).values(trial_id=trial_id, paused_at=now))
+    _audit(conn, actor, "pause", trial_id, now)
     return require_trial(conn, trial_id)
 
 
-def resume_trial(conn: Connection, trial_id: str, *, now: datetime | None = None) -> TrialRecord:
+def resume_trial(
+    conn: Connection, trial_id: str, *, actor: Actor | None = None, now: datetime | None = None
+) -> TrialRecord:
     """Resume a paused trial: its open pause ends now."""
     now = now or utcnow()
     _transition(conn, trial_id, "resume", {"status": TrialStatus.RUNNING.value})
     _end_pause(conn, trial_id, now)
+    _audit(conn, actor, "resume", trial_id, now)
     return require_trial(conn, trial_id)
 
 
-def close_trial(conn: Connection, trial_id: str, *, now: datetime | None = None) -> TrialRecord:
+def close_trial(
+    conn: Connection, trial_id: str, *, actor: Actor | None = None, now: datetime | None = None
+) -> TrialRecord:
     """Close a running or paused trial for good: kiosks stop, results may be released.
 
     An open pause ends at the close. ``stopped_at`` holds the time (the report's end of the
@@ -247,7 +260,20 @@ def close_trial(conn: Connection, trial_id: str, *, now: datetime | None = None)
     values = {"status": TrialStatus.CLOSED.value, "stopped_at": now}
     _transition(conn, trial_id, "close", values)
     _end_pause(conn, trial_id, now)
+    _audit(conn, actor, "close", trial_id, now)
     return require_trial(conn, trial_id)
+
+
+def _audit(
+    conn: Connection,
+    actor: Actor | None,
+    step: str,
+    trial_id: str,
+    now: datetime,
+    detail: str | None = None,
+) -> None:
+    if actor is not None:
+        audit(conn, actor, f"trial.{step}", trial_id=trial_id, detail=detail, at=now)
 
 
 #: ``nudgelab trial stop`` and earlier code: stopping a trial is closing it.

@@ -18,6 +18,7 @@ from nudgelab.cli import (
     counts_commands,
     kiosk_commands,
     sequential_commands,
+    user_commands,
 )
 from nudgelab.cli.errors import ExplainingGroup
 
@@ -39,6 +40,7 @@ for _module in (
     counts_commands,
     calibrate_commands,
     sequential_commands,
+    user_commands,
 ):
     for _command in _module.COMMANDS:
         main.add_command(_command)

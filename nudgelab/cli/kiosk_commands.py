@@ -1,5 +1,7 @@
 """`nudgelab` subcommands of the kiosk side: db, trial, kiosk and serve.
 
+Every command that changes something writes an audit entry with :func:`cli_actor` as actor.
+
 Each command imports ``app`` (and Flask) inside its function, so other commands start fast.
 The steps themselves are :mod:`experiments.lifecycle`'s; errors become one line in
 :mod:`nudgelab.cli.errors`.
@@ -12,14 +14,10 @@ from typing import TYPE_CHECKING
 import click
 
 from nudgelab.cli.database import DB_OPTION, configured_url, shown
+from nudgelab.cli.user_commands import cli_actor
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from sqlalchemy import Connection
-
     from experiments.lifecycle import LoadedTrial
-    from experiments.store import TrialRecord
 
 #: experiments.lifecycle.DEMO_TRIAL, for the help text (importing it would load SQLAlchemy).
 DEMO_TRIAL = "tearoom-return-info"
@@ -62,55 +60,90 @@ def db_upgrade(db_url: str | None) -> None:
 
 @click.group()
 def trial() -> None:
-    """Load, start, stop and list trials."""
+    """Load, start, pause, resume, close and list trials (draft → running ⇄ paused → closed)."""
 
 
 @trial.command("load")
 @click.argument("path", type=click.Path(dir_okay=False))
+@click.option(
+    "--reason",
+    help="Why a trial that has started is amended (required when the new version changes its "
+    "arms, materials, outcomes or analysis plan); shown on the register and in the report.",
+)
 @DB_OPTION
-def trial_load(path: str, db_url: str | None) -> None:
+def trial_load(path: str, reason: str | None, db_url: str | None) -> None:
     """Check a trial file and store it; a file with errors is refused."""
     from experiments.lifecycle import load_trial_file, open_event_log
 
     with open_event_log(configured_url(db_url)) as engine:
-        loaded = load_trial_file(engine, path, interface_languages=_interface_languages())
+        loaded = load_trial_file(
+            engine,
+            path,
+            interface_languages=_interface_languages(),
+            actor=cli_actor(),
+            reason=reason,
+        )
     _warn(loaded)
     what = "loaded" if loaded.new else "unchanged"
     click.echo(f"{what} {loaded.trial.id} (version {loaded.version[:12]})")
+    if loaded.amendment is not None:
+        changes = ", ".join(loaded.amendment.changes)
+        click.echo(f"amendment recorded: {changes}; reason: {loaded.amendment.reason or '-'}")
 
 
 @trial.command("start")
 @click.argument("trial_id")
 @DB_OPTION
 def trial_start(trial_id: str, db_url: str | None) -> None:
-    """Start a loaded trial (the first start locks its pre-registered version)."""
-    from experiments.store import start_trial
+    """Start a draft trial: locks its pre-registered version (hash and time are printed)."""
+    _change_status("start", trial_id, db_url)
 
-    _change_status(start_trial, trial_id, db_url)
+
+@trial.command("pause")
+@click.argument("trial_id")
+@DB_OPTION
+def trial_pause(trial_id: str, db_url: str | None) -> None:
+    """Pause a running trial: kiosks show the control arm's plain information with the
+    disclosure, randomize nobody and store nothing for the trial."""
+    _change_status("pause", trial_id, db_url)
+
+
+@trial.command("resume")
+@click.argument("trial_id")
+@DB_OPTION
+def trial_resume(trial_id: str, db_url: str | None) -> None:
+    """Resume a paused trial."""
+    _change_status("resume", trial_id, db_url)
+
+
+@trial.command("close")
+@click.argument("trial_id")
+@DB_OPTION
+def trial_close(trial_id: str, db_url: str | None) -> None:
+    """Close a running or paused trial for good: kiosks stop; results may be released."""
+    _change_status("close", trial_id, db_url)
 
 
 @trial.command("stop")
 @click.argument("trial_id")
 @DB_OPTION
 def trial_stop(trial_id: str, db_url: str | None) -> None:
-    """Stop a running trial: its kiosks stop starting visits."""
-    from experiments.store import stop_trial
+    """Same as `trial close` (kept for scripts): ends the trial for good. To interrupt it
+    for a while, use `trial pause`."""
+    _change_status("close", trial_id, db_url)
 
-    _change_status(stop_trial, trial_id, db_url)
 
+def _change_status(step: str, trial_id: str, db_url: str | None) -> None:
+    from experiments.lifecycle import change_status, open_event_log
 
-def _change_status(
-    change: Callable[[Connection, str], TrialRecord], trial_id: str, db_url: str | None
-) -> None:
-    from experiments.lifecycle import open_event_log
-
-    with open_event_log(configured_url(db_url)) as engine, engine.begin() as conn:
-        record = change(conn, trial_id)
-    locked = record.locked_version
-    click.echo(
-        f"{trial_id}: {record.status}"
-        + (f", pre-registered version {locked[:12]}" if locked else "")
-    )
+    with open_event_log(configured_url(db_url)) as engine:
+        record = change_status(engine, trial_id, step, cli_actor())
+    click.echo(f"{trial_id}: {record.status}")
+    if step == "start" and record.locked_version and record.locked_at:
+        click.echo(
+            f"pre-registered version {record.locked_version} "
+            f"(locked {record.locked_at:%Y-%m-%d %H:%M:%S} UTC)"
+        )
 
 
 @trial.command("list")
@@ -138,27 +171,155 @@ def trial_list(db_url: str | None) -> None:
 
 @click.group()
 def kiosk() -> None:
-    """Register kiosks."""
+    """Register, list, switch off and on, revoke kiosks and replace their tokens."""
 
 
-@kiosk.command("add")
-@click.option("--trial", "trial_id", required=True, help="The trial the kiosk shows.")
-@click.option("--location", required=True, help="The location slug, as in the trial file.")
-@click.option(
+BASE_URL_OPTION = click.option(
     "--base-url",
     default="http://127.0.0.1:5000",
     show_default=True,
     help="Where the kiosk reaches this server.",
 )
+
+
+def _print_url(base_url: str, path: str) -> None:
+    click.echo(base_url.rstrip("/") + path)
+    click.echo("Open this URL in the kiosk's browser. Keep it secret: it is the kiosk's key.")
+
+
+@kiosk.command("add")
+@click.option("--trial", "trial_id", required=True, help="The trial the kiosk shows.")
+@click.option("--location", required=True, help="The location slug, as in the trial file.")
+@BASE_URL_OPTION
 @DB_OPTION
 def kiosk_add(trial_id: str, location: str, base_url: str, db_url: str | None) -> None:
     """Register a kiosk and print its URL with its secret token (shown only now)."""
     from experiments.lifecycle import add_kiosk, open_event_log
 
     with open_event_log(configured_url(db_url)) as engine:
-        path = add_kiosk(engine, trial_id, location)
-    click.echo(base_url.rstrip("/") + path)
-    click.echo("Open this URL in the kiosk's browser. Keep it secret: it is the kiosk's key.")
+        path = add_kiosk(engine, trial_id, location, cli_actor())
+    _print_url(base_url, path)
+
+
+@kiosk.command("list")
+@click.option("--trial", "trial_id", help="Only this trial's kiosks.")
+@click.option("--location", help="Only the kiosks at this location.")
+@click.option(
+    "--silent-after",
+    default=120,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Minutes of opening hours without contact after which a kiosk is flagged silent.",
+)
+@click.option(
+    "--hours",
+    default="09:00-17:00",
+    show_default=True,
+    help="Opening hours (Monday to Friday, Europe/Amsterdam) in which kiosks should be heard.",
+)
+@DB_OPTION
+def kiosk_list(
+    trial_id: str | None, location: str | None, silent_after: int, hours: str, db_url: str | None
+) -> None:
+    """List kiosks by trial and location: state (active, off, revoked), last contact, and
+    SILENT for a switched-on kiosk of a running or paused trial not heard from for too long."""
+    from datetime import timedelta
+
+    from experiments import store
+    from experiments.lifecycle import open_event_log
+    from experiments.monitoring import MonitorSettings, kiosk_contacts
+
+    settings = MonitorSettings(
+        silent_after=timedelta(minutes=silent_after), opening=_opening_hours(hours)
+    )
+    with open_event_log(configured_url(db_url)) as engine, engine.connect() as conn:
+        records = [store.require_trial(conn, trial_id)] if trial_id else store.list_trials(conn)
+        lines = []
+        for record in records:
+            contacts = kiosk_contacts(conn, record.id, settings=settings, serving=record.serving)
+            for contact in contacts:
+                if location and contact.location != location:
+                    continue
+                seen = (
+                    f"{contact.last_seen_at:%Y-%m-%d %H:%M} UTC"
+                    if contact.last_seen_at
+                    else "never"
+                )
+                flag = "  SILENT" if contact.silent else ""
+                lines.append(
+                    f"{contact.id}  {record.id}  {contact.location}  {contact.state}  "
+                    f"last contact {seen}{flag}"
+                )
+    if not lines:
+        click.echo("no kiosks; add one with `nudgelab kiosk add --trial ID --location SLUG`")
+    for line in lines:
+        click.echo(line)
+
+
+def _opening_hours(hours: str):  # type: ignore[no-untyped-def]
+    from datetime import time
+
+    from experiments.monitoring import OpeningHours
+
+    try:
+        opens, closes = (time.fromisoformat(part.strip()) for part in hours.split("-"))
+    except ValueError:
+        raise click.BadParameter(
+            "give opening hours as HH:MM-HH:MM", param_hint="--hours"
+        ) from None
+    return OpeningHours(opens=opens, closes=closes)
+
+
+@kiosk.command("off")
+@click.argument("kiosk_id")
+@DB_OPTION
+def kiosk_off(kiosk_id: str, db_url: str | None) -> None:
+    """Switch a kiosk off: its pages and API answer 403 until it is switched on."""
+    _kiosk_step(kiosk_id, db_url, on=False)
+
+
+@kiosk.command("on")
+@click.argument("kiosk_id")
+@DB_OPTION
+def kiosk_on(kiosk_id: str, db_url: str | None) -> None:
+    """Switch a kiosk on again (not a revoked one)."""
+    _kiosk_step(kiosk_id, db_url, on=True)
+
+
+def _kiosk_step(kiosk_id: str, db_url: str | None, *, on: bool) -> None:
+    from experiments import store
+    from experiments.lifecycle import open_event_log
+
+    with open_event_log(configured_url(db_url)) as engine, engine.begin() as conn:
+        changed = store.switch_kiosk(conn, kiosk_id, on, cli_actor())
+    click.echo(f"kiosk {changed.id} ({changed.trial_id}, {changed.location}): {changed.state}")
+
+
+@kiosk.command("revoke")
+@click.argument("kiosk_id")
+@DB_OPTION
+def kiosk_revoke(kiosk_id: str, db_url: str | None) -> None:
+    """Revoke a kiosk for good: its token stops working with the next request."""
+    from experiments import store
+    from experiments.lifecycle import open_event_log
+
+    with open_event_log(configured_url(db_url)) as engine, engine.begin() as conn:
+        revoked = store.revoke_kiosk(conn, kiosk_id, cli_actor())
+    click.echo(f"kiosk {revoked.id} ({revoked.trial_id}, {revoked.location}): {revoked.state}")
+
+
+@kiosk.command("replace")
+@click.argument("kiosk_id")
+@BASE_URL_OPTION
+@DB_OPTION
+def kiosk_replace(kiosk_id: str, base_url: str, db_url: str | None) -> None:
+    """Give a kiosk a new token and print its new URL; the old URL stops working at once."""
+    from experiments import store
+    from experiments.lifecycle import open_event_log
+
+    with open_event_log(configured_url(db_url)) as engine, engine.begin() as conn:
+        replaced, token = store.replace_token(conn, kiosk_id, cli_actor())
+    _print_url(base_url, store.kiosk_path(replaced.trial_id, replaced.location, token))
 
 
 # -- serve --------------------------------------------------------------------------------
@@ -197,7 +358,9 @@ def serve(
     base_url = (base_url or f"http://{shown_host}:{port}").rstrip("/")
     if demo:
         with open_event_log(url) as engine:
-            set_up = set_up_demo(engine, interface_languages=_interface_languages())
+            set_up = set_up_demo(
+                engine, interface_languages=_interface_languages(), actor=cli_actor()
+            )
         _warn(set_up.loaded)
         click.echo(f"Demo: trial {set_up.loaded.trial.id} is running on {shown(url)}.")
         click.echo(f"Kiosk URL (open it in a browser):\n\n    {base_url}{set_up.kiosk_path}\n")

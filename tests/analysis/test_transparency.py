@@ -196,7 +196,7 @@ def test_a_running_trial_below_its_plan_has_a_note_not_a_deviation(tmp_path) -> 
     assert "of 6,000 planned visits analysed" in note
     (short,) = [d for d in stopped.transparency.deviations if d.kind == "sample size"]
     assert short.what == "fewer analysed visits than planned"
-    assert stopped.transparency.trial_status == "stopped"
+    assert stopped.transparency.trial_status == "closed"  # `stop` closes a trial
 
 
 def test_visits_in_cells_merged_over_time_have_no_known_day() -> None:

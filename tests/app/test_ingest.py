@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 
 import pytest
 from flask import Flask
@@ -67,6 +68,46 @@ def test_an_event_is_checked_and_stored_with_one_query_and_one_insert(started: V
     assert [words.split()[0] for words in sent] == ["SELECT", "INSERT", "SELECT"], sent
 
 
+def _last_seen(app: Flask) -> datetime | None:
+    with get_engine(app).connect() as conn:
+        return store.aware(conn.execute(select(kiosks.c.last_seen_at)).scalar_one())
+
+
+def _forget_contact(app: Flask) -> None:
+    """The kiosk was last heard from two minutes ago (longer than the resolution)."""
+    with get_engine(app).begin() as conn:
+        conn.execute(update(kiosks).values(last_seen_at=store.utcnow() - timedelta(minutes=2)))
+
+
+def test_the_last_contact_costs_one_update_a_minute_not_one_a_batch(started: Visitor) -> None:
+    """The kiosk's last contact rides on the lookup: a batch writes it only when the stored
+    one is older than a minute (one more UPDATE), and the batches after it send nothing more."""
+    _forget_contact(started.app)
+    before = _last_seen(started.app)
+    with statements(started.app) as sent:
+        assert started.post_events(_outcome(started)).status_code == 200
+    assert [words.split()[0] for words in sent] == ["SELECT", "UPDATE", "INSERT"], sent
+    assert sent[1].startswith("UPDATE kiosks SET last_seen_at")
+    after = _last_seen(started.app)
+    assert before is not None and after is not None and after - before >= timedelta(minutes=2)
+    with statements(started.app) as sent:
+        assert started.post_events(_outcome(started)).status_code == 200
+    assert [words.split()[0] for words in sent] == ["SELECT", "INSERT"], sent
+    assert _last_seen(started.app) == after
+
+
+def test_a_kiosk_page_notes_the_contact_once_a_minute(started: Visitor) -> None:
+    _forget_contact(started.app)
+    with statements(started.app) as sent:
+        assert started.looks_again().status_code == 200
+    assert sum(words.startswith("UPDATE kiosks") for words in sent) == 1, sent
+    with statements(started.app) as sent:
+        assert started.looks_again().status_code == 200
+    assert not [words for words in sent if words.startswith("UPDATE kiosks")], sent
+    seen = _last_seen(started.app)
+    assert seen is not None and store.utcnow() - seen < timedelta(seconds=30)
+
+
 def test_a_visit_start_reads_the_kiosk_and_its_trial_in_one_query(visitor: Visitor) -> None:
     visitor.arrives()
     with statements(visitor.app) as sent:
@@ -86,15 +127,17 @@ def test_what_another_process_changes_is_seen_by_the_next_request(
     db_url: str, factory_trial: Trial, started: Visitor
 ) -> None:
     """Nothing about kiosks or trials is cached between requests: a command line in another
-    process (here: another engine) stops the trial, reloads it or switches the kiosk off, and
+    process (here: another engine) pauses the trial, reloads it or switches the kiosk off, and
     the very next request acts on it."""
     elsewhere = make_engine(db_url)
     try:
         with elsewhere.begin() as conn:
-            store.stop_trial(conn, factory_trial.id)
-        assert started.arrives().status_code == 403
+            store.pause_trial(conn, factory_trial.id)
+        started.arrives()
+        paused = started.client.post(started.path + "start", data={"language": "en"})
+        assert paused.status_code == 302 and "/information" in paused.headers["Location"]
         with elsewhere.begin() as conn:
-            store.start_trial(conn, factory_trial.id)
+            store.resume_trial(conn, factory_trial.id)
             reloaded = store.load_trial(
                 conn, factory_trial, trial_yaml(title="Test trial, second version")
             )
@@ -109,6 +152,10 @@ def test_what_another_process_changes_is_seen_by_the_next_request(
             conn.execute(update(kiosks).values(active=False))
         assert started.post_events(_outcome(started)).status_code == 403
         assert started.looks_again().status_code == 403
+        with elsewhere.begin() as conn:
+            store.close_trial(conn, factory_trial.id)
+            conn.execute(update(kiosks).values(active=True))
+        assert started.arrives().status_code == 403
     finally:
         elsewhere.dispose()
 

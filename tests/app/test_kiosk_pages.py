@@ -83,21 +83,19 @@ def _way_back(visitor: Visitor, seconds: int = 90) -> None:
     assert re.search(rf'<meta http-equiv="refresh" content="{seconds};url={start}">', visitor.text)
 
 
-def test_a_trial_stopped_mid_visit_leads_back_to_the_start_in_the_visits_language(
+def test_a_trial_closed_mid_visit_leads_back_to_the_start_in_the_visits_language(
     app: Flask, factory_trial: Trial, visitor: Visitor
 ) -> None:
     visitor.arrives()
     visitor.starts_in("ar")
     with get_engine(app).begin() as conn:
-        store.stop_trial(conn, factory_trial.id)
+        store.close_trial(conn, factory_trial.id)
     assert visitor.looks_again().status_code == 403
     _way_back(visitor)
     assert '<html lang="ar" dir="rtl">' in visitor.text
     assert visitor.sees("العودة إلى البداية")  # "Back to the start"
     assert visitor.sees("هذه الدراسة غير جارية حاليًا")  # "This study is not running"
-    with get_engine(app).begin() as conn:  # started again: the way back works
-        store.start_trial(conn, factory_trial.id)
-    assert visitor.client.get(visitor.path).status_code == 200
+    assert visitor.client.get(visitor.path).status_code == 403  # closed is for good
 
 
 def test_database_outage_on_a_kiosk_page_leads_back_to_the_start(

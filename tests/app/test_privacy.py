@@ -27,8 +27,11 @@ ALLOWED: dict[str, set[str]] = {
         "started_at", "stopped_at", "results_url", "allocation_secret", "created_at",
     },
     "trial_versions": {"trial_id", "version", "source", "loaded_at"},
-    # a kiosk: where it stands and the hash of its token
-    "kiosks": {"id", "trial_id", "location", "token_hash", "active", "created_at"},
+    # a kiosk: where it stands, the hash of its token, its state and last contact
+    "kiosks": {
+        "id", "trial_id", "location", "token_hash", "active", "created_at", "revoked_at",
+        "last_seen_at",
+    },
     # visit: random id, trial and version, location, kiosk, language, start time
     "visits": {"id", "trial_id", "trial_version", "location", "kiosk_id", "language", "started_at"},
     # assignment: arm, method and its inputs, time
@@ -40,7 +43,24 @@ ALLOWED: dict[str, set[str]] = {
     },
     "allocation_counters": {"trial_id", "stratum", "next_index"},
     "result_looks": {"id", "trial_id", "looked_at", "data_hash", "kind"},
+    "trial_pauses": {"id", "trial_id", "paused_at", "resumed_at"},
+    # The console's tables hold STAFF, never visitors: an amendment's author and reason, the
+    # accounts, their trials and the audit log. None of them is joined to visits or events, and
+    # no column of a visit table may hold anything like them (the rule above stays strict).
+    "trial_amendments": {
+        "id", "trial_id", "version", "previous_version", "amended_at", "changes", "reason",
+        "actor", "interface",
+    },
+    "users": {
+        "id", "email", "role", "password_hash", "password_change_required", "active",
+        "failed_attempts", "locked_until", "created_at",
+    },
+    "trial_members": {"trial_id", "user_id", "added_at"},
+    "audit_log": {"id", "at", "actor", "interface", "action", "trial_id", "target", "detail"},
 }  # fmt: skip
+
+#: Tables that may hold staff (never visitor) data; nothing of a visit may reach them.
+STAFF_TABLES = frozenset({"trial_amendments", "users", "trial_members", "audit_log"})
 
 
 def test_schema_holds_only_allowed_columns(app: Flask) -> None:
@@ -51,6 +71,17 @@ def test_schema_holds_only_allowed_columns(app: Flask) -> None:
         for table in tables:
             columns = {column["name"] for column in inspector.get_columns(table)}
             assert columns <= ALLOWED[table], f"{table}: {columns - ALLOWED[table]} not allowed"
+
+
+def test_no_staff_table_refers_to_a_visit(app: Flask) -> None:
+    """Staff data and visit data stay apart: no foreign key from a staff table reaches the
+    visits, assignments or events."""
+    with get_engine(app).connect() as conn:
+        inspector = inspect(conn)
+        for table in STAFF_TABLES:
+            referred = {fk["referred_table"] for fk in inspector.get_foreign_keys(table)}
+            assert not referred & {"visits", "assignments", "events"}, table
+            assert not {"visit_id", "kiosk_id"} & {c["name"] for c in inspector.get_columns(table)}
 
 
 def _full_visit(visitor: Visitor) -> None:
