@@ -223,6 +223,7 @@ def _load_checked(
                     "shown on the public register and listed in the report as a deviation",
                     changes,
                 )
+        before_locked = before.locked_version if before is not None else None
         store.load_trial(conn, trial, result.source)
         if amending:
             assert before is not None
@@ -231,7 +232,7 @@ def _load_checked(
             )
         elif new:
             store.audit(conn, actor, "trial.load", trial_id=trial.id, target=version)
-    if amendment is not None:
+    if amendment is not None and version != before_locked:
         warnings.append(
             f"trial {trial.id!r} has started; this version differs from the "
             "pre-registered one, and the report will list it as a deviation"

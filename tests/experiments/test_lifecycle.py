@@ -21,6 +21,7 @@ from experiments.lifecycle import (
 from tests.factories import trial_dict, trial_yaml
 
 LANGUAGES = ("en", "ar")
+ACTOR = store.Actor("tester@example.org", "cli")
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def status(engine: Engine, trial_id: str) -> store.TrialRecord | None:
 
 
 def test_a_checked_file_is_stored_once(engine: Engine, trial_file: Path) -> None:
-    first = load_trial_file(engine, trial_file, interface_languages=LANGUAGES)
+    first = load_trial_file(engine, trial_file, interface_languages=LANGUAGES, actor=ACTOR)
     assert (first.trial.id, first.new, first.problems, first.warnings) == (
         "test-trial",
         True,
@@ -45,7 +46,7 @@ def test_a_checked_file_is_stored_once(engine: Engine, trial_file: Path) -> None
     )
     record = status(engine, "test-trial")
     assert record is not None and record.current_version == first.version
-    again = load_trial_file(engine, trial_file, interface_languages=LANGUAGES)
+    again = load_trial_file(engine, trial_file, interface_languages=LANGUAGES, actor=ACTOR)
     assert (again.version, again.new) == (first.version, False)
 
 
@@ -54,7 +55,7 @@ def test_the_checks_warnings_come_back_with_the_stored_trial(
 ) -> None:
     path = tmp_path / "another-name.yaml"
     path.write_text(trial_yaml())
-    loaded = load_trial_file(engine, path, interface_languages=LANGUAGES)
+    loaded = load_trial_file(engine, path, interface_languages=LANGUAGES, actor=ACTOR)
     assert [p.rule for p in loaded.problems] == ["file-name"]
     assert all(p.severity == "warning" for p in loaded.problems)
 
@@ -67,18 +68,20 @@ def test_a_file_with_errors_is_refused_and_nothing_is_stored(
     path = tmp_path / "test-trial.yaml"
     path.write_text(trial_yaml(arms=bad["arms"]))
     with pytest.raises(TrialRefused, match=r"^refused .*test-trial\.yaml: 1 errors") as refused:
-        load_trial_file(engine, path, interface_languages=LANGUAGES)
+        load_trial_file(engine, path, interface_languages=LANGUAGES, actor=ACTOR)
     assert [p.path for p in refused.value.problems] == [("arms", 1, "element")]
     assert status(engine, "test-trial") is None
     with pytest.raises(TrialRefused) as missing:
-        load_trial_file(engine, path.with_name("nowhere.yaml"), interface_languages=LANGUAGES)
+        load_trial_file(
+            engine, path.with_name("nowhere.yaml"), interface_languages=LANGUAGES, actor=ACTOR
+        )
     assert "file not found" in str(missing.value.problems[0])
 
 
 def test_a_language_without_an_interface_translation_is_a_warning(
     engine: Engine, trial_file: Path
 ) -> None:
-    loaded = load_trial_file(engine, trial_file, interface_languages=["en"])
+    loaded = load_trial_file(engine, trial_file, interface_languages=["en"], actor=ACTOR)
     (warning,) = loaded.warnings
     assert warning.startswith("the kiosk has no interface translation for 'ar'")
     assert warning.endswith("add app/translations/ar/LC_MESSAGES/messages.po")
@@ -86,19 +89,29 @@ def test_a_language_without_an_interface_translation_is_a_warning(
 
 
 def test_a_change_after_the_start_is_a_deviation(engine: Engine, trial_file: Path) -> None:
-    locked = load_trial_file(engine, trial_file, interface_languages=LANGUAGES).version
+    locked = load_trial_file(engine, trial_file, interface_languages=LANGUAGES, actor=ACTOR).version
     with engine.begin() as conn:
         store.start_trial(conn, "test-trial")
     trial_file.write_text(trial_yaml(title="A new title"))
-    changed = load_trial_file(engine, trial_file, interface_languages=LANGUAGES)
+    changed = load_trial_file(engine, trial_file, interface_languages=LANGUAGES, actor=ACTOR)
     assert changed.new and changed.version != locked
     assert changed.warnings == (
         "trial 'test-trial' has started; this version differs from the pre-registered one, "
         "and the report will list it as a deviation",
     )
-    assert load_trial_file(engine, trial_file, interface_languages=LANGUAGES).warnings == ()
+    assert (
+        load_trial_file(engine, trial_file, interface_languages=LANGUAGES, actor=ACTOR).warnings
+        == ()
+    )
     trial_file.write_text(trial_yaml())  # back to the pre-registered text: no deviation
-    assert load_trial_file(engine, trial_file, interface_languages=LANGUAGES).warnings == ()
+    back = load_trial_file(engine, trial_file, interface_languages=LANGUAGES, actor=ACTOR)
+    assert back.warnings == ()
+    assert back.amendment is not None  # but going back is recorded, like every change
+    with engine.connect() as conn:
+        assert [a.version for a in store.read_amendments(conn, "test-trial")] == [
+            changed.version,
+            locked,
+        ]
 
 
 def test_a_trial_opens_from_its_file_or_from_the_log(engine: Engine, trial_file: Path) -> None:
@@ -106,7 +119,7 @@ def test_a_trial_opens_from_its_file_or_from_the_log(engine: Engine, trial_file:
     assert from_file.source == trial_file.read_text() and from_file.rule_errors == ()
     with pytest.raises(TrialRefused, match="neither a trial file nor a trial loaded"):
         open_trial("test-trial", engine, strict=False)
-    load_trial_file(engine, trial_file, interface_languages=LANGUAGES)
+    load_trial_file(engine, trial_file, interface_languages=LANGUAGES, actor=ACTOR)
     from_log = open_trial("test-trial", engine, strict=True)
     assert from_log.trial == from_file.trial and from_log.source is None
     with pytest.raises(TrialRefused, match="neither"):
@@ -131,7 +144,7 @@ def test_rule_errors_are_refused_only_when_strict(tmp_path: Path) -> None:
 def test_a_kiosk_gets_a_path_with_its_token(engine: Engine, trial_file: Path) -> None:
     with pytest.raises(store.UnknownTrial):
         add_kiosk(engine, "test-trial", "loc-a")
-    load_trial_file(engine, trial_file, interface_languages=LANGUAGES)
+    load_trial_file(engine, trial_file, interface_languages=LANGUAGES, actor=ACTOR)
     paths = [add_kiosk(engine, "test-trial", "loc-a") for _ in range(2)]
     assert paths[0] != paths[1] and all(p.startswith("/kiosk/test-trial/loc-a/") for p in paths)
     token = paths[0].rstrip("/").rsplit("/", 1)[1]
@@ -145,8 +158,8 @@ def test_a_kiosk_gets_a_path_with_its_token(engine: Engine, trial_file: Path) ->
 
 def test_the_demo_can_be_set_up_again(tmp_path: Path) -> None:
     with open_event_log(f"sqlite:///{tmp_path / 'demo.db'}") as engine:
-        first = set_up_demo(engine, interface_languages=["en", "nl", "ar"])
-        second = set_up_demo(engine, interface_languages=["en", "nl", "ar"])
+        first = set_up_demo(engine, interface_languages=["en", "nl", "ar"], actor=ACTOR)
+        second = set_up_demo(engine, interface_languages=["en", "nl", "ar"], actor=ACTOR)
         record = status(engine, DEMO_TRIAL)
     assert first.loaded.new and not second.loaded.new
     assert first.loaded.version == second.loaded.version
