@@ -11,8 +11,9 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from flask import Flask, Response
+from flask import Flask, Response, current_app, request
 
 from app.config import StartupError, default_database_url, from_environment, resolve
 from app.logs import scrub_logger
@@ -27,11 +28,35 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+#: Sent with secure cookies (served over HTTPS): browsers then use HTTPS only, for a year.
+HSTS = "max-age=31536000"
+
+
 def _security_headers(response: Response) -> Response:
     response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+    if current_app.config["SECURE_COOKIES"]:
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
+    return response
+
+
+def _public_redirect(response: Response) -> Response:
+    """A redirect to this server (e.g. Werkzeug's to a URL with its trailing slash, which it
+    builds from the request's ``Host``) goes to ``PUBLIC_URL``, or stays relative without it:
+    a client's ``Host`` header never chooses where a redirect leads."""
+    location = response.headers.get("Location")
+    if location is None or not 300 <= response.status_code < 400:
+        return response
+    target = urlsplit(location)
+    if target.netloc and target.netloc == request.host:
+        public = current_app.config["PUBLIC_URL"]
+        base = urlsplit(public)._replace(path="", query="", fragment="") if public else None
+        relative = target._replace(scheme="", netloc="")
+        response.headers["Location"] = (
+            urlunsplit(relative) if base is None else (urlunsplit(base) + urlunsplit(relative))
+        )
     return response
 
 
@@ -69,7 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     scrub_logger(logging.getLogger("werkzeug"))
     scrub_logger(app.logger)
 
-    from app import db, errors, events, i18n, kiosk, register
+    from app import db, errors, events, i18n, kiosk, limits, register
 
     db.init_app(app)
     i18n.init_app(app)
@@ -78,5 +103,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(register.bp)
     app.register_blueprint(kiosk.media.register_bp)  # the register's pictures and narrations
     errors.init_app(app)
+    limits.init_app(app)
     app.after_request(_security_headers)
+    app.after_request(_public_redirect)
     return app

@@ -10,7 +10,10 @@ unknown ``NUDGELAB_*`` variable or a value of the wrong type stops startup with 
 from __future__ import annotations
 
 import difflib
+import math
 import secrets
+import string
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +56,71 @@ def _flag(text: str) -> bool:
     raise ValueError("must be true or false")
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3600:
+        raise ValueError("must be a number of seconds from 0 to 3600")
+    return value
+
+
+def _rate(text: str) -> str | None:
+    """A rate limit such as ``20/minute`` (checked by :mod:`limits`); ``off`` turns it off."""
+    from limits import parse_many
+
+    cleaned = text.strip()
+    if cleaned.lower() in ("", "off"):
+        return None
+    try:
+        parse_many(cleaned)
+    except ValueError:
+        raise ValueError("must be a rate such as 20/minute or 5/second, or off") from None
+    return cleaned
+
+
+def _redis_url(text: str) -> str | None:
+    cleaned = text.strip()
+    if cleaned and not cleaned.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must be a redis:// (or rediss://, unix://) address")
+    return cleaned or None
+
+
+#: How to make a key that :func:`check_secret_key` accepts.
+MAKE_A_KEY = "python -c 'import secrets; print(secrets.token_hex(32))'"
+
+#: Characters per alphabet of a key: hex digits, URL-safe base64, any printable ASCII.
+_ALPHABETS = (
+    (16, frozenset("0123456789abcdefABCDEF")),
+    (64, frozenset(string.ascii_letters + string.digits + "-_+/=")),
+    (95, frozenset(string.printable[:95])),
+)
+
+
+def key_bits(key: str) -> float:
+    """An upper estimate of the random bits in ``key``: its length times the bits of one
+    character of the smallest usual alphabet that holds it, and no more than its compressed
+    size (a repeated pattern such as ``abab…`` or ``0123…0123…`` compresses well)."""
+    if not key:
+        return 0.0
+    per_char = 8.0
+    for size, alphabet in _ALPHABETS:
+        if set(key) <= alphabet:
+            per_char = math.log2(size)
+            break
+    compressed = len(zlib.compress(key.encode("utf-8"), 9)) - 11  # zlib's header and trailer
+    return max(0.0, min(len(key) * per_char, compressed * 8.0))
+
+
+def check_secret_key(key: str, source: str) -> str:
+    """``key`` if it holds at least 32 random bytes (256 bits), else a :class:`StartupError`
+    that says how to make one."""
+    if key_bits(key) < 256:
+        raise StartupError(
+            f"{source} is too short or not random: the key that signs visit cookies needs at "
+            f"least 32 random bytes (64 hex digits); make one with: {MAKE_A_KEY}"
+        )
+    return key
+
+
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DATABASE_URL",
@@ -63,8 +131,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SECRET_KEY",
         None,
-        "Key that signs the visit cookie; default: a random key kept in "
+        "Key that signs the visit cookie, at least 32 random bytes (make one with python -c "
+        "'import secrets; print(secrets.token_hex(32))'); default: a random key kept in "
         "instance/secret_key, so every worker and restart shares it",
+        lambda text: check_secret_key(text.strip(), "NUDGELAB_SECRET_KEY"),
     ),
     Setting(
         "INACTIVITY_SECONDS",
@@ -108,8 +178,52 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "SECURE_COOKIES",
         False,
-        "Send the visit cookie only over HTTPS (turn on when the kiosk is served over HTTPS)",
+        "Send the visit cookie only over HTTPS (turn on when the kiosk is served over HTTPS); "
+        "also sends Strict-Transport-Security",
         _flag,
+    ),
+    Setting(
+        "CONSOLE_IDLE_MINUTES",
+        60,
+        "Minutes without a request after which a research-console session ends and its "
+        "account must sign in again",
+        _positive_int,
+    ),
+    Setting(
+        "SILENT_KIOSK_MINUTES",
+        120,
+        "The research console flags a switched-on kiosk that has sent nothing for this many "
+        "minutes during opening hours",
+        _positive_int,
+    ),
+    Setting(
+        "START_INTERVAL_SECONDS",
+        2.0,
+        "A kiosk starts at most one visit in this many seconds: a second start within it (a "
+        "double tap, a script) shows the visit that was just started; 0 turns the rule off",
+        _seconds,
+    ),
+    Setting(
+        "START_LIMIT",
+        "30/minute",
+        "Visit starts one client address may make (all kiosks behind it together); more are "
+        "answered 429; off turns the limit off",
+        _rate,
+    ),
+    Setting(
+        "BAD_TOKEN_LIMIT",
+        "20/minute",
+        "API calls with a missing, unknown or switched-off kiosk token one client address may "
+        "make; after that every API call from that address is answered 429 until the minute "
+        "is over; off turns the limit off",
+        _rate,
+    ),
+    Setting(
+        "REDIS_URL",
+        None,
+        "Redis that keeps the rate-limit counters for all workers, e.g. redis://127.0.0.1:6379/0; "
+        "default: each worker counts on its own, in memory (see docs/limits.md)",
+        _redis_url,
     ),
 )
 BY_ENV: dict[str, Setting] = {setting.env: setting for setting in SETTINGS}
@@ -167,7 +281,9 @@ def resolve(
     if not config["DATABASE_URL"]:
         config["DATABASE_URL"] = default_database_url(instance_path)
     if not config["SECRET_KEY"]:
-        config["SECRET_KEY"] = secret_key(instance_path)
+        config["SECRET_KEY"] = check_secret_key(
+            secret_key(instance_path), str(instance_path / "secret_key")
+        )
     return config
 
 

@@ -3,8 +3,9 @@
 A kiosk page queues each event with a client-generated idempotency key and retries until the
 server acknowledges it, so a dropped connection or a database restart loses nothing and a
 retry is stored once. Bad input is a 4xx with ``{"error": {"message", "field"}}`` and nothing
-is written; a database that cannot be reached is a 503 (retry later). The OpenAPI document
-(:mod:`app.openapi`) describes exactly this.
+is written; a database that cannot be reached is a 503 (retry later). A key used twice in one
+request, and the event types only the server logs (:data:`SERVER_ONLY`), are 400. The OpenAPI
+document (:mod:`app.openapi`) describes exactly this.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from experiments.model import Trial
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-#: Event types only the server logs (when it renders a page or switches the language).
-SERVER_ONLY = frozenset({"exposure", "language_switch"})
+#: Event types only the server logs (:data:`app.openapi.SERVER_ONLY`): when it renders a page
+#: or switches the language, and the end of a visit and an opt-out, which the kiosk's own pages
+#: post to it (with keys it makes from the visit, so each is stored once per visit).
+SERVER_ONLY = openapi.SERVER_ONLY
 
 #: How far a kiosk's clock may be off: ``occurred_at`` may be this much before the visit's start
 #: (as the server saw it) and this much after the server's "now", no more.
@@ -108,6 +111,22 @@ def _parse_body() -> tuple[list[EventIn], str]:
     return parsed, "events." if batch else ""
 
 
+def _check_events(parsed: list[EventIn], prefix: str) -> None:
+    """The rules that need no database: no server-only type, each key once in the request."""
+    seen: set[str] = set()
+    for index, event in enumerate(parsed):
+        at = f"{prefix}{index}." if prefix else ""
+        if event.type in SERVER_ONLY:
+            raise ApiError(400, f"{event.type!r} is logged by the kiosk server itself", at + "type")
+        if event.idempotency_key in seen:
+            raise ApiError(
+                400,
+                "this idempotency_key is used twice in the batch; generate a new key per event",
+                at + "idempotency_key",
+            )
+        seen.add(event.idempotency_key)
+
+
 def _token() -> str:
     """The kiosk token of the request (401 without one)."""
     header = request.headers.get("Authorization", "")
@@ -158,11 +177,8 @@ def _groups(parsed: list[EventIn], prefix: str, own: dict[str, store.EventVisit]
     started with; group them by that version."""
     conn = get_connection()
     groups: dict[tuple[str, str], _Group] = {}
-    keys: dict[str, tuple[str, str]] = {}
     for index, event in enumerate(parsed):
         at = f"{prefix}{index}." if prefix else ""
-        if event.type in SERVER_ONLY:
-            raise ApiError(400, f"{event.type!r} is logged by the kiosk server itself", at + "type")
         if event.visit_id not in own:
             raise ApiError(400, "unknown visit for this kiosk", at + "visit_id")
         visit = own[event.visit_id]
@@ -185,9 +201,6 @@ def _groups(parsed: list[EventIn], prefix: str, own: dict[str, store.EventVisit]
             raise ApiError(
                 400, f"{event.language!r} is not a language of the trial", at + "language"
             )
-        described = (event.visit_id, event.type)
-        if keys.setdefault(event.idempotency_key, described) != described:
-            raise _key_conflict(at)
         group.indices.append(index)
         group.specs.append(
             store.EventSpec(
@@ -231,13 +244,13 @@ def post_events():  # type: ignore[no-untyped-def]
     token = _token()
     try:
         parsed, prefix = _parse_body()
+        _check_events(parsed, prefix)
     except ApiError:
         _check_kiosk(token)
         raise
     conn = get_connection()
-    opt_out = any(event.type == "opt_out" for event in parsed)
     visit_ids = [event.visit_id for event in parsed]
-    own = store.lock_kiosk_visits(conn, token, visit_ids, opt_out=opt_out)
+    own = store.lock_kiosk_visits(conn, token, visit_ids, opt_out=False)  # opt_out: server-only
     if len(own) < len(set(visit_ids)):
         _check_kiosk(token)
     groups = _groups(parsed, prefix, own)

@@ -63,4 +63,4 @@ def trial_file(trial_id: str) -> Response:
     """The trial file exactly as loaded (the current version)."""
     record = _registered(trial_id)
     source = store.version_source(get_connection(), trial_id, record.current_version) or ""
-    return Response(source, mimetype="text/plain; charset=utf-8")
+    return Response(source, content_type="text/plain; charset=utf-8")

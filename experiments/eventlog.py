@@ -101,6 +101,8 @@ visits = Table(
         "started_at",
         "trial_version",
     ),
+    # A kiosk's latest start (the one-start-per-interval rule, experiments.store.visits).
+    Index("ix_visits_kiosk_id_started_at", "kiosk_id", "started_at"),
 )
 
 assignments = Table(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from flask import abort, current_app, g, redirect, render_template, request, session, url_for
@@ -125,6 +126,12 @@ def start() -> Response:
         abort(400)
     if g.record.paused:  # randomize nobody: the control arm's plain information instead
         return redirect(url_for("kiosk.information", lang=language))
+    interval = current_app.config["START_INTERVAL_SECONDS"]
+    if interval:
+        recent = store.recent_kiosk_visit(get_connection(), g.kiosk.id, timedelta(seconds=interval))
+        if recent is not None:
+            commit()  # releases the kiosk's row
+            return _show_recent(*recent)
     started = store.start_visit(
         get_connection(),
         g.trial,
@@ -135,6 +142,15 @@ def start() -> Response:
     )
     commit()
     visits.begin(started.id, language)
+    return redirect(url_for("kiosk.variant"))
+
+
+def _show_recent(visit_id: str, language: str) -> Response:
+    """A start refused because the kiosk has just started a visit (a double tap, a script):
+    show the visit of the cookie, or else the one just started (the first tap's answer may
+    not have reached this browser), instead of starting another."""
+    if visits.current() is None:
+        visits.begin(visit_id, language)
     return redirect(url_for("kiosk.variant"))
 
 

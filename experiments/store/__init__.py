@@ -111,6 +111,7 @@ from experiments.store.visits import (
     StartedVisit,
     VisitSpec,
     assigned_visit,
+    recent_kiosk_visit,
     start_visit,
     start_visits,
 )
@@ -181,6 +182,7 @@ __all__ = [
     "read_history",
     "read_pauses",
     "read_trial",
+    "recent_kiosk_visit",
     "record_amendment",
     "record_event",
     "record_events",

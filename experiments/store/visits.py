@@ -9,14 +9,14 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from experiments.assignment import Assignment, assign_block, assign_hash, assign_simple, stratum_key
-from experiments.eventlog import allocation_counters, assignments, visits
+from experiments.eventlog import allocation_counters, assignments, kiosks, visits
 from experiments.model import Trial
 from experiments.store.errors import RecordingError
 from experiments.store.sql import aware, utcnow
@@ -195,6 +195,28 @@ def start_visit(
     """Create one randomized visit (see :func:`start_visits`)."""
     spec = VisitSpec(location, language, kiosk_id)
     return start_visits(conn, trial, [spec], rng=rng, record=record)[0]
+
+
+def recent_kiosk_visit(
+    conn: Connection, kiosk_id: str, within: timedelta
+) -> tuple[str, str] | None:
+    """The id and language of the visit the kiosk started less than ``within`` ago (the
+    latest), or None when the kiosk may start a new one.
+
+    Starts of one kiosk are serialized: the kiosk's row is locked first (a no-op UPDATE: a row
+    lock on PostgreSQL, the write lock on SQLite) and stays locked until the caller commits, so
+    a start that waits for another one sees that one's visit, in whichever worker it ran.
+    Start the new visit and commit in the same transaction.
+    """
+    conn.execute(update(kiosks).where(kiosks.c.id == kiosk_id).values(active=kiosks.c.active))
+    latest = (
+        select(visits.c.id, visits.c.language)
+        .where(visits.c.kiosk_id == kiosk_id, visits.c.started_at > utcnow() - within)
+        .order_by(visits.c.started_at.desc())
+        .limit(1)
+    )
+    row = conn.execute(latest).first()
+    return None if row is None else (row.id, row.language)
 
 
 _ASSIGNED = (

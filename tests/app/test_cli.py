@@ -57,7 +57,7 @@ def test_load_start_stop_list_and_add_a_kiosk(app: Flask, db_url: str) -> None:
     assert re.search(
         rf"^{TRIAL_ID}  running  version \w{{12}}  started \S+  kiosks 1$", listed, re.M
     )
-    assert run("trial", "stop", TRIAL_ID, "--db", db_url).output.startswith(f"{TRIAL_ID}: stopped")
+    assert run("trial", "stop", TRIAL_ID, "--db", db_url).output.startswith(f"{TRIAL_ID}: closed")
     assert visitor.arrives().status_code == 403
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import stat
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from flask import Flask
 
 from app import StartupError, create_app
-from app.config import SETTINGS, from_environment, resolve, settings_table
+from app.config import MAKE_A_KEY, SETTINGS, from_environment, key_bits, resolve, settings_table
 from app.db import get_engine
 from tests.app.visitor import Visitor
 
@@ -46,10 +47,14 @@ def test_environment_values_are_parsed() -> None:
     ("environ", "message"),
     [
         ({"NUDGELAB_INACTIVTY_SECONDS": "30"}, "did you mean NUDGELAB_INACTIVITY_SECONDS?"),
-        ({"NUDGELAB_COLOUR": "blue"}, "known settings: NUDGELAB_DATABASE_URL"),
+        ({"NUDGELAB_COLOUR": "blue"}, "known settings: NUDGELAB_"),
         ({"NUDGELAB_INACTIVITY_SECONDS": "soon"}, "NUDGELAB_INACTIVITY_SECONDS='soon'"),
         ({"NUDGELAB_INACTIVITY_SECONDS": "0"}, "must be a positive whole number"),
         ({"NUDGELAB_SECURE_COOKIES": "maybe"}, "must be true or false"),
+        ({"NUDGELAB_START_INTERVAL_SECONDS": "-1"}, "from 0 to 3600"),
+        ({"NUDGELAB_START_LIMIT": "many"}, "must be a rate such as 20/minute"),
+        ({"NUDGELAB_BAD_TOKEN_LIMIT": "5 per fortnight"}, "must be a rate"),
+        ({"NUDGELAB_REDIS_URL": "localhost:6379"}, "must be a redis://"),
     ],
 )
 def test_unknown_or_malformed_settings_stop_startup(
@@ -79,3 +84,51 @@ def test_each_request_returns_its_connection(app: Flask, visitor: Visitor) -> No
     other = create_app({"DATABASE_URL": app.config["DATABASE_URL"], "SECRET_KEY": "x"})
     assert get_engine(other) is not get_engine(app)
     get_engine(other).dispose()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "a",
+        "test-secret",
+        secrets.token_hex(16),  # 16 random bytes
+        secrets.token_urlsafe(24),
+        "a" * 64,
+        "0123456789abcdef" * 4,  # 64 hex digits, but a pattern
+        "correct horse battery staple",
+    ],
+)
+def test_a_weak_secret_key_stops_startup_and_says_how_to_make_one(
+    key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(StartupError, match="NUDGELAB_SECRET_KEY") as error:
+        from_environment({"NUDGELAB_SECRET_KEY": key})
+    assert MAKE_A_KEY in str(error.value) and "32 random bytes" in str(error.value)
+    assert repr(key) not in str(error.value)  # the key itself is never printed
+    monkeypatch.setenv("NUDGELAB_SECRET_KEY", key)
+    with pytest.raises(StartupError):
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'never-opened.db'}"})
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: secrets.token_hex(32),
+        lambda: secrets.token_urlsafe(32),
+        lambda: secrets.token_hex(32).upper(),
+        lambda: secrets.token_hex(48),
+    ],
+)
+def test_32_random_bytes_are_accepted(make) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(200):
+        key = make()
+        assert from_environment({"NUDGELAB_SECRET_KEY": f" {key}\n"}) == {"SECRET_KEY": key}
+
+
+def test_the_key_of_the_instance_folder_is_checked_too(tmp_path: Path) -> None:
+    resolve(tmp_path, {}, None)
+    assert key_bits((tmp_path / "secret_key").read_text()) >= 256  # made by the app: accepted
+    (tmp_path / "secret_key").write_text("changeme")
+    with pytest.raises(StartupError, match="secret_key is too short") as error:
+        resolve(tmp_path, {}, None)
+    assert MAKE_A_KEY in str(error.value)

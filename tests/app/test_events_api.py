@@ -57,10 +57,27 @@ def test_a_retried_event_is_stored_once(app: Flask, started: Visitor) -> None:
         assert response.status_code == 200
     assert response.json["results"][0]["status"] == "duplicate"
     assert _count(app) == before + 1
-    batch = {"events": [event, _event(started, "country_info_opened"), event]}
+    batch = {"events": [event, _event(started, "country_info_opened")]}
     statuses = [r["status"] for r in started.post_events(batch).json["results"]]
-    assert statuses == ["duplicate", "stored", "duplicate"]
+    assert statuses == ["duplicate", "stored"]
     assert _count(app) == before + 2
+
+
+@pytest.mark.parametrize("second_type", ["contact_requested", "country_info_opened"])
+def test_a_key_used_twice_in_one_batch_is_400_and_nothing_is_written(
+    app: Flask, started: Visitor, second_type: str
+) -> None:
+    """The same event twice, or two events sharing a key: the second would be lost as a
+    "duplicate" of the first, so the whole batch is refused and the event named."""
+    before = _count(app)
+    first = _event(started)
+    batch = {"events": [first, _event(started), {**first, "type": second_type}]}
+    response = started.post_events(batch)
+    assert response.status_code == 400
+    assert _error(response)["field"] == "events.2.idempotency_key"
+    assert _count(app) == before
+    single = started.post_events(first)  # the key itself is fine
+    assert single.json["results"][0]["status"] == "stored"
 
 
 def test_an_undeclared_event_is_refused_and_nothing_is_written(
@@ -93,7 +110,11 @@ def test_an_undeclared_event_is_refused_and_nothing_is_written(
             "note",
         ),
         ({"visit_id": "v\x00", "type": "finish", "idempotency_key": "a" * 20}, 400, "visit_id"),
-        ({"visit_id": "unknown", "type": "finish", "idempotency_key": "a" * 20}, 400, "visit_id"),
+        (
+            {"visit_id": "unknown", "type": "contact_requested", "idempotency_key": "a" * 20},
+            400,
+            "visit_id",
+        ),
     ],
 )
 def test_wrong_shapes_and_types_are_400(
@@ -114,6 +135,9 @@ def test_wrong_shapes_and_types_are_400(
         ({"language": "xx"}, "language"),
         ({"type": "exposure"}, "type"),  # only the server logs exposures
         ({"type": "language_switch"}, "type"),
+        ({"type": "finish"}, "type"),  # the kiosk's pages post these to the server
+        ({"type": "timeout"}, "type"),
+        ({"type": "opt_out"}, "type"),
     ],
 )
 def test_invalid_values_are_400(app: Flask, started: Visitor, change: dict, field: str) -> None:
@@ -207,49 +231,65 @@ def test_kiosk_token_is_required_and_limits_the_visits(
 def test_a_key_reused_for_another_event_is_409(app: Flask, started: Visitor) -> None:
     event = _event(started)
     started.post_events(event)
-    response = started.post_events({**event, "type": "finish"})
+    response = started.post_events({**event, "type": "country_info_opened"})
     assert response.status_code == 409 and _error(response)["field"] == "idempotency_key"
-    batch = {"events": [_event(started), {**event, "type": "finish"}]}
+    batch = {"events": [_event(started), {**event, "type": "country_info_opened"}]}
     response = started.post_events(batch)
     assert response.status_code == 409
     assert _error(response)["field"] == "events.1.idempotency_key"
-    twice = _event(started)
-    batch = {"events": [twice, _event(started), {**twice, "type": "finish"}]}
-    response = started.post_events(batch)  # reused within the batch
-    assert response.status_code == 409
-    assert _error(response)["field"] == "events.2.idempotency_key"
     assert _count(app) == 2  # the exposure and the first event, nothing of the refused batches
 
 
-def test_an_opt_out_and_an_outcome_posted_at_once_never_leave_the_outcome(
-    app: Flask, factory_trial: Trial, started: Visitor
+def test_server_only_events_are_refused_and_the_pages_still_log_them(
+    app: Flask, started: Visitor
 ) -> None:
-    """The API's own path (kiosk, visits and their lock in one query): for 20 visits, an
-    outcome and the opt-out are posted at the same moment from two threads. Either the outcome
-    is stored first and deleted by the opt-out, or it is discarded."""
-    from experiments import store
+    """A client cannot end a visit or opt it out through the API (with keys of its choosing,
+    a visit could end several times); the kiosk's own pages still do, once each (the opt-out
+    page: see the race test below)."""
+    for type_ in ("finish", "timeout", "opt_out"):
+        batch = {"events": [_event(started), _event(started, type_)]}
+        response = started.post_events(batch)
+        assert response.status_code == 400 and _error(response)["field"] == "events.1.type"
+    assert started.logged() == ["exposure"]
+    visit_id = started.visit_id
+    started.finishes()
+    started.finishes()  # a second tap stores nothing more
+    assert started.logged(visit_id) == ["exposure", "finish"]
 
-    with get_engine(app).begin() as conn:
-        kiosk = store.find_kiosk(conn, started.token)
-        assert kiosk is not None
-        visits = store.start_visits(
-            conn, factory_trial, [store.VisitSpec("loc-a", "en", kiosk.id)] * 20
-        )
+
+def test_an_opt_out_and_an_outcome_posted_at_once_never_leave_the_outcome(
+    app: Flask, kiosk_path_a: str
+) -> None:
+    """The API's path (kiosk, visits and their lock in one query) against the kiosk's opt-out
+    page: for 20 visits, an outcome (API) and the opt-out (page) are posted at the same moment
+    from two threads. Either the outcome is stored first and deleted by the opt-out, or it is
+    discarded."""
+    visitors = {}
+    for _ in range(20):
+        visitor = Visitor(app, kiosk_path_a)
+        visitor.arrives()
+        visitor.starts_in("en")
+        visitors[visitor.visit_id] = visitor
     statuses: list[int] = []
 
     def send(visit_id: str, kind: str, barrier: threading.Barrier) -> None:
+        visitor = visitors[visit_id]
+        if kind == "opt_out":
+            barrier.wait(timeout=10)
+            statuses.append(visitor.client.post(visitor.path + "opt-out").status_code)
+            return
         client = app.test_client()
         body = {"visit_id": visit_id, "type": kind, "idempotency_key": uuid.uuid4().hex}
-        headers = {"Authorization": f"Bearer {started.token}"}
+        headers = {"Authorization": f"Bearer {visitor.token}"}
         barrier.wait(timeout=10)
         statuses.append(client.post("/api/v1/events", json=body, headers=headers).status_code)
 
-    race_outcome_with_opt_out([visit.id for visit in visits], send)
+    race_outcome_with_opt_out(list(visitors), send)
     assert statuses == [200] * 40
     with get_engine(app).connect() as conn:
         kept = conn.execute(
             select(events.c.visit_id, events.c.type).where(
-                events.c.visit_id.in_([visit.id for visit in visits])
+                events.c.visit_id.in_(list(visitors)), events.c.type != "exposure"
             )
         ).all()
     assert sorted(type_ for _, type_ in kept) == ["opt_out"] * 20
