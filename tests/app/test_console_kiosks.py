@@ -152,3 +152,21 @@ def test_kiosk_pages_note_the_last_contact(app: Flask, visitor: Visitor) -> None
     with get_engine(app).connect() as conn:
         seen = store.list_kiosks(conn)[0].last_seen_at
     assert seen is not None and (store.utcnow() - seen).total_seconds() < 60
+
+
+def test_the_register_shows_a_pause_and_the_amendments(app: Flask, factory_trial: Trial) -> None:
+    client = app.test_client()
+    actor = store.Actor("researcher@example.org", "console")
+    with get_engine(app).begin() as conn:
+        before = store.require_trial(conn, factory_trial.id).current_version
+        store.record_amendment(
+            conn, factory_trial.id, "b" * 64, before, ("materials",), "a clearer ending", actor
+        )
+        store.pause_trial(conn, factory_trial.id)
+    page = client.get(f"/register/{factory_trial.id}?lang=en").get_data(as_text=True)
+    assert "Amendments after the start" in page
+    assert "Version bbbbbbbbbbbb" in page and "Changed: materials." in page
+    assert "Reason: a clearer ending" in page
+    assert "researcher@example.org" not in page  # the author stays in the audit log
+    assert "paused at the moment" in page
+    assert "(paused," in client.get("/register").get_data(as_text=True)
