@@ -3,8 +3,8 @@
 What a research team may watch while a trial runs without it being a look at the results:
 visits, exposures, opt-outs and finishes per arm, per location and per day; each kiosk's last
 contact and whether it has gone silent during opening hours; the sample-ratio-mismatch check
-(are visits split between the arms as planned?); and when the planned sample size will be
-reached at the recent rate.
+(are visits split between the arms as planned? Pearson's chi-square goodness of fit); and when
+the planned sample size will be reached at the recent rate.
 
 Outcome events are never read: the one query on the events table selects only the types in
 :data:`MONITORED_EVENTS`, which are system events that no trial can declare as an outcome (the
@@ -14,6 +14,7 @@ returns can carry an outcome count or rate per arm, and calling it is not counte
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -21,7 +22,6 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from scipy.stats import chisquare
 from sqlalchemy import ColumnElement, Connection, func, select
 
 from experiments import store
@@ -220,6 +220,31 @@ def _progress(
     return tuple(Progress(key, **values) for key, values in totals.items())
 
 
+def chi2_survival(x: float, df: int) -> float:
+    """P(X >= x) for a chi-square variable with ``df`` (a positive integer) degrees of freedom.
+
+    The closed forms for integer degrees of freedom (Abramowitz and Stegun 26.4.4 and 26.4.5),
+    so that the app, which may not load scipy, can run the check; the tests compare it with
+    ``scipy.stats.chi2.sf``.
+    """
+    if x <= 0:
+        return 1.0
+    half = x / 2
+    if df % 2 == 0:
+        term, total = 1.0, 1.0
+        for i in range(1, df // 2):
+            term *= half / i
+            total += term
+        return min(1.0, math.exp(-half) * total)
+    root = math.sqrt(x)
+    tail = math.erfc(root / math.sqrt(2))
+    term, total = root * math.sqrt(2 / math.pi), 0.0
+    for i in range(1, (df + 1) // 2):
+        total += term
+        term *= x / (2 * i + 1)
+    return min(1.0, tail + math.exp(-half) * total)
+
+
 def _sample_ratio(
     weights: Mapping[str, int], observed: Mapping[str, int], threshold: float
 ) -> SampleRatio:
@@ -234,8 +259,8 @@ def _sample_ratio(
             f"({n} randomized so far)"
         )
         return SampleRatio(shares, counts, None, None, threshold, False, message)
-    result = chisquare([counts[arm] for arm in weights], expected)
-    chi2, p_value = float(result.statistic), float(result.pvalue)
+    chi2 = sum((counts[arm] - e) ** 2 / e for arm, e in zip(weights, expected, strict=True))
+    p_value = chi2_survival(chi2, len(weights) - 1)
     alert = p_value < threshold
     if alert:
         message = (

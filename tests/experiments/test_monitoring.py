@@ -265,3 +265,14 @@ def test_opening_time_counts_only_the_window_on_weekdays() -> None:
     monday_10am = datetime(2027, 1, 11, 10, 0, tzinfo=UTC)
     assert hours.open_time(friday_4pm, monday_10am) == timedelta(hours=2)
     assert hours.open_time(monday_10am, monday_10am) == timedelta()
+
+
+@pytest.mark.parametrize("df", range(1, 12))
+def test_the_chi_square_tail_equals_scipys(df: int) -> None:
+    """The app may not load scipy, so monitoring computes the tail itself: checked here."""
+    from scipy.stats import chi2
+
+    from experiments.monitoring import chi2_survival
+
+    for x in (0.0, 1e-3, 0.5, 1.0, 2.7, 7.5, 15.0, 33.3, 80.0, 200.0):
+        assert chi2_survival(x, df) == pytest.approx(float(chi2.sf(x, df)), rel=1e-10, abs=1e-300)
