@@ -17,6 +17,7 @@ from analysis.adjust import AdjustedEstimate, adjusted_effects
 from analysis.counts import Counts, OutcomeSpec, outcome_column
 from analysis.estimate import ArmCounts, Comparison, compare_arms
 from analysis.results import ArmTotal, Options, OutcomeResult, SubgroupResult
+from analysis.transparency import in_report_language
 from experiments.model import Trial
 
 ESTIMATION_ERRORS = (ValueError, ArithmeticError, np.linalg.LinAlgError)
@@ -148,7 +149,7 @@ def estimate_outcome(
     primary = spec.id == preregistered.primary_outcome.id
     totals = arm_totals(counts, spec, arms)
     warnings: list[str] = []
-    described = {o.id: o.description for o in preregistered.outcomes}
+    described = {o.id: in_report_language(o.description) for o in preregistered.outcomes}
     description = described.get(spec.id, f"Outcome {spec.id}.")
     if suppressed:
         warnings.append(

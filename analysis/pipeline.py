@@ -31,6 +31,7 @@ from analysis.transparency import (
     data_deviations,
     deletion,
     disclosures,
+    in_report_language,
     looks_while_running,
     media_files,
     option_deviations,
@@ -297,11 +298,11 @@ def build_transparency(
     )
     return Transparency(
         title=preregistered.title,
-        purpose=preregistered.purpose,
+        purpose=in_report_language(preregistered.purpose),
         organisation=joined(preregistered.organisation),
         contact=trial.contact,
         privacy_contact=trial.privacy.contact,
-        privacy_statement=trial.privacy.statement,
+        privacy_statement=in_report_language(trial.privacy.statement),
         # A register path is named under the platform's public address, as on the kiosk.
         register_url=trial.register_address(os.environ.get("NUDGELAB_PUBLIC_URL") or None),
         domain_sensitivity=preregistered.domain_sensitivity,

@@ -18,11 +18,21 @@ from typing import TYPE_CHECKING, Any
 
 from experiments.load import load_text
 from experiments.media import stored_media
-from experiments.model import Arm, Consent, Trial, joined
+from experiments.model import Arm, Consent, Localized, Trial, joined, localized
 
 if TYPE_CHECKING:  # annotations only: reading a report needs no database code (nor pandas)
     from analysis.counts import Counts
     from experiments.store import TrialHistory
+
+#: The language the report is written in: texts given per language are taken in it, else in the
+#: trial's first language.
+REPORT_LANGUAGE = "en"
+
+
+def in_report_language(value: Localized) -> str:
+    """``value`` in :data:`REPORT_LANGUAGE` (or its first language; a single string as is)."""
+    return localized(value, REPORT_LANGUAGE)
+
 
 NO_INDIVIDUAL_DECISIONS = (
     "Kiosk data never go to a body that decides individual cases (asylum, return, reception "
@@ -304,13 +314,16 @@ def preregistration(preregistered: Trial, record: TrialHistory) -> Preregistrati
     p = preregistered.analysis
     return Preregistration(
         tuple(
-            f"{h.id}: {h.statement} (arm {h.arm or 'any'}, outcome {h.outcome or 'primary'}, "
-            f"{h.direction.replace('_', '-')})"
+            f"{h.id}: {in_report_language(h.statement)} (arm {h.arm or 'any'}, "
+            f"outcome {h.outcome or 'primary'}, {h.direction.replace('_', '-')})"
             for h in p.hypotheses
         ),
         preregistered.primary_outcome.id,
         tuple(o.id for o in preregistered.outcomes),
-        tuple(f"{o.id} (event {o.event}): {o.description}" for o in preregistered.outcomes),
+        tuple(
+            f"{o.id} (event {o.event}): {in_report_language(o.description)}"
+            for o in preregistered.outcomes
+        ),
         p.alpha,
         p.correction,
         p.planned_sample_size,

@@ -46,14 +46,14 @@ def _material(title: str, body: str) -> dict[str, dict[str, str]]:
 BASE: dict[str, Any] = {
     "id": "test-trial",
     "title": "Test trial",
-    "purpose": "Help people consider assisted voluntary return.",
+    "purpose": _texts("Help people consider assisted voluntary return."),
     "organisation": _texts("Example Return Service"),
     "contact": "info@example.org",
     "register_url": PUBLIC_URL + "/register",
     "privacy": {
         "contact": "privacy@example.org",
         "retention_days": 730,
-        "statement": "Kiosk data never go to a body that decides individual cases.",
+        "statement": _texts("Kiosk data never go to a body that decides individual cases."),
     },
     "languages": LANGUAGES,
     "locations": [
@@ -103,14 +103,14 @@ BASE: dict[str, Any] = {
             "id": "requested_contact",
             "event": "contact_requested",
             "primary": True,
-            "description": "Visitor asked to talk to someone about return support.",
+            "description": _texts("Visitor asked to talk to someone about return support."),
             "label": _texts("I would like to talk to someone"),
             "acknowledgement": _texts("Please go to the desk; a staff member can arrange it."),
         },
         {
             "id": "opened_country_info",
             "event": "country_info_opened",
-            "description": "Visitor opened information about their country.",
+            "description": _texts("Visitor opened information about their country."),
             "label": _texts("Show me information about my country"),
             "acknowledgement": _texts("A staff member can show you this information."),
         },
@@ -121,7 +121,7 @@ BASE: dict[str, Any] = {
         "hypotheses": [
             {
                 "id": "h1",
-                "statement": "The gain frame raises contact requests.",
+                "statement": _texts("The gain frame raises contact requests."),
                 "arm": "gain",
                 "outcome": "requested_contact",
             }

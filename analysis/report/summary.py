@@ -23,12 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 from analysis.report.blocks import Block, Bullets, Heading, Paragraph, missing, number, p_value
 from analysis.results import OutcomeResult, Report
+from analysis.transparency import REPORT_LANGUAGE
 
 if TYPE_CHECKING:
     from analysis.estimate import ArmEstimate, Comparison
 
-#: The language the report is written in; arm titles are taken from this language's material.
-REPORT_LANGUAGE = "en"
 CORRECTION_NAMES = {
     "holm": "Holm",
     "bonferroni": "Bonferroni",

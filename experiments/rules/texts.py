@@ -71,6 +71,42 @@ def _texts(trial: Trial) -> Iterator[tuple[Path, str, object, bool]]:
             )
 
 
+def _register_texts(trial: Trial) -> Iterator[tuple[Path, str, object]]:
+    """The pre-registration's texts shown on the public register, which visitors are sent to:
+    ``(path, what, value)``."""
+    yield ("purpose",), "the purpose", trial.purpose
+    yield ("privacy", "statement"), "the privacy statement", trial.privacy.statement
+    for k, outcome in enumerate(trial.outcomes):
+        yield ("outcomes", k, "description"), f"the description of outcome {outcome.id!r}", (
+            outcome.description
+        )
+    for k, hypothesis in enumerate(trial.analysis.hypotheses):
+        what = f"hypothesis {hypothesis.id!r}"
+        yield ("analysis", "hypotheses", k, "statement"), what, hypothesis.statement
+
+
+def _in_every_language(
+    ctx: Context, path: Path, what: str, value: dict, declared: list[str], rule_id: str
+) -> Iterator[Problem]:
+    """Errors for a per-language mapping that misses a trial language or has another one."""
+    for language in declared:
+        if language not in value:
+            yield ctx.problem(
+                path,
+                f"missing {_language(language)} text for {what}; add a '{language}:' entry "
+                "(see docs/ethics.md#languages)",
+                rule_id,
+            )
+    for language in value:
+        if language not in declared:
+            yield ctx.problem(
+                (*path, language),
+                f"{what} has text in {language!r}, which is not in 'languages'",
+                rule_id,
+                key=True,
+            )
+
+
 @rule(
     "every-language",
     "every visitor-facing text (disclosure, materials, claims and their sources, messenger, "
@@ -92,22 +128,7 @@ def _every_language(ctx: Context) -> Iterator[Problem]:
                 )
             continue
         assert isinstance(value, dict)
-        for language in declared:
-            if language not in value:
-                yield ctx.problem(
-                    path,
-                    f"missing {_language(language)} text for {what}; add a '{language}:' entry "
-                    "(see docs/ethics.md#languages)",
-                    "every-language",
-                )
-        for language in value:
-            if language not in declared:
-                yield ctx.problem(
-                    (*path, language),
-                    f"{what} has text in {language!r}, which is not in 'languages'",
-                    "every-language",
-                    key=True,
-                )
+        yield from _in_every_language(ctx, path, what, value, declared, "every-language")
     for k, outcome in enumerate(ctx.trial.outcomes):
         if outcome.label is not None and outcome.acknowledgement is None:
             yield ctx.problem(
@@ -116,6 +137,29 @@ def _every_language(ctx: Context) -> Iterator[Problem]:
                 "per language, what the visitor is told after the tap (what happens next, "
                 "e.g. where a staff member can help); the kiosk shows no generic thanks",
                 "every-language",
+            )
+
+
+@rule(
+    "register-languages",
+    "the register's texts (purpose, privacy statement, outcome descriptions, hypotheses) are "
+    "given per trial language; one string for all is a warning",
+)
+def _register_languages(ctx: Context) -> Iterator[Problem]:
+    declared = list(dict.fromkeys(ctx.trial.languages))
+    for path, what, value in _register_texts(ctx.trial):
+        if isinstance(value, dict):
+            yield from _in_every_language(ctx, path, what, value, declared, "register-languages")
+        elif len(declared) > 1:
+            yield ctx.problem(
+                path,
+                f"{what} is shown on the public register, which the disclosure sends visitors "
+                f"to, in one language only: give it per language ("
+                + ", ".join(f"'{language}:'" for language in declared)
+                + ") so the register reads in the visitor's language "
+                "(see docs/ethics.md#languages)",
+                "register-languages",
+                severity="warning",
             )
 
 

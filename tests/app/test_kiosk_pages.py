@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 from app.db import get_engine
 from experiments import store
 from experiments.eventlog import kiosks, visits
-from experiments.model import Trial
+from experiments.model import Trial, localized
 from tests.app.visitor import Visitor, add_kiosk
 
 # -- a kiosk serves only its own trial and location, and only while switched on ------------
@@ -177,3 +177,36 @@ def test_no_kiosk_page_shows_a_researchers_note_or_a_bare_register_path(
     public = app.test_client().get(f"/register/{example_trial.id}").get_data(as_text=True)
     shown = " ".join(public.split())
     assert all(str(escape(" ".join(note.split()))) in shown for note in notes)
+
+
+def test_the_kiosk_register_page_reads_in_the_visits_language_only(
+    example_trial: Trial, app: Flask
+) -> None:
+    """Purpose, privacy statement, outcome descriptions and hypotheses are given per language in
+    the example; inside a visit the register shows the visit's language and no other's."""
+    trial = example_trial
+
+    def register_texts(language: str) -> list[str]:
+        values = [trial.purpose, trial.privacy.statement]
+        values += [outcome.description for outcome in trial.outcomes]
+        values += [hypothesis.statement for hypothesis in trial.analysis.hypotheses]
+        assert all(isinstance(value, dict) for value in values)  # the example gives every one
+        return [" ".join(localized(value, language).split()) for value in values]
+
+    path = add_kiosk(app, trial, "azc-budel")
+    for language in trial.languages:
+        visitor = Visitor(app, path)
+        visitor.arrives()
+        visitor.starts_in(language)
+        page = visitor.client.get(path + "register").get_data(as_text=True)
+        text = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page)).split())
+        for own in register_texts(language):
+            assert own in text, (language, own[:60])
+        for other in trial.languages:
+            if other != language:
+                for foreign in register_texts(other):
+                    assert foreign not in text, (language, foreign[:60])
+        for own in register_texts(language)[:1]:
+            assert f'lang="{language}" dir="{trial.direction(language)}">{escape(own)[:40]}' in (
+                " ".join(page.split())
+            )

@@ -27,10 +27,15 @@ def test_register_shows_the_whole_example_trial(app: Flask, example_trial: Trial
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     trial = example_trial
-    for text in [trial.purpose, trial.contact, trial.privacy.contact]:
+    for text in [trial.contact, trial.privacy.contact]:
         assert _sees(html, text)
+    registered = [trial.purpose, trial.privacy.statement]
+    registered += [outcome.description for outcome in trial.outcomes]
+    registered += [hypothesis.statement for hypothesis in trial.analysis.hypotheses]
     for language in trial.languages:
         assert _sees(html, localized(trial.organisation, language))
+        for value in registered:  # the pre-registration in every language of the trial
+            assert isinstance(value, dict) and _sees(html, value[language])
     assert _sees(html, f"{PUBLIC_URL}/register")
     # The researchers' notes are in the public register (and never on a kiosk page).
     notes = {claim.note for arm in trial.arms for claim in arm.claims if claim.note}

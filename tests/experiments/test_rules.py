@@ -147,6 +147,29 @@ CASES: list[tuple[str, Mutation, str, str, str]] = [
         "figures.returns_last_year.denominator",
     ),
     (
+        "register-languages",
+        _set("purpose", "Help people consider assisted voluntary return."),
+        "warning",
+        "the purpose is shown on the public register, which the disclosure sends visitors to, "
+        "in one language only: give it per language ('en:', 'ar:')",
+        "purpose",
+    ),
+    (
+        "register-languages",
+        _delete("analysis.hypotheses.0.statement.ar"),
+        "error",
+        "missing ar (العربية) text for hypothesis 'h1'",
+        "analysis.hypotheses.0.statement",
+    ),
+    (
+        "register-languages",
+        _set("outcomes.1.description.nl", "Nederlands"),
+        "error",
+        "the description of outcome 'opened_country_info' has text in 'nl', which is not in "
+        "'languages'",
+        "outcomes.1.description.nl",
+    ),
+    (
         "every-language",
         _delete("disclosure.ar"),
         "error",
