@@ -80,9 +80,9 @@ def read_database(
                     "load` (or write simulated visits with `nudgelab simulate`)"
                 )
             preregistered = preregistered_trial(record, trial)
-            step("counting visits per arm and stratum (SQL)")
+            step("counting visits per arm and stratum, and the data-quality tallies (one SQL pass)")
             counts = load_counts(conn, trial.id, outcome_specs(preregistered, trial))
-            step("checking data quality (SQL)")
+            step("checking data quality (from the same pass)")
             quality = read_quality(conn, trial, counts)
             if record_look:
                 _record(conn, trial.id, counts.data_hash, now)
