@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install kiosk test lint browser screenshots calibration
+.PHONY: install kiosk test lint browser frontserver screenshots calibration
 
 $(BIN)/nudgelab: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,14 +15,20 @@ $(BIN)/nudgelab: pyproject.toml
 install: $(BIN)/nudgelab
 	@if [ -d app/translations ]; then $(BIN)/pybabel -q compile -f -d app/translations; fi
 
-## kiosk: start the kiosk app on SQLite (instance/) with the example trial and a kiosk registered
+## kiosk: start the kiosk app and the research console on SQLite (instance/) with the example
+## trial and a kiosk registered; `make kiosk PORT=8080` listens on another port (default 5000)
+PORT ?= 5000
 kiosk: install
-	$(BIN)/nudgelab serve --demo
+	$(BIN)/nudgelab serve --demo --port $(PORT)
 
-## lint: ruff and the import contracts (experiments <- app, analysis; app -/- analysis)
+## lint: ruff, the import contracts (experiments <- app, analysis; app -/- analysis) and the
+## dependency audit (pip-audit: fails on a known vulnerability; when the vulnerability database
+## cannot be reached it says the packages were NOT audited and does not fail, unless
+## NUDGELAB_AUDIT_REQUIRED=1; see docs/deploy.md)
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/python deploy/audit_dependencies.py
 
 ## browser: what the browser tests (tests/browser) need: Playwright for Python in .venv,
 ## axe-core from npm (node_modules/, git-ignored) and Debian's Chromium (apt-get, when this
@@ -39,8 +45,20 @@ browser: install
 	    sudo apt-get update -q && sudo apt-get install -y -q chromium; \
 	  else echo "Chromium not found and apt-get not allowed here: install chromium for the browser tests"; fi; fi
 
-## test: lint, then the whole test suite (SQLite and PostgreSQL, the kiosk in Chromium)
-test: lint browser
+## frontserver: Debian's nginx (apt-get, when this machine allows it) and openssl, for the
+## fault tests of the deployed stack (tests/production). Without nginx those tests skip, and
+## fail with CI=true.
+frontserver:
+	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] || ! command -v openssl >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx openssl; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null && command -v apt-get >/dev/null; then \
+	    sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx openssl; \
+	  else echo "nginx not found and apt-get not allowed here: install nginx for tests/production"; fi; fi
+
+## test: lint, then the whole test suite (SQLite and PostgreSQL, the kiosk in Chromium, the
+## deployed stack behind nginx)
+test: lint browser frontserver
 	$(BIN)/pytest
 
 ## screenshots: run the browser tests on SQLite and copy their screenshots into docs/images/kiosk

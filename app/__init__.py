@@ -94,7 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     scrub_logger(logging.getLogger("werkzeug"))
     scrub_logger(app.logger)
 
-    from app import db, errors, events, i18n, kiosk, limits, register
+    from app import db, errors, events, i18n, kiosk, limits, proxy, register
 
     db.init_app(app)
     i18n.init_app(app)
@@ -106,4 +106,5 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     limits.init_app(app)
     app.after_request(_security_headers)
     app.after_request(_public_redirect)
+    proxy.init_app(app)  # X-Forwarded-* from the front server only
     return app

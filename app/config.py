@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.proxy import parse_networks
+
 PREFIX = "NUDGELAB_"
 
 
@@ -224,6 +226,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Redis that keeps the rate-limit counters for all workers, e.g. redis://127.0.0.1:6379/0; "
         "default: each worker counts on its own, in memory (see docs/limits.md)",
         _redis_url,
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        None,
+        "Addresses (or networks, comma-separated) of the front server: X-Forwarded-For and "
+        "X-Forwarded-Proto are applied only to requests from these and removed from all "
+        "others; `nudgelab serve --behind-proxy` sets 127.0.0.1,::1 (see docs/deploy.md)",
+        parse_networks,
     ),
 )
 BY_ENV: dict[str, Setting] = {setting.env: setting for setting in SETTINGS}

@@ -34,11 +34,50 @@ def logger_class() -> type:
     return AddresslessLogger
 
 
+#: Seconds an idle keep-alive connection stays open. Longer than the front server's upstream
+#: ``keepalive_timeout`` (60 s in deploy/nginx/nudgelab.conf), so that nginx, not gunicorn,
+#: closes an idle connection: otherwise a request nginx sends on a connection gunicorn is just
+#: closing is lost (a POST is not retried).
+KEEPALIVE_SECONDS = 75
+
+
+def options(
+    host: str, port: int, workers: int, threads: int = 4, trusted_proxies: str = ""
+) -> dict[str, Any]:
+    """gunicorn's settings for the kiosk app (docs/deploy.md explains them).
+
+    ``gthread`` workers: a worker's threads wait for the database, not the CPU, so 2 workers of
+    4 threads keep 2 cores busy; idle keep-alive connections wait in the worker's poller, not in
+    a thread. ``trusted_proxies`` (comma-separated) is gunicorn's ``forwarded_allow_ips``:
+    ``X-Forwarded-Proto`` counts only from those peers ("" trusts none).
+    """
+    return {
+        "bind": f"{host}:{port}",
+        "worker_class": "gthread",
+        "workers": workers,
+        "threads": threads,
+        "keepalive": KEEPALIVE_SECONDS,
+        "forwarded_allow_ips": trusted_proxies,
+        "accesslog": None,
+        "logger_class": logger_class(),
+        "errorlog": "-",
+        "loglevel": "warning",
+        "timeout": 30,
+        "graceful_timeout": 20,
+        "proc_name": "nudgelab-kiosk",
+    }
+
+
 def serve(
-    factory: Callable[[], Flask], host: str, port: int, workers: int, threads: int = 4
+    factory: Callable[[], Flask],
+    host: str,
+    port: int,
+    workers: int,
+    threads: int = 4,
+    trusted_proxies: str = "",
 ) -> None:
     """Run ``factory()`` (called in each worker) on ``host:port`` until interrupted, with
-    ``workers`` processes of ``threads`` threads each."""
+    ``workers`` processes of ``threads`` threads each (settings: :func:`options`)."""
     try:
         from gunicorn.app.base import BaseApplication
     except ImportError:  # e.g. on Windows: gunicorn does not run there
@@ -47,18 +86,7 @@ def serve(
 
     class KioskServer(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            options: dict[str, Any] = {
-                "bind": f"{host}:{port}",
-                "workers": workers,
-                "threads": threads,
-                "accesslog": None,
-                "logger_class": logger_class(),
-                "errorlog": "-",
-                "loglevel": "warning",
-                "timeout": 30,
-                "proc_name": "nudgelab-kiosk",
-            }
-            for key, value in options.items():
+            for key, value in options(host, port, workers, threads, trusted_proxies).items():
                 self.cfg.set(key, value)
 
         def load(self) -> Flask:

@@ -340,12 +340,26 @@ def kiosk_replace(kiosk_id: str, base_url: str, db_url: str | None) -> None:
     is_flag=True,
     help=f"Set up the database, load and start {DEMO_TRIAL}, register a kiosk, print its URL.",
 )
+@click.option(
+    "--behind-proxy",
+    is_flag=True,
+    help="Served through a front server (deploy/, docs/deploy.md): trust X-Forwarded-For and "
+    "X-Forwarded-Proto from its address only (NUDGELAB_TRUSTED_PROXIES; default 127.0.0.1,::1, "
+    "a front server on this machine).",
+)
 @DB_OPTION
 def serve(
-    host: str, port: int, workers: int, base_url: str | None, demo: bool, db_url: str | None
+    host: str,
+    port: int,
+    workers: int,
+    base_url: str | None,
+    demo: bool,
+    behind_proxy: bool,
+    db_url: str | None,
 ) -> None:
     """Serve the kiosk app (and the public register at /register)."""
     from app import create_app
+    from app.proxy import LOCAL_PROXY, forwarded_allow_ips
     from app.server import serve as run
     from experiments.lifecycle import open_event_log, set_up_demo
 
@@ -353,7 +367,17 @@ def serve(
     overrides: dict[str, object] = {"DATABASE_URL": url}
     if base_url:
         overrides["PUBLIC_URL"] = base_url.rstrip("/")
-    create_app(overrides)  # check the settings now, before the workers start
+    checked = create_app(overrides)  # check the settings now, before the workers start
+    proxies = checked.config["TRUSTED_PROXIES"]
+    if behind_proxy and not proxies:
+        overrides["TRUSTED_PROXIES"] = proxies = LOCAL_PROXY
+    trusted = forwarded_allow_ips(proxies)
+    if proxies == LOCAL_PROXY and host not in ("127.0.0.1", "::1", "localhost"):
+        click.echo(
+            f"warning: the front server is on this machine, but --host {host} lets clients "
+            "bypass it: listen on 127.0.0.1",
+            err=True,
+        )
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base_url = (base_url or f"http://{shown_host}:{port}").rstrip("/")
     if demo:
@@ -365,7 +389,7 @@ def serve(
         click.echo(f"Demo: trial {set_up.loaded.trial.id} is running on {shown(url)}.")
         click.echo(f"Kiosk URL (open it in a browser):\n\n    {base_url}{set_up.kiosk_path}\n")
     click.echo(f"Public register: {base_url}/register   (Ctrl+C stops the server)")
-    run(lambda: create_app(overrides), host, port, workers)
+    run(lambda: create_app(overrides), host, port, workers, trusted_proxies=trusted)
 
 
 COMMANDS: list[click.Command] = [db, trial, kiosk, serve]

@@ -117,7 +117,7 @@ def test_serve_demo_sets_everything_up_and_prints_the_kiosk_url(
     import app.server
 
     served: list[tuple] = []
-    monkeypatch.setattr(app.server, "serve", lambda *args: served.append(args))
+    monkeypatch.setattr(app.server, "serve", lambda *args, **_kw: served.append(args))
     outputs = [run("serve", "--demo", "--port", "5099", "--db", db_url) for _ in range(2)]
     for result in outputs:
         assert result.exit_code == 0, result.output
@@ -167,7 +167,7 @@ def test_serve_base_url_is_the_register_address_visitors_read(
     import app.server
 
     served: list[tuple] = []
-    monkeypatch.setattr(app.server, "serve", lambda *args: served.append(args))
+    monkeypatch.setattr(app.server, "serve", lambda *args, **_kw: served.append(args))
     result = run(
         "serve", "--demo", "--base-url", "https://kiosk.example.org/", "--db", db_url, env={}
     )
