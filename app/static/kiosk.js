@@ -290,6 +290,10 @@
     ["pointerdown", "keydown", "scroll", "touchstart", "wheel"].forEach(function (name) {
       window.addEventListener(name, seen, { passive: true });
     });
+    /* A visitor listening to the narration is there, touch or not. */
+    Array.prototype.forEach.call(document.querySelectorAll("audio"), function (audio) {
+      audio.addEventListener("timeupdate", function () { if (!audio.paused) { seen(); } });
+    });
     window.setInterval(function () {
       if (!ended && Date.now() - last > limit) {
         ended = true;
