@@ -10,13 +10,16 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from flask import Flask, Response, current_app, request
 
 from app.config import StartupError, default_database_url, from_environment, resolve
 from app.logs import scrub_logger
+
+if TYPE_CHECKING:
+    from app.console.results import ResultSources
 
 __all__ = ["StartupError", "configured_database_url", "create_app"]
 
@@ -71,8 +74,13 @@ def configured_database_url() -> str:
     return default_database_url(instance)
 
 
-def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+def create_app(
+    config: Mapping[str, Any] | None = None, *, results: ResultSources | None = None
+) -> Flask:
     """Build the kiosk app; ``config`` overrides defaults and ``NUDGELAB_*`` (tests use it).
+
+    ``results``: how the research console computes reports and exports (the composition root,
+    :mod:`nudgelab.results`, passes them; without them those console pages are unavailable).
 
     Raises :class:`StartupError` for an unknown ``NUDGELAB_*`` variable or a bad value.
     """
@@ -94,7 +102,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     scrub_logger(logging.getLogger("werkzeug"))
     scrub_logger(app.logger)
 
-    from app import db, errors, events, i18n, kiosk, limits, proxy, register
+    from app import console, db, errors, events, i18n, kiosk, limits, proxy, register
 
     db.init_app(app)
     i18n.init_app(app)
@@ -102,6 +110,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(events.bp)
     app.register_blueprint(register.bp)
     app.register_blueprint(kiosk.media.register_bp)  # the register's pictures and narrations
+    console.init_app(app, results)
     errors.init_app(app)
     limits.init_app(app)
     app.after_request(_security_headers)

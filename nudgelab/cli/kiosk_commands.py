@@ -362,6 +362,7 @@ def serve(
     from app.proxy import LOCAL_PROXY, forwarded_allow_ips
     from app.server import serve as run
     from experiments.lifecycle import open_event_log, set_up_demo
+    from nudgelab.results import create_console_app
 
     url = configured_url(db_url)
     overrides: dict[str, object] = {"DATABASE_URL": url}
@@ -388,8 +389,14 @@ def serve(
         _warn(set_up.loaded)
         click.echo(f"Demo: trial {set_up.loaded.trial.id} is running on {shown(url)}.")
         click.echo(f"Kiosk URL (open it in a browser):\n\n    {base_url}{set_up.kiosk_path}\n")
+        database = f" --db {db_url}" if db_url else ""
+        click.echo(
+            f"Research console: {base_url}/console/\n"
+            "Create its first account (an admin; the command prints a one-time password):\n\n"
+            f"    nudgelab user add you@example.org --role admin{database}\n"
+        )
     click.echo(f"Public register: {base_url}/register   (Ctrl+C stops the server)")
-    run(lambda: create_app(overrides), host, port, workers, trusted_proxies=trusted)
+    run(lambda: create_console_app(overrides), host, port, workers, trusted_proxies=trusted)
 
 
 COMMANDS: list[click.Command] = [db, trial, kiosk, serve]

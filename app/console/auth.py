@@ -1,0 +1,209 @@
+"""Signing in and out of the console (Flask-Login), and changing one's password.
+
+The session cookie holds only the account id; every request reads the account again, so a
+disabled account is signed out at its next request. Failed sign-ins are counted by
+:func:`experiments.store.users.authenticate`, which locks an account for a while after too many;
+the page then says until when. A one-time password must be replaced at the first sign-in.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from flask import Flask, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import (
+    LoginManager,
+    UserMixin,
+    current_user,
+    login_required,
+    login_user,
+    logout_user,
+)
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import EmailField, PasswordField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+from app.console.blueprint import bp
+from app.db import commit, get_connection
+from experiments.store.audit import Actor
+from experiments.store.users import (
+    MIN_PASSWORD_LENGTH,
+    AccountError,
+    Role,
+    User,
+    authenticate,
+    get_user,
+    set_password,
+)
+
+
+class Account(UserMixin):
+    """The signed-in account, for Flask-Login and the templates."""
+
+    def __init__(self, user: User) -> None:
+        self.account = user
+        self.id = str(user.id)
+        self.email = user.email
+        self.role = user.role
+
+    @property
+    def actor(self) -> Actor:
+        """Who the audit log names for this account's actions."""
+        return Actor(self.email, "console")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+
+login_manager = LoginManager()
+login_manager.login_view = "console.sign_in"
+login_manager.login_message = "Please sign in to use the console."
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def _load(user_id: str) -> Account | None:
+    if not user_id.isdigit():
+        return None
+    user = get_user(get_connection(), int(user_id))
+    if user is None or not user.active:
+        return None
+    return Account(user)
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+
+
+#: Pages a signed-in account with a one-time password may still open.
+_BEFORE_NEW_PASSWORD = frozenset({"console.password", "console.sign_out", "console.sign_in"})
+
+
+@bp.before_request
+def _idle_timeout() -> None:
+    """End a console session that has been idle for ``CONSOLE_IDLE_MINUTES``."""
+    now = int(datetime.now(UTC).timestamp())
+    seen = session.get("seen")
+    limit = current_app.config["CONSOLE_IDLE_MINUTES"] * 60
+    if current_user.is_authenticated and isinstance(seen, int) and now - seen > limit:
+        logout_user()
+        session.clear()
+        flash("Your session ended after a time without use; please sign in again.")
+    session["seen"] = now
+
+
+@bp.before_request
+def _new_password_first() -> Response | None:
+    """After signing in with a one-time password, the password page comes first."""
+    if (
+        current_user.is_authenticated
+        and current_user.account.password_change_required
+        and request.endpoint not in _BEFORE_NEW_PASSWORD
+    ):
+        return redirect(url_for("console.password"))
+    return None
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("E-mail address", validators=[DataRequired(), Length(max=320)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1000)])
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+    new = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=1000)],
+    )
+    repeat = PasswordField(
+        "New password again", validators=[DataRequired(), EqualTo("new", "Not the same.")]
+    )
+
+
+REFUSALS = {
+    "bad": "That e-mail address and password do not match an account.",
+    "disabled": "This account is disabled; ask an admin.",
+}
+
+
+@bp.route("/sign-in", methods=["GET", "POST"])
+def sign_in() -> str | Response:
+    """The sign-in form; after too many failed attempts the account is locked for a while."""
+    if current_user.is_authenticated:
+        return redirect(url_for("console.trials"))
+    form = SignInForm()
+    error = None
+    status = 200
+    if form.validate_on_submit():
+        now = datetime.now(UTC)
+        result = authenticate(
+            get_connection(), form.email.data or "", form.password.data or "", now
+        )
+        commit()  # failed-attempt counters change either way
+        if result.user is not None:
+            session.clear()
+            login_user(Account(result.user))
+            session["seen"] = int(now.timestamp())
+            if result.user.password_change_required:
+                return redirect(url_for("console.password"))
+            return redirect(_next_page())
+        if result.reason == "locked" and result.locked_until is not None:
+            minutes = max(1, round((result.locked_until - now).total_seconds() / 60))
+            error = (
+                "Too many failed sign-ins: this account is locked until "
+                f"{result.locked_until:%H:%M} UTC (about {minutes} minutes). Try again then, "
+                "or ask an admin to set a new password."
+            )
+        else:
+            error = REFUSALS.get(result.reason or "bad", REFUSALS["bad"])
+        status = 401
+    elif request.method == "POST":
+        status = 400
+    return render_template("console/sign_in.html", form=form, error=error), status
+
+
+def _next_page() -> str:
+    """Where to go after signing in: a console page asked for, else the trial list."""
+    target = request.args.get("next", "")
+    if target.startswith("/console/") and not target.startswith("//"):
+        return target
+    return url_for("console.trials")
+
+
+@bp.post("/sign-out")
+@login_required
+def sign_out() -> Response:
+    logout_user()
+    session.clear()
+    flash("Signed out.")
+    return redirect(url_for("console.sign_in"))
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def password() -> str | Response:
+    """Change one's own password (required after signing in with a one-time password)."""
+    form = PasswordForm()
+    error = None
+    if form.validate_on_submit():
+        check = authenticate(
+            get_connection(), current_user.email, form.current.data or "", datetime.now(UTC)
+        )
+        if check.user is None:
+            commit()
+            error = "The current password is not right."
+        else:
+            try:
+                set_password(
+                    get_connection(), current_user.email, form.new.data or "", current_user.actor
+                )
+            except AccountError as refused:
+                error = refused.message
+            else:
+                commit()
+                flash("Your password is changed.")
+                return redirect(url_for("console.trials"))
+    required = current_user.account.password_change_required
+    return render_template("console/password.html", form=form, error=error, required=required)

@@ -1,0 +1,55 @@
+"""The console's reports and exports: ``analysis`` wired into the app by the composition root.
+
+``app`` never imports ``analysis`` (the kiosk computes no statistics). The console gets the two
+things it needs from the statistics, the report's HTML and the export files, as callables that
+this module builds on ``analysis`` and passes to :func:`app.create_app`
+(:class:`app.console.results.ResultSources`). Each is computed on request from the event log,
+so a download is always current and, like ``nudgelab analyze`` and ``nudgelab export``, counts
+as one recorded look at the results.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import Engine
+
+from analysis import analyze
+from analysis.export_bundle import export_bundle
+from analysis.report import render_figures, render_html
+from app import create_app
+from app.console.results import ResultSources
+from experiments.lifecycle import open_trial
+
+
+def report_html(engine: Engine, trial_id: str) -> str:
+    """The trial's report as one HTML page (figures embedded); records a look."""
+    opened = open_trial(trial_id, engine, strict=False)
+    report = analyze(opened.trial, engine)
+    return render_html(report, render_figures(report))
+
+
+def export_zip(engine: Engine, trial_id: str) -> tuple[str, bytes]:
+    """The trial's export files in one zip (``TRIAL-export/…``); records a look."""
+    opened = open_trial(trial_id, engine, strict=False)
+    folder = f"{trial_id}-export"
+    buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory() as temporary:
+        bundle = export_bundle(opened.trial, engine, temporary)
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in bundle.files:
+                archive.write(path, f"{folder}/{path.name}")
+    return f"{folder}.zip", buffer.getvalue()
+
+
+RESULTS = ResultSources(report=report_html, export=export_zip)
+
+
+def create_console_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """The app with the console's reports and exports (what ``nudgelab serve`` runs)."""
+    return create_app(config, results=RESULTS)

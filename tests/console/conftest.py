@@ -1,0 +1,88 @@
+"""Fixtures of the console tests: the app as ``nudgelab serve`` builds it (with the reports and
+exports of the composition root), on each database, with one account per role."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from flask import Flask
+
+from app.db import dispose
+from app.i18n import TRANSLATIONS
+from nudgelab.results import RESULTS
+from tests.console.helpers import PASSWORD, Console, add_account
+from tests.factories import PUBLIC_URL
+
+
+@pytest.fixture(scope="session")
+def translations(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The committed catalogues, compiled (as in tests/app/conftest.py)."""
+    target = tmp_path_factory.mktemp("console-translations")
+    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
+        folder = target / po.relative_to(TRANSLATIONS).parent
+        folder.mkdir(parents=True)
+        shutil.copy(po, folder / "messages.po")  # the app lists languages by their .po
+        with po.open("rb") as source, (folder / "messages.mo").open("wb") as compiled:
+            write_mo(compiled, read_po(source))
+    return str(target)
+
+
+@pytest.fixture
+def make_console_app(db_url: str, translations: str) -> Iterator[Callable[..., Flask]]:
+    apps: list[Flask] = []
+
+    def factory(**config: Any) -> Flask:
+        from app import create_app
+
+        settings = {
+            "DATABASE_URL": db_url,
+            "SECRET_KEY": "console-test-secret-" + "0123456789abcdef" * 4,
+            "TESTING": True,
+            "BABEL_TRANSLATION_DIRECTORIES": translations,
+            "PUBLIC_URL": PUBLIC_URL,
+            **config,
+        }
+        app = create_app(settings, results=RESULTS)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        dispose(app)
+
+
+@pytest.fixture
+def console_app(make_console_app: Callable[..., Flask]) -> Flask:
+    app = make_console_app()
+    for email, role in ACCOUNTS.items():
+        add_account(app, email, role)
+    return app
+
+
+#: One account per role (the researcher "owner" becomes a member of the trials it loads).
+ACCOUNTS = {
+    "owner@example.org": "researcher",
+    "other@example.org": "researcher",
+    "evaluator@example.org": "evaluator",
+    "admin@example.org": "admin",
+}
+
+
+@pytest.fixture
+def owner(console_app: Flask) -> Console:
+    return Console(console_app).signed_in("owner@example.org", PASSWORD)
+
+
+@pytest.fixture
+def evaluator(console_app: Flask) -> Console:
+    return Console(console_app).signed_in("evaluator@example.org", PASSWORD)
+
+
+@pytest.fixture
+def admin(console_app: Flask) -> Console:
+    return Console(console_app).signed_in("admin@example.org", PASSWORD)
