@@ -40,6 +40,20 @@ if TYPE_CHECKING:
     help="Smallest figure a norm may show (smaller counts can single people out).",
 )
 @click.option(
+    "--max-image-kb",
+    default=500,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Largest image file a trial may show, in kB (1000 bytes).",
+)
+@click.option(
+    "--max-audio-kb",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Largest narration file, in kB (1000 bytes).",
+)
+@click.option(
     "--today",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
@@ -52,6 +66,8 @@ def check(
     max_age_days: int,
     max_mde: float,
     small_count: int,
+    max_image_kb: int,
+    max_audio_kb: int,
     today: datetime | None,
     strict: bool,
     quiet: bool,
@@ -73,6 +89,8 @@ def check(
         max_age_days=max_age_days,
         max_mde_points=max_mde,
         small_count=small_count,
+        max_image_bytes=max_image_kb * 1000,
+        max_audio_bytes=max_audio_kb * 1000,
     )
     failed = False
     for path in paths:
