@@ -370,3 +370,50 @@ def test_pauses_are_a_table_of_their_own(engine: Engine, loaded: Trial) -> None:
         store.pause_trial(conn, loaded.id, now=NOW)
         rows = conn.execute(select(trial_pauses.c.paused_at, trial_pauses.c.resumed_at)).all()
     assert [(store.aware(a), b) for a, b in rows] == [(NOW, None)]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_migration_0003_renames_the_old_statuses_and_keeps_the_kiosks(empty_url: str) -> None:
+    from sqlalchemy import insert, text
+
+    from experiments.eventlog import make_engine, upgrade
+
+    upgrade(empty_url, "0002")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            for trial_id, status in (("a", "loaded"), ("b", "stopped"), ("c", "running")):
+                conn.execute(
+                    text(
+                        "INSERT INTO trials (id, title, status, current_version, allocation_secret,"
+                        " created_at) VALUES (:id, :id, :status, 'v', 's', :now)"
+                    ),
+                    {"id": trial_id, "status": status, "now": NOW},
+                )
+            conn.execute(
+                text(
+                    "INSERT INTO kiosks (id, trial_id, location, token_hash, active, created_at) "
+                    "VALUES ('k', 'c', 'loc-a', :hash, :on, :now)"
+                ),
+                {"hash": store.token_hash("t"), "on": True, "now": NOW},
+            )
+        upgrade(engine)
+        with engine.begin() as conn:
+            statuses = {r.id: r.status for r in store.list_trials(conn)}
+            (kiosk,) = store.list_kiosks(conn)
+            store.audit(conn, CLI, "migrated")
+            conn.execute(insert(trial_pauses).values(trial_id="c", paused_at=NOW))
+    finally:
+        engine.dispose()
+    assert statuses == {
+        "a": store.TrialStatus.DRAFT,
+        "b": store.TrialStatus.CLOSED,
+        "c": store.TrialStatus.RUNNING,
+    }
+    assert (kiosk.state, kiosk.last_seen_at, kiosk.revoked_at) == ("active", None, None)
