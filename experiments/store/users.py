@@ -238,6 +238,7 @@ def authenticate(conn: Connection, email: str, password: str, now: datetime) -> 
         return SignIn(None, "bad")
     user = _user(row)
     if user.locked(now):
+        _verify(_DUMMY_HASH, password)  # the same time as any other answer
         return SignIn(None, "locked", user.locked_until)
     if not _verify(row.password_hash, password):
         return _failed(conn, user, now)
