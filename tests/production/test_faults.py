@@ -159,14 +159,16 @@ def test_slow_clients_are_held_by_the_front_server(
 ) -> None:
     """20 connections that send one header line per second, through nginx (the configuration
     as shipped, rate limits included): health probes keep answering (p99 < 1 s) and the
-    kiosks' visits go on."""
+    kiosks' visits go on. The kiosks start 2 s before the attack, so that the probes measure
+    the attack and not the server's first seconds under load (its database pools filling)."""
     with front_server(server.port, tmp_path) as front:
         endpoint = Endpoint.through(front)
+        load = background(run_kiosks, setup, endpoint, 16, think=0.5, drain=30)
+        time.sleep(2)
         connect = tls_connector(front.https_port, "127.2.0.1", front.context(), SERVER_NAME)
-        attack = background(slow_headers, connect, 20, 15)
+        attack = background(slow_headers, connect, 20, 14)
         time.sleep(1.5)
-        load = background(run_kiosks, setup, endpoint, 12, think=0.5, drain=30)
-        probes = probe_health(endpoint, 12)
+        probes = probe_health(endpoint, 11)
         attacked = attack.result(timeout=60)
         stats = load.result(timeout=90)
     failed = sum(1 for seconds in probes if seconds == float("inf"))
@@ -176,6 +178,7 @@ def test_slow_clients_are_held_by_the_front_server(
         f"{percentile(probes, 0.5) * 1e3:.1f} ms, p99 {p99 * 1e3:.1f} ms"
     )
     assert attacked["opened"] >= 20
+    assert attacked["closed_by_server"] >= 20  # nginx's 10 s header timeout ended each
     assert failed == 0 and p99 < 1.0
     assert_consistent(scratch_url, setup, stats)
 
@@ -189,7 +192,7 @@ def test_slow_clients_take_gunicorn_down_without_the_front_server(server: Server
     attack.result(timeout=60)
     failed = sum(1 for seconds in probes if seconds == float("inf"))
     print(f"\ndirect: probes {len(probes)}, failed {failed}")
-    assert failed >= len(probes) // 2
+    assert failed >= 1 and percentile(probes, 0.99) >= 1.0
 
 
 def test_a_flood_of_starts_from_one_kiosk_is_cut_by_the_front_server(
