@@ -236,7 +236,8 @@ def test_whole_visit_of_the_example_trial(app: Flask, example_trial: Trial, lang
     assert visitor.sees(arm.material[language].title)
     with app.test_request_context(), force_locale(language):
         buttons = [gettext("Finish"), gettext("Don't use my visit for the study"), gettext("Why?")]
-    for text in buttons + [outcome.label[language] for outcome in trial.outcomes]:  # type: ignore[index]
+    labels = [outcome.label[language] for outcome in trial.outcomes if outcome.label]
+    for text in buttons + labels:
         assert visitor.sees(text)
     assert visitor.taps("contact_requested").status_code == 200
     visitor.asks_why()
