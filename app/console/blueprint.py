@@ -8,11 +8,18 @@ from flask_wtf.csrf import generate_csrf
 
 bp = Blueprint("console", __name__, url_prefix="/console")
 
+#: Console endpoints that take bodies larger than ``NUDGELAB_MAX_CONTENT_LENGTH`` (uploads of
+#: trial files with their media), and their limits in bytes.
+LARGE_BODIES: dict[str, int] = {}
+
 
 @bp.before_request
 def _check_csrf() -> None:
     """Refuse (400) a console POST without the form's CSRF token (or X-CSRFToken header)."""
     if request.method == "POST":
+        limit = LARGE_BODIES.get(request.endpoint or "")
+        if limit is not None:
+            request.max_content_length = limit
         current_app.extensions["csrf"].protect()
 
 
