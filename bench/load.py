@@ -280,21 +280,32 @@ class Stats:
     unsent: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
-    def add(self, seconds: float, status: int | None) -> None:
+    by_kind: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, seconds: float, status: int | None, kind: str = "bare") -> None:
         with self.lock:
             self.requests += 1
             self.latencies.append(seconds)
+            self.by_kind.setdefault(kind, []).append(seconds)
             if status is None:
                 self.network_errors += 1
             else:
                 self.statuses[status] += 1
 
-    def percentile(self, share: float) -> float:
-        """Milliseconds below which ``share`` of the requests were answered."""
-        ordered = sorted(self.latencies)
+    def percentile(self, share: float, kind: str | None = None) -> float:
+        """Milliseconds below which ``share`` of the requests (of ``kind``) were answered."""
+        ordered = sorted(self.latencies if kind is None else self.by_kind.get(kind, []))
         if not ordered:
             return float("nan")
         return ordered[min(len(ordered) - 1, int(share * len(ordered)))] * 1e3
+
+    def kinds(self) -> str:
+        """Count, p50 and p99 of each kind of request."""
+        return "; ".join(
+            f"{kind} {len(values)}: p50 {self.percentile(0.5, kind):.0f} / p99 "
+            f"{self.percentile(0.99, kind):.0f} ms"
+            for kind, values in sorted(self.by_kind.items())
+        )
 
 
 class Budget:
@@ -345,6 +356,7 @@ class Kiosk:
         *,
         drop_answer: bool = False,
     ) -> tuple[int, str] | None:
+        kind = "api" if path.startswith("/api/") else path.rsplit("/", 1)[1]
         """One request on the kiosk's keep-alive connection: (status, body), or None when it
         failed (network error, or ``drop_answer``: the answer is lost on its way)."""
         if not self.budget.take():
@@ -368,9 +380,9 @@ class Kiosk:
                 self._close()
         except (OSError, HTTPException):
             self._close()
-            self.stats.add(time.perf_counter() - began, None)
+            self.stats.add(time.perf_counter() - began, None, kind)
             return None
-        self.stats.add(time.perf_counter() - began, status)
+        self.stats.add(time.perf_counter() - began, status, kind)
         return None if drop_answer else (status, data)
 
     def _close(self) -> None:
@@ -778,13 +790,50 @@ def run_bare(
 # -- the command -----------------------------------------------------------------------------
 
 
-def describe(stats: Stats) -> str:
+class CpuMeter:
+    """CPU seconds used by a server's processes (the gunicorn arbiter and its workers) and by
+    the PostgreSQL backends of its database, from Linux's ``/proc`` (the steadier figure on a
+    shared machine: other load slows a request, but hardly changes the CPU it needs)."""
+
+    def __init__(self, server_pid: int, url: str) -> None:
+        self.server_pid, self.database = server_pid, make_url(url).database
+        self.admin = create_engine(url)
+        self.start: list[dict[int, float]] = []
+
+    def _backends(self) -> list[int]:
+        with self.admin.connect() as conn:
+            query = text("SELECT pid FROM pg_stat_activity WHERE datname = :db")
+            return list(conn.execute(query, {"db": self.database}).scalars())
+
+    def _now(self) -> list[dict[int, float]]:
+        family = ingest._family(self.server_pid)
+        return [ingest.cpu_seconds(family), ingest.cpu_seconds(self._backends())]
+
+    def __enter__(self) -> CpuMeter:
+        self.start = self._now()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        end = self._now()
+        self.used = [
+            sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+            for before, after in zip(self.start, end, strict=True)
+        ]
+        self.admin.dispose()
+
+    def per_request(self, requests: int) -> str:
+        app, db = (seconds / max(1, requests) * 1e3 for seconds in self.used)
+        return f"CPU {app:.2f} ms app + {db:.2f} ms PostgreSQL per request"
+
+
+def describe(stats: Stats, cpu: CpuMeter | None = None) -> str:
     rate = stats.requests / stats.seconds if stats.seconds else 0.0
     failed = stats.network_errors + sum(n for status, n in stats.statuses.items() if status >= 500)
     return (
         f"{rate:7.1f} req/s  p50 {stats.percentile(0.50):6.1f}  p95 "
         f"{stats.percentile(0.95):6.1f}  p99 {stats.percentile(0.99):6.1f} ms  "
-        f"({stats.requests} requests, {failed} 5xx or network errors)"
+        f"({stats.requests} requests, {failed} 5xx or network errors"
+        + (f"; {cpu.per_request(stats.requests)})" if cpu else ")")
     )
 
 
@@ -812,15 +861,16 @@ def run_one(through: str, args: argparse.Namespace, workdir: Path) -> bool:
         )
         endpoint = stack.enter_context(endpoint_for(through, server.port, workdir, stack))
         load_before = os.getloadavg()
-        stats = run_kiosks(
-            setup,
-            endpoint,
-            args.duration,
-            think=args.think,
-            faults=Faults(args.lose, args.resend),
-            drain=args.drain,
-            max_requests=args.max_requests,
-        )
+        with CpuMeter(server.pid, url) as cpu:
+            stats = run_kiosks(
+                setup,
+                endpoint,
+                args.duration,
+                think=args.think,
+                faults=Faults(args.lose, args.resend),
+                drain=args.drain,
+                max_requests=args.max_requests,
+            )
         load_after = os.getloadavg()
         check = check_database(url, setup, stats)
         print(
@@ -834,8 +884,9 @@ def run_one(through: str, args: argparse.Namespace, workdir: Path) -> bool:
             f"refused starts {stats.refused_starts}, lost answers {stats.lost_answers}, "
             f"batches sent twice {stats.resent_batches}, events refused {stats.refused_events}"
         )
-        print(f"requests {describe(stats)}")
+        print(f"requests {describe(stats, cpu)}")
         print(f"statuses {dict(sorted(stats.statuses.items()))}")
+        print(f"by request: {stats.kinds()}")
         print(f"database: {check.summary()}")
         print(
             "CHECK "
@@ -844,18 +895,26 @@ def run_one(through: str, args: argparse.Namespace, workdir: Path) -> bool:
         if args.bare:
             bare_url = stack.enter_context(ingest.database("postgresql", workdir, "bare", url))
             ingest.prepare_bare(bare_url)
-            port, _pid = stack.enter_context(
+            port, bare_pid = stack.enter_context(
                 ingest.server("bare", bare_url, args.workers, 4, workdir / "bare.log")
             )
             bare_endpoint = stack.enter_context(endpoint_for(through, port, workdir, stack))
-            bare = run_bare(bare_endpoint, args.kiosks, args.duration, args.max_requests)
-            print(f"bare Flask + one INSERT, {through}, {args.kiosks} clients: {describe(bare)}")
+            with CpuMeter(bare_pid, url) as bare_cpu:
+                bare = run_bare(bare_endpoint, args.kiosks, args.duration, args.max_requests)
+            print(
+                f"bare Flask + one INSERT, {through}, {args.kiosks} clients: "
+                f"{describe(bare, bare_cpu)}"
+            )
             ours = stats.requests / stats.seconds
             theirs = bare.requests / bare.seconds
+            cpu_ratio = (sum(cpu.used) / max(1, stats.requests)) / (
+                sum(bare_cpu.used) / max(1, bare.requests)
+            )
             print(
                 f"ratio nudgelab/bare: requests/s {ours / theirs:.2f}, p50 "
                 f"{stats.percentile(0.5) / bare.percentile(0.5):.2f}, p99 "
-                f"{stats.percentile(0.99) / bare.percentile(0.99):.2f}"
+                f"{stats.percentile(0.99) / bare.percentile(0.99):.2f}, CPU per request "
+                f"{cpu_ratio:.2f}"
             )
         return check.ok
 
