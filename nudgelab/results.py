@@ -14,6 +14,7 @@ import io
 import tempfile
 import zipfile
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from flask import Flask
@@ -23,14 +24,29 @@ from analysis import analyze
 from analysis.export_bundle import export_bundle
 from analysis.report import render_figures, render_html
 from app import create_app
-from app.console.results import ResultSources
+from app.console.results import LOOK_ACTION, ResultSources
 from experiments.lifecycle import open_trial
+from experiments.store import read_audit
 
 
-def report_html(engine: Engine, trial_id: str) -> str:
-    """The trial's report as one HTML page (figures embedded); records a look."""
+def report_html(engine: Engine, trial_id: str, look_reason: str | None = None) -> str:
+    """The trial's report as one HTML page (figures embedded); records a look.
+
+    ``look_reason``: why this look at a running trial was asked for. The report's Warnings
+    quote it, and the reasons of the earlier interim looks taken in the console (kept in the
+    audit log as ``trial.look``).
+    """
     opened = open_trial(trial_id, engine, strict=False)
     report = analyze(opened.trial, engine)
+    with engine.connect() as conn:
+        earlier = [entry for entry in read_audit(conn, trial_id) if entry.action == LOOK_ACTION]
+    notes = [
+        f"Interim look on {entry.at:%Y-%m-%d %H:%M} UTC by {entry.actor}: {entry.detail}"
+        for entry in earlier
+    ]
+    if look_reason is not None:
+        notes.append(f"This report is an interim look at a running trial; {look_reason}")
+    report = replace(report, warnings=(*report.warnings, *notes))
     return render_html(report, render_figures(report))
 
 

@@ -18,7 +18,7 @@ from wtforms.validators import Length, Optional
 
 from app.console.access import Can, roles, trial_for
 from app.console.blueprint import bp
-from app.console.results import result_sources
+from app.console.results import LOOK_ACTION, result_sources
 from app.db import commit, get_connection, get_engine
 from experiments import store
 from experiments.store.audit import audit
@@ -62,7 +62,7 @@ def report(trial_id: str) -> Response:
     trial_for(trial_id, Can.RESULTS)
     sources = _sources()
     get_connection().rollback()
-    html = sources.report(get_engine(), trial_id)
+    html = sources.report(get_engine(), trial_id, None)
     audit(get_connection(), current_user.actor, "trial.report", trial_id=trial_id)
     commit()
     return _report_response(trial_id, html, bool(request.args.get("download")))
@@ -107,11 +107,11 @@ def look(trial_id: str) -> str | Response:
         else:
             sources = _sources()
             conn.rollback()
-            html = sources.report(get_engine(), trial_id)
             kind = "planned interim look" if planned else "unplanned interim look"
             detail = f"{kind}; reason: {reason}" if reason else kind
+            html = sources.report(get_engine(), trial_id, f"{detail} ({current_user.email})")
             audit(
-                get_connection(), current_user.actor, "trial.look", trial_id=trial_id, detail=detail
+                get_connection(), current_user.actor, LOOK_ACTION, trial_id=trial_id, detail=detail
             )
             commit()
             return _report_response(trial_id, html, False)

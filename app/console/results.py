@@ -15,15 +15,18 @@ from flask import Flask, current_app
 from sqlalchemy import Engine
 
 RESULTS_KEY = "nudgelab.results"
+#: The audit action of an interim look taken in the console (its detail holds the reason).
+LOOK_ACTION = "trial.look"
 
 
 @dataclass(frozen=True)
 class ResultSources:
-    """``report(engine, trial_id)``: the report's HTML page; ``export(engine, trial_id)``:
-    a file name and its bytes (a zip of the export files). Each call counts as one look at
-    the results, recorded by ``analysis`` in the event log."""
+    """``report(engine, trial_id, look_reason)``: the report's HTML page (``look_reason``: why
+    this interim look at a running trial was asked for, quoted in the report's Warnings; None
+    after close); ``export(engine, trial_id)``: a file name and its bytes (a zip of the export
+    files). Each call counts as one look at the results, recorded by ``analysis``."""
 
-    report: Callable[[Engine, str], str]
+    report: Callable[[Engine, str, str | None], str]
     export: Callable[[Engine, str], tuple[str, bytes]]
 
 

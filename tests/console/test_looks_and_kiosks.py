@@ -45,6 +45,8 @@ def test_an_unplanned_look_needs_a_reason_and_is_counted(
     assert report.status_code == 200 and report.mimetype == "text/html"
     html = report.get_data(as_text=True)
     assert "Unplanned look at a running trial" in html
+    warnings = html[html.index("Warnings") :]
+    assert reason in warnings and "owner@example.org" in warnings  # quoted in the Warnings
     assert "sandbox" in report.headers["Content-Security-Policy"]
     assert "script-src" not in report.headers["Content-Security-Policy"]  # default-src 'none'
     assert _looks(console_app) == 1
@@ -56,6 +58,11 @@ def test_an_unplanned_look_needs_a_reason_and_is_counted(
     owner.get(f"/console/trials/{TRIAL}/monitoring")
     owner.get(f"/console/trials/{TRIAL}/monitoring.json")
     assert _looks(console_app) == 1
+    # After close, the report still quotes the earlier look's reason in its Warnings.
+    assert owner.step(TRIAL, "close").status_code == 302
+    final = owner.get(f"/console/trials/{TRIAL}/report").get_data(as_text=True)
+    assert reason in final[final.index("Warnings") :]
+    assert _looks(console_app) == 2
 
 
 def test_console_kiosk_changes_take_effect_at_the_next_request(
