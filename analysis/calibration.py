@@ -100,7 +100,7 @@ from scipy.stats import binom
 from analysis.choices import Choices
 from analysis.corrections import adjust_p_values
 from analysis.counts import KEY_COLUMNS, Counts, OutcomeSpec, count_columns, outcome_column
-from analysis.estimate import Comparison
+from analysis.estimate import ArmCounts, Comparison, compare_arms
 from analysis.estimator_choice import choose_adjustment
 from analysis.interim import (
     family_level,
@@ -122,6 +122,7 @@ __all__ = [
     "Calibration",
     "Cell",
     "CellResult",
+    "ExactSize",
     "Interval",
     "Methods",
     "Metric",
@@ -134,6 +135,8 @@ __all__ = [
     "Strata",
     "band",
     "calibrate",
+    "exact_rejection",
+    "exact_sizes",
     "family_band_level",
     "grid",
     "render_markdown",
@@ -922,6 +925,55 @@ def _metrics(
         )
 
 
+# -- exact A/A rejection of the unadjusted test (no simulation) -------------------------------
+
+#: Largest n per arm whose 2-arm A/A rejection is enumerated (the small-sample test matters there).
+EXACT_MAX_N = 200
+#: Tables less probable than this are left out of the enumeration (their total is reported).
+NEGLIGIBLE_TABLE = 1e-12
+
+
+@dataclass(frozen=True)
+class ExactSize:
+    """The exact A/A rejection probability of the report's unadjusted test, 2 arms of ``n``.
+
+    ``size`` sums the binomial probabilities of the tables the report's comparison declares
+    significant; ``left_out`` is the probability of the tables too improbable to enumerate, so
+    the true size lies in ``[size, size + left_out]``.
+    """
+
+    n_per_arm: int
+    rate: float
+    size: float
+    left_out: float
+
+
+def exact_rejection(n: int, rate: float, alpha: float = ALPHA) -> ExactSize:
+    """Enumerate every likely 2×2 table of two arms of ``n`` visits at a common ``rate`` and
+    sum the probability of those :func:`analysis.estimate.compare_arms` (the report's defaults:
+    z-test, exact unconditional test below an expected count of 5) rejects at ``alpha``."""
+    pmf = binom.pmf(np.arange(n + 1), n, rate)
+    kept = np.flatnonzero(pmf > math.sqrt(NEGLIGIBLE_TABLE))
+    size = covered = 0.0
+    for y1 in kept:
+        for y0 in kept:
+            probability = float(pmf[y1] * pmf[y0])
+            covered += probability
+            arms = [ArmCounts("control", n, int(y0)), ArmCounts("arm", n, int(y1))]
+            comparison = compare_arms(arms, "control", alpha=alpha, correction=CORRECTION)
+            size += probability * bool(comparison.arm("arm").significant)
+    return ExactSize(n, rate, size, max(0.0, 1.0 - covered))
+
+
+def exact_sizes(cells: Sequence[Cell]) -> tuple[ExactSize, ...]:
+    """:func:`exact_rejection` for the 2-arm cells of ``cells`` with at most EXACT_MAX_N per arm."""
+    return tuple(
+        exact_rejection(c.n_per_arm, c.rate)
+        for c in cells
+        if c.arms == 2 and c.n_per_arm <= EXACT_MAX_N
+    )
+
+
 # -- the whole grid --------------------------------------------------------------------------
 
 
@@ -934,6 +986,7 @@ class Calibration:
     seed: int
     quick: bool
     seconds: float
+    exact: tuple[ExactSize, ...] = ()
 
     @property
     def metrics(self) -> tuple[Metric, ...]:
@@ -984,7 +1037,8 @@ def calibrate(
                 results[result.cell] = result
                 report(result)
     ordered = tuple(results[cell] for cell in cells)
-    return Calibration(ordered, budget, seed, quick, time.perf_counter() - started)
+    exact = exact_sizes(cells)
+    return Calibration(ordered, budget, seed, quick, time.perf_counter() - started, exact)
 
 
 # -- the page --------------------------------------------------------------------------------
@@ -1008,6 +1062,7 @@ def render_markdown(calibration: Calibration, command: str = "nudgelab calibrate
             "trial), and share of trials with a null comparison declared significant "
             "after the correction (family-wise error; 5 arms only).",
         ),
+        _exact_section(calibration),
         _table_section(
             calibration,
             "A/A",
@@ -1038,7 +1093,31 @@ def render_markdown(calibration: Calibration, command: str = "nudgelab calibrate
         ),
         _methods_section(calibration),
     ]
-    return "\n\n".join(part.rstrip() for part in parts) + "\n"
+    return "\n\n".join(part.rstrip() for part in parts if part) + "\n"
+
+
+def _exact_section(calibration: Calibration) -> str:
+    if not calibration.exact:
+        return ""
+    lines = [
+        "## Exact false-positive rate of the unadjusted test (2 arms, no simulation)",
+        "",
+        _wrap(
+            "The simulated rates above carry sampling error (±0.005 at 2,000 trials). For two "
+            f"arms of up to {EXACT_MAX_N} visits the A/A rejection probability of the report's "
+            "unadjusted comparison (z-test, exact unconditional test below an expected count of "
+            "5) is computed exactly instead: every likely table goes through the report's "
+            "function and its binomial probability is added when the comparison is significant. "
+            "Tables below a probability of 1e-12 are left out; their total bounds the error. The "
+            "common rate is the cell's control rate (one location)."
+        ),
+        "",
+        "| n per arm | rate | exact false-positive rate | probability left out |",
+        "|---:|---:|---|---|",
+    ]
+    for e in calibration.exact:
+        lines.append(f"| {e.n_per_arm:,} | {e.rate:.2f} | {e.size:.4f} | {e.left_out:.1e} |")
+    return "\n".join(lines)
 
 
 def _wrap(text: str, bullet: bool = False) -> str:

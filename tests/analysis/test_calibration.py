@@ -49,6 +49,7 @@ from analysis.calibration import (
     calibrate,
     comparison_intervals,
     draw,
+    exact_rejection,
     family_band_level,
     grid,
     render_markdown,
@@ -240,8 +241,12 @@ def test_the_page_shows_every_cell_and_band(quick: Calibration) -> None:
         "## Power at the minimum detectable",
         "## Ten looks at an A/A trial",
         "## Methods as run",
+        "## Exact false-positive rate of the unadjusted test",
     ):
         assert heading in page
+    # the quick grid's 2-arm cells of up to 200 per arm are enumerated
+    assert [(e.n_per_arm, e.rate) for e in quick.exact] == [(50, 0.10), (200, 0.30)]
+    assert f"| 50 | 0.10 | {quick.exact[0].size:.4f} |" in page
     for cell in grid(quick=True):
         assert f"| {cell.n_per_arm:,} | {cell.rate:.2f} | {cell.arms} |" in page
     limits = band(0.05, QUICK.replications)
@@ -273,6 +278,23 @@ def _no_correction(sample: Sample) -> Result:
     direct = compare_arms(_arm_counts(sample), sample.control, correction="none")
     tests = tuple(ArmTest(e.arm, e.p_value, e.p_value < sample.alpha) for e in direct.arms[1:])
     return Result(tests, (), True)
+
+
+def test_exact_rejection_is_the_binomial_sum_over_the_rejected_tables() -> None:
+    """Issue 10: A/A rejection of the small-sample test at 50/arm, rate 10% lies in [0.045, top
+    of the 99% band]. Checked here by an independent sum: scipy's binomial weights over the
+    tables compare_arms rejects, every table of the 51 x 51 (none left out)."""
+    n, rate = 50, 0.10
+    pmf = binom.pmf(np.arange(n + 1), n, rate)
+    rejected = np.array([[
+        bool(compare_arms([ArmCounts("control", n, y0), ArmCounts("arm", n, y1)], "control")
+             .arm("arm").significant)
+        for y0 in range(n + 1)] for y1 in range(n + 1)])  # fmt: skip
+    exact = float(pmf @ rejected.astype(float) @ pmf)
+    found = exact_rejection(n, rate)
+    assert found.size <= exact <= found.size + found.left_out + 1e-15
+    assert 0.045 <= exact <= band(0.05, 2000).high
+    assert exact_rejection(50, 0.02).size < 0.02  # two successes in all: no test reaches 5%
 
 
 def test_a_wrong_interval_is_flagged() -> None:
