@@ -233,6 +233,11 @@ def test_the_narration_plays_only_on_a_tap_and_each_play_is_logged_once(
         screen.check("narration")
 
         # The service worker keeps the picture and the narration: there without a connection.
+        # (A page loaded while the worker was still installing stays uncontrolled: reload it.)
+        page.wait_for_function(
+            "() => navigator.serviceWorker.getRegistration().then((r) => !!(r && r.active))"
+        )
+        page.reload()
         page.wait_for_function(
             "() => navigator.serviceWorker && navigator.serviceWorker.controller"
         )
