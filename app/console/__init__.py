@@ -12,7 +12,17 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
-from app.console import admin, auth, kiosks, monitoring, reports, results, session, trials
+from app.console import (
+    admin,
+    auth,
+    kiosks,
+    loading,
+    monitoring,
+    reports,
+    results,
+    session,
+    trials,
+)
 from app.console.blueprint import bp
 from app.console.results import ResultSources
 
@@ -35,4 +45,4 @@ def init_app(app: Flask, sources: ResultSources | None = None) -> None:
 
 
 #: The modules whose routes make up the console (imported for their routes).
-PAGES = (admin, auth, kiosks, monitoring, reports, trials)
+PAGES = (admin, auth, kiosks, loading, monitoring, reports, trials)
