@@ -95,6 +95,9 @@ def test_a_narration_plays_only_on_a_tap_with_its_transcript_one_tap_away(app: F
             )
         ).scalar_one()
     assert recorded == trial.material_version("gain", "en")
+    # The register inside the kiosk frame takes the files from the kiosk's own path.
+    inside = visitor.client.get(f"{path}register").get_data(as_text=True)
+    assert set(_media(inside)) == {f"{path}media/{arm.audio['en'].sha256}" for arm in trial.arms}
     # A Dutch visit has no Dutch narration, so no player.
     dutch = _visit_arm(app, path, "nl", "gain")
     assert "<audio" not in dutch.text
