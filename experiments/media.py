@@ -268,7 +268,7 @@ def _archive_start(source: str) -> int:
     return index + 1 if index >= 0 else -1
 
 
-@lru_cache(maxsize=32)
+@lru_cache(maxsize=8)
 def stored_media(source: str) -> dict[str, StoredFile]:
     """The media files in a stored version's archive, by SHA-256 (empty without an archive).
 

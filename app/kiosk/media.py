@@ -11,6 +11,8 @@ version (:mod:`experiments.media`), never from a folder on the server or another
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 
 from flask import Blueprint, Response, abort, current_app, g, request, url_for
@@ -29,11 +31,31 @@ IMMUTABLE = 365 * 24 * 3600
 SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
+#: The media of the versions served lately, by (trial, version): a version never changes, so
+#: its stored text is read from the database once per process, not once per file.
+_KEPT: OrderedDict[tuple[str, str], dict[str, StoredFile]] = OrderedDict()
+_KEPT_VERSIONS = 8
+_LOCK = threading.Lock()
+
+
+def _version_media(trial_id: str, version: str) -> dict[str, StoredFile]:
+    key = (trial_id, version)
+    with _LOCK:
+        if key in _KEPT:
+            _KEPT.move_to_end(key)
+            return _KEPT[key]
+    source = store.version_source(get_connection(), trial_id, version)
+    files = stored_media(source) if source else {}
+    with _LOCK:
+        _KEPT[key] = files
+        while len(_KEPT) > _KEPT_VERSIONS:
+            _KEPT.popitem(last=False)
+    return files
+
+
 def _find(trial_id: str, versions: Iterable[str | None], digest: str) -> StoredFile | None:
-    conn = get_connection()
     for version in dict.fromkeys(v for v in versions if v):
-        source = store.version_source(conn, trial_id, version)
-        found = stored_media(source).get(digest) if source else None
+        found = _version_media(trial_id, version).get(digest)
         if found is not None:
             return found
     return None
