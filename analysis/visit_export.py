@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 
 from analysis.counts import MERGED, OutcomeSpec, itt_query, outcome_column, utc_session
 from analysis.export import EXPORT_KEYS, MergedCells
@@ -37,10 +37,21 @@ def read_visit_rows(
     conn: Connection, trial_id: str, outcomes: Sequence[OutcomeSpec]
 ) -> pd.DataFrame:
     """One row per randomized visit: keys (week as its Monday), opted_out, exposed and one 0/1
-    column per outcome (0 for a visit that opted out, as the analysis counts it)."""
+    column per outcome (0 for a visit that opted out, as the analysis counts it).
+
+    The database counts the visits per combination of these values (a visit row has nothing
+    else), and each combination is repeated as often as it occurs: a trial of a million visits
+    arrives as a few thousand rows.
+    """
     utc_session(conn)
-    result = conn.execute(itt_query(trial_id, outcomes, conn.dialect.name))
-    raw = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    itt = itt_query(trial_id, outcomes, conn.dialect.name).subquery("itt")
+    values = [itt.c[key] for key in EXPORT_KEYS]
+    values += [itt.c.opted_out, itt.c.exposed, *(itt.c[f"f_{o.id}"] for o in outcomes)]
+    grouped = select(*values, func.count().label("visits")).group_by(*values)
+    result = conn.execute(grouped)
+    combos = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    repeat = combos.index.repeat(combos["visits"].astype("int64"))
+    raw = combos.loc[repeat].reset_index(drop=True)
     frame = raw[list(EXPORT_KEYS)].astype(str)
     opted = raw["opted_out"].astype("int64")
     frame["opted_out"] = opted
