@@ -61,10 +61,12 @@ frontserver:
 test: lint browser frontserver
 	$(BIN)/pytest
 
-## screenshots: run the browser tests on SQLite and copy their screenshots into docs/images/kiosk
+## screenshots: run the browser tests on SQLite and copy their screenshots into docs/images/kiosk;
+## take the research console's into docs/images/console
 screenshots: browser
 	$(BIN)/pytest -q tests/browser -k "not postgresql"
 	$(BIN)/python -m tests.browser.docs_images
+	$(BIN)/python -m tests.console.screenshots
 
 ## calibration: simulate the report's methods on the full grid, rewrite docs/calibration.md
 calibration: install
