@@ -136,6 +136,10 @@ def layout_kiosk(tmp_path: Path, translations: str) -> Iterator[LiveKiosk]:  # n
             "TESTING": True,
             "BABEL_TRANSLATION_DIRECTORIES": translations,
             "PUBLIC_URL": PUBLIC_URL,
+            # The layout tests start visit after visit on one kiosk within seconds; the start
+            # interval and the per-address limit (tests/app/test_limits.py) would refuse them.
+            "START_INTERVAL_SECONDS": 0,
+            "START_LIMIT": None,
         }
     )
     try:
