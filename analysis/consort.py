@@ -54,7 +54,8 @@ class Flow:
     """The participant flow of a trial; ``not_randomized`` visits lack an assignment.
 
     ``pauses`` are the times the trial was paused: kiosks randomized nobody and stored nothing
-    for the trial then, so no visit of the flow falls inside one."""
+    for the trial then (a visit under way when the pause began keeps only what it logged
+    before it, and its opt-out), so no visit of the flow starts inside one."""
 
     arms: tuple[ArmFlow, ...]
     not_randomized: int = 0

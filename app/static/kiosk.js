@@ -3,7 +3,8 @@
  * 1. Event queue: outcome buttons put their event in localStorage and POST it to the events API
  *    with its idempotency key, in batches of at most data-batch events (the server's
  *    NUDGELAB_MAX_EVENTS_PER_REQUEST). An event leaves the queue only when the server has
- *    acknowledged it ("stored", "duplicate" and "discarded" all count) or has refused that one
+ *    acknowledged it ("stored", "duplicate" and "discarded" all count; "discarded" also answers
+ *    events of a paused or closed trial, so they are dropped, not resent) or has refused that one
  *    event by its index (400 with field events.N.*). Everything else keeps the queue and retries
  *    with exponential backoff (also after a reload, on the next page, and when the network
  *    comes back): 401/403/409 without an index, 408, 429, 5xx and network errors. A batch the

@@ -39,7 +39,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.selectable import Subquery
 
-from experiments.eventlog import events, kiosks, visits
+from experiments.eventlog import events, kiosks, trials, visits
 from experiments.model import Trial
 from experiments.store.errors import (
     IdempotencyConflict,
@@ -49,6 +49,7 @@ from experiments.store.errors import (
 )
 from experiments.store.kiosks import CONTACT_RESOLUTION, note_contact, token_hash
 from experiments.store.sql import aware, utcnow
+from experiments.store.trials import TrialStatus
 from experiments.vocabulary import SYSTEM_EVENTS
 
 
@@ -78,6 +79,11 @@ class EventVisit:
     trial_version: str
     started_at: datetime
 
+
+#: The only trial status in which events are stored. A paused or closed trial stores nothing
+#: more for its visits (an event sent then is answered ``discarded``: acknowledged, not kept),
+#: except an opt-out, which is always honoured and deletes the visit's outcomes.
+RECORDING_STATUS = TrialStatus.RUNNING.value
 
 #: Rows per INSERT, and ids per ``IN`` list (within every database's limit on parameters).
 CHUNK = 500
@@ -218,20 +224,22 @@ _PG_TYPES = dict.fromkeys(_COLUMNS, "varchar") | {
 @lru_cache(maxsize=2)
 def _insert(dialect: str) -> Insert:
     """``INSERT INTO events … SELECT`` of the rows of :func:`_batch`: each only when its visit
-    belongs to its trial and (unless it is one) has no opt-out, and only when its key is new;
-    returns the keys inserted."""
+    belongs to its trial and, unless it is an opt-out, has no opt-out and its trial is running
+    (see :data:`RECORDING_STATUS`), and only when its key is new; returns the keys inserted."""
     batch = _batch(dialect)
     prior = events.alias("prior")
     # Scalar subqueries with LIMIT, not EXISTS: each is one index lookup per row. (PostgreSQL
     # turns EXISTS into a join or a hashed subplan, which for a batch it guesses at 100 rows
     # reads every visit or every opt-out of the log.)
     trial_of_visit = select(visits.c.trial_id).where(visits.c.id == batch.c.visit_id)
+    status = select(trials.c.status).where(trials.c.id == batch.c.trial_id)
     opt_out = select(prior.c.id).where(
         prior.c.visit_id == batch.c.visit_id, prior.c.type == "opt_out"
     )
     source = select(*(batch.c[name] for name in _COLUMNS)).where(
         trial_of_visit.scalar_subquery() == batch.c.trial_id,
         or_(batch.c.type == "opt_out", opt_out.limit(1).scalar_subquery().is_(None)),
+        or_(batch.c.type == "opt_out", status.scalar_subquery() == RECORDING_STATUS),
     )
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
@@ -274,7 +282,7 @@ def record_events(
     - ``stored``: written now;
     - ``duplicate``: an event with this idempotency key already exists (a retry);
     - ``discarded``: the visit opted out (earlier, or earlier in ``specs``), so nothing more is
-      kept for it.
+      kept for it; or its trial is paused or closed, so nothing but an opt-out is stored.
 
     An opt-out deletes the visit's outcome events already stored. Undeclared types, unknown
     visits and a key reused for a different event raise :class:`RecordingError` subclasses
@@ -342,7 +350,7 @@ def _explain_missing(
     results: list[EventStatus],
 ) -> None:
     """Why rows were not inserted: their key was stored before (a retry, or a conflict), the
-    visit is unknown, or it opted out."""
+    visit is unknown, it opted out, or its trial is not running."""
     stored = stored_events(conn, [row["idempotency_key"] for _, row in missing])
     rest = []
     for index, row in missing:

@@ -91,6 +91,35 @@ def started(visitor: Visitor) -> Visitor:
     return visitor
 
 
+def _outcomes_of(app: Flask, visit_id: str | None) -> list[str]:
+    with get_engine(app).connect() as conn:
+        rows = conn.execute(select(events.c.type).where(events.c.visit_id == visit_id))
+        return sorted(rows.scalars())
+
+
+@pytest.mark.parametrize("step_name", ["pause", "close"])
+def test_the_api_stores_no_outcome_of_a_paused_or_closed_trial_and_acknowledges_it(
+    app: Flask, factory_trial: Trial, started: Visitor, step_name: str
+) -> None:
+    """Answered 200 ``discarded`` (kiosk.js drops an acknowledged event, so the kiosk does not
+    resend it for ever), and nothing is written; an opt-out is still honoured."""
+    before = _outcomes_of(app, started.visit_id)
+    assert "contact_requested" not in before
+    step(app, {"pause": store.pause_trial, "close": store.close_trial}[step_name], factory_trial.id)
+    event = _outcome(started)
+    answer = started.post_events({"events": [event]})
+    assert answer.status_code == 200, answer.get_data(as_text=True)
+    assert answer.get_json()["results"] == [
+        {"idempotency_key": event["idempotency_key"], "status": "discarded"}
+    ]
+    assert _outcomes_of(app, started.visit_id) == before  # nothing stored
+    if step_name == "pause":
+        step(app, store.resume_trial, factory_trial.id)
+        again = started.post_events({"events": [_outcome(started)]})
+        assert again.get_json()["results"][0]["status"] == "stored"
+        assert "contact_requested" in _outcomes_of(app, started.visit_id)
+
+
 @pytest.mark.parametrize("action", ["off", "revoke"])
 def test_a_kiosk_switched_off_or_revoked_is_refused_at_the_next_request(
     app: Flask, started: Visitor, action: str
