@@ -1,11 +1,16 @@
-"""Rate limits per client address (Flask-Limiter): visit starts, and API calls with bad tokens.
+"""Rate limits per client address (Flask-Limiter): visit starts, API calls with bad tokens and
+console sign-ins.
 
-Two limits, each a setting (``docs/limits.md``):
+Three limits, each a setting (``docs/limits.md``):
 
 * ``START_LIMIT``: ``POST …/start`` per address (all kiosks behind one address together);
 * ``BAD_TOKEN_LIMIT``: API calls answered 401 or 403 (no, unknown or switched-off kiosk token)
   per address. Only such answers count; once the limit is reached, every API call from that
-  address is answered 429 until the window is over (the kiosk's queue retries a 429).
+  address is answered 429 until the window is over (the kiosk's queue retries a 429);
+* ``SIGN_IN_LIMIT``: ``POST /console/sign-in`` per address, whichever accounts they name (the
+  lockout of :func:`experiments.store.users.authenticate` counts per account; this limit stops
+  one address from trying many accounts). The console answers it with its own page
+  (:mod:`app.console.auth`).
 
 The limit on one kiosk's visits (``START_INTERVAL_SECONDS``) is not here: it is decided in the
 database (:func:`experiments.store.recent_kiosk_visit`), so it holds across workers without
@@ -37,6 +42,8 @@ EXTENSION_KEY = "nudgelab.limiter"
 
 #: The answers that count against ``BAD_TOKEN_LIMIT``.
 BAD_TOKEN_STATUSES = frozenset({401, 403})
+#: ``SIGN_IN_LIMIT`` when the configuration does not name it.
+DEFAULT_SIGN_IN_LIMIT = "10/minute"
 
 
 def client_key() -> str:
@@ -55,13 +62,18 @@ def _limit_view(app: Flask, endpoint: str, decorate: Callable[[Callable], Callab
     app.view_functions[endpoint] = decorate(app.view_functions[endpoint])
 
 
-def _rate_limited(_error: RateLimitExceeded) -> Response:
+def retry_after() -> int:
+    """Seconds until the window of the limit this request reached is over (at least 1)."""
     limiter: Limiter = current_app.extensions[EXTENSION_KEY]
     current = limiter.current_limit
     if current is None:
-        return too_many_requests(60)
+        return 60
     wait = math.ceil(current.reset_at - time.time())
-    return too_many_requests(max(1, min(wait, current.limit.get_expiry())))
+    return max(1, min(wait, current.limit.get_expiry()))
+
+
+def _rate_limited(_error: RateLimitExceeded) -> Response:
+    return too_many_requests(retry_after())
 
 
 def init_app(app: Flask) -> None:
@@ -83,6 +95,10 @@ def init_app(app: Flask) -> None:
     if app.config["BAD_TOKEN_LIMIT"]:
         limit = limiter.limit(app.config["BAD_TOKEN_LIMIT"], deduct_when=_bad_token)
         _limit_view(app, "api.post_events", limit)
+    sign_in_limit = app.config.get("SIGN_IN_LIMIT", DEFAULT_SIGN_IN_LIMIT)
+    if sign_in_limit and "console.sign_in" in app.view_functions:
+        # Only POSTs count: showing the form costs nothing.
+        _limit_view(app, "console.sign_in", limiter.limit(sign_in_limit, methods=["POST"]))
     app.register_error_handler(RateLimitExceeded, _rate_limited)
     # Its messages name counter keys (hashes, not addresses); keep them to warnings and scrubbed.
     log = logging.getLogger("flask-limiter")

@@ -1,16 +1,25 @@
 """Signing in and out of the console (Flask-Login), and changing one's password.
 
-The session cookie holds only the account id; every request reads the account again, so a
-disabled account is signed out at its next request. Failed sign-ins are counted by
+The session cookie holds the account id and a *session epoch*: a short keyed hash (HMAC under
+the secret key) of the account's password hash and of its latest password, disable or enable
+entry in the audit log. Every request reads the account again and compares the epoch, so a
+password change (in the console, on the command line or by an admin), a disable and an enable
+end every other session of the account at its next request; the session that changed its own
+password gets the new epoch and goes on. Failed sign-ins are counted by
 :func:`experiments.store.users.authenticate`, which locks an account for a while after too many;
-the page then says until when. A one-time password must be replaced at the first sign-in.
+the page then says until when. Sign-in attempts per client address are limited too
+(``SIGN_IN_LIMIT``, :mod:`app.limits`). A one-time password must be replaced at the first
+sign-in.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, datetime
 
 from flask import Flask, current_app, flash, redirect, render_template, request, session, url_for
+from flask_limiter import RateLimitExceeded
 from flask_login import (
     LoginManager,
     UserMixin,
@@ -20,12 +29,15 @@ from flask_login import (
     logout_user,
 )
 from flask_wtf import FlaskForm
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 from wtforms import EmailField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from app.console.blueprint import bp
 from app.db import commit, get_connection
+from app.limits import retry_after
+from experiments.eventlog import audit_log, users
 from experiments.store.audit import Actor
 from experiments.store.users import (
     MIN_PASSWORD_LENGTH,
@@ -63,12 +75,46 @@ login_manager.login_message = "Please sign in to use the console."
 login_manager.session_protection = "strong"
 
 
+#: Audit actions on an account that end its other sessions (besides a new password hash).
+SESSION_ENDING = ("user.password", "user.disable", "user.enable")
+#: The session key of the epoch.
+EPOCH_KEY = "epoch"
+
+
+def session_epoch(user: User) -> str | None:
+    """The account's current session epoch (None if it is gone): an HMAC of its password hash
+    and of the id of its latest entry among :data:`SESSION_ENDING`. The cookie is signed, not
+    encrypted; without the secret key the value says nothing about the password hash."""
+    conn = get_connection()
+    stored = conn.execute(
+        select(users.c.password_hash).where(users.c.id == user.id)
+    ).scalar_one_or_none()
+    if stored is None:
+        return None
+    latest = conn.execute(
+        select(func.max(audit_log.c.id)).where(
+            audit_log.c.target == user.email, audit_log.c.action.in_(SESSION_ENDING)
+        )
+    ).scalar_one_or_none()
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    message = f"console-session\n{user.id}\n{stored}\n{latest}".encode()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:32]
+
+
 @login_manager.user_loader
 def _load(user_id: str) -> Account | None:
     if not user_id.isdigit():
         return None
     user = get_user(get_connection(), int(user_id))
-    if user is None or not user.active:
+    epoch = session.get(EPOCH_KEY)
+    if (
+        user is None
+        or not user.active
+        or not isinstance(epoch, str)
+        or not hmac.compare_digest(epoch, session_epoch(user) or "")
+    ):
+        # Forget the session for good, so that enabling the account again does not revive it.
+        session.clear()
         return None
     return Account(user)
 
@@ -146,6 +192,7 @@ def sign_in() -> str | Response:
             session.clear()
             login_user(Account(result.user))
             session["seen"] = int(now.timestamp())
+            session[EPOCH_KEY] = session_epoch(result.user)
             if result.user.password_change_required:
                 return redirect(url_for("console.password"))
             return redirect(_next_page())
@@ -162,6 +209,18 @@ def sign_in() -> str | Response:
     elif request.method == "POST":
         status = 400
     return render_template("console/sign_in.html", form=form, error=error), status
+
+
+@bp.errorhandler(RateLimitExceeded)
+def _too_many_sign_ins(_error: RateLimitExceeded) -> tuple[str, int, dict[str, str]]:
+    """The sign-in page, 429 with ``Retry-After``: too many attempts from this address."""
+    wait = retry_after()
+    error = (
+        "Too many sign-in attempts from this network address. Please wait "
+        f"{wait} seconds and try again."
+    )
+    page = render_template("console/sign_in.html", form=SignInForm(), error=error)
+    return page, 429, {"Retry-After": str(wait)}
 
 
 def _next_page() -> str:
@@ -203,7 +262,9 @@ def password() -> str | Response:
                 error = refused.message
             else:
                 commit()
-                flash("Your password is changed.")
+                # Other sessions of this account end at their next request; this one goes on.
+                session[EPOCH_KEY] = session_epoch(current_user.account)
+                flash("Your password is changed. Your other sessions have ended.")
                 return redirect(url_for("console.trials"))
     required = current_user.account.password_change_required
     return render_template("console/password.html", form=form, error=error, required=required)

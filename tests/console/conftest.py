@@ -45,6 +45,8 @@ def make_console_app(db_url: str, translations: str) -> Iterator[Callable[..., F
             "TESTING": True,
             "BABEL_TRANSLATION_DIRECTORIES": translations,
             "PUBLIC_URL": PUBLIC_URL,
+            # The tests sign in many times from one address; test_sign_in.py tests the limit.
+            "SIGN_IN_LIMIT": None,
             **config,
         }
         app = create_app(settings, results=RESULTS)

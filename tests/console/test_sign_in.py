@@ -171,3 +171,95 @@ def test_idle_sessions_end(make_console_app, monkeypatch) -> None:  # type: igno
     monkeypatch.setattr(auth, "datetime", Later)
     response = console.get("/console/")
     assert response.status_code == 302 and "sign-in" in response.headers["Location"]
+
+
+# -- sign-ins per client address ---------------------------------------------------------------
+
+
+def _attempt(console: Console, email: str, password: str = "wrong password"):  # type: ignore[no-untyped-def]
+    return console.post("/console/sign-in", {"email": email, "password": password})
+
+
+def test_sign_ins_per_address_are_limited_with_429_and_retry_after(make_console_app) -> None:  # type: ignore[no-untyped-def]
+    from app.limits import EXTENSION_KEY
+    from tests.console.helpers import add_account
+
+    app = make_console_app(SIGN_IN_LIMIT="3/minute")
+    add_account(app, "a@example.org", "researcher")
+    console = Console(app)
+    console.get("/console/sign-in")
+    # Each attempt names another account, so no account's lockout comes into play.
+    statuses = [_attempt(console, f"n{i}@example.org").status_code for i in range(3)]
+    assert statuses == [401, 401, 401]
+    refused = _attempt(console, "a@example.org", PASSWORD)  # even the right password
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert "Too many sign-in attempts" in refused.get_data(as_text=True)
+    assert console.get("/console/").status_code == 302  # not signed in
+    # Showing the form does not count; another address signs in.
+    assert console.get("/console/sign-in").status_code == 200
+    other = Console(app)
+    other.client.environ_base["REMOTE_ADDR"] = "198.51.100.23"
+    assert other.signed_in("a@example.org").get("/console/").status_code == 200
+    # The counters are keyed by a hash, never the address.
+    storage = app.extensions[EXTENSION_KEY].storage
+    keys = " ".join(str(key) for key in getattr(storage, "storage", {}))
+    assert "sign_in" in keys and "127.0.0.1" not in keys and "198.51.100.23" not in keys
+
+
+def test_the_sign_in_limit_is_on_by_default(make_console_app) -> None:  # type: ignore[no-untyped-def]
+    from app.limits import DEFAULT_SIGN_IN_LIMIT
+
+    app = make_console_app(SIGN_IN_LIMIT=DEFAULT_SIGN_IN_LIMIT)
+    console = Console(app)
+    console.get("/console/sign-in")
+    allowed = int(DEFAULT_SIGN_IN_LIMIT.split("/")[0])
+    statuses = [_attempt(console, f"n{i}@example.org").status_code for i in range(allowed + 1)]
+    assert statuses == [401] * allowed + [429]
+
+
+# -- a password change, a disable and an enable end the other sessions -------------------------
+
+
+def test_changing_the_password_ends_the_other_sessions(console_app: Flask) -> None:
+    here = Console(console_app).signed_in("owner@example.org")
+    elsewhere = Console(console_app).signed_in("owner@example.org")
+    here.get("/console/password")
+    new = "a brand new long password"
+    changed = here.post("/console/password", {"current": PASSWORD, "new": new, "repeat": new})
+    assert changed.status_code == 302
+    assert here.get("/console/").status_code == 200  # the session that changed it goes on
+    response = elsewhere.get("/console/")
+    assert response.status_code == 302 and "/console/sign-in" in response.headers["Location"]
+    again = Console(console_app).signed_in("owner@example.org", new)
+    assert again.get("/console/").status_code == 200
+
+
+def test_a_new_password_from_the_command_line_ends_every_session(console_app: Flask) -> None:
+    from experiments.store.users import set_password
+    from tests.console.helpers import SETUP
+
+    console = Console(console_app).signed_in("owner@example.org")
+    cookie = console.client.get_cookie("nudgelab_console", path="/console")
+    assert cookie is not None
+    with get_engine(console_app).begin() as conn:
+        set_password(conn, "owner@example.org", "set by an admin 1234", SETUP)
+    assert console.get("/console/").status_code == 302
+    # The old cookie, replayed as it was, no longer signs anyone in.
+    replay = console_app.test_client()
+    replay.set_cookie("nudgelab_console", cookie.value, path="/console")
+    assert replay.get("/console/").status_code == 302
+
+
+def test_disable_then_enable_does_not_revive_a_session(console_app: Flask) -> None:
+    from experiments.store.users import disable_user, enable_user
+    from tests.console.helpers import SETUP
+
+    console = Console(console_app).signed_in("owner@example.org")
+    with get_engine(console_app).begin() as conn:
+        disable_user(conn, "owner@example.org", SETUP)
+        enable_user(conn, "owner@example.org", SETUP)  # before the session's next request
+    response = console.get("/console/")
+    assert response.status_code == 302 and "/console/sign-in" in response.headers["Location"]
+    again = Console(console_app).signed_in("owner@example.org")
+    assert again.get("/console/").status_code == 200
