@@ -3,9 +3,11 @@ membership.
 
 Passwords are hashed with argon2id (argon2-cffi's defaults) and never stored or returned in
 clear. After :data:`MAX_FAILED_ATTEMPTS` failed sign-ins in a row an account is locked for
-:data:`LOCK_DURATION`; during the lock even the right password is refused. An unknown address
-costs as much time as a wrong password (a dummy hash is verified), so sign-in answers do not
-tell which addresses have accounts.
+:data:`LOCK_DURATION`; during the lock even the right password is refused. The count is kept
+atomically in the database, so parallel attempts cannot get past it. An unknown address costs
+as much time as a wrong password (a dummy hash is verified), and every refusal is shown with the
+same words (:data:`SIGN_IN_REFUSED`), so sign-in answers do not tell which addresses have
+accounts.
 
 Every change writes an audit entry (:mod:`experiments.store.audit`) in the same transaction.
 """
@@ -21,7 +23,7 @@ from typing import Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, case, delete, func, insert, or_, select, update
 from sqlalchemy.engine import Row
 
 from experiments.eventlog import trial_members, trials, users
@@ -39,6 +41,15 @@ MIN_PASSWORD_LENGTH = 12
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("not a password: verified for unknown addresses")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+#: The one answer to every refused sign-in (unknown address, wrong password, locked or disabled
+#: account), so that the answer does not tell which addresses have accounts.
+SIGN_IN_REFUSED = (
+    "The e-mail address or password is not right, or the account cannot sign in at the moment "
+    "(after several wrong passwords it is locked for a while). Check both and try again later, "
+    "or ask an admin."
+)
 
 
 class Role(StrEnum):
@@ -88,11 +99,17 @@ class SignIn:
     def ok(self) -> bool:
         return self.user is not None
 
+    @property
+    def message(self) -> str | None:
+        """What to show: :data:`SIGN_IN_REFUSED` for every refusal (None on success)."""
+        return None if self.ok else SIGN_IN_REFUSED
+
 
 def normalize_email(email: str) -> str:
-    """The address as stored: trimmed and lower-case; :class:`AccountError` if it is not one."""
+    """The address as stored: trimmed and lower-case; :class:`AccountError` if it is not one
+    (also for control characters such as NUL, which no address holds)."""
     normal = email.strip().lower()
-    if not _EMAIL.match(normal) or len(normal) > 320:
+    if not _EMAIL.match(normal) or len(normal) > 320 or _CONTROL.search(normal):
         raise AccountError(f"{email!r} is not an e-mail address", "email")
     return normal
 
@@ -229,26 +246,50 @@ def authenticate(conn: Connection, email: str, password: str, now: datetime) -> 
     """Check a sign-in at ``now``; count a failure, lock after too many, reset on success.
 
     Call it in a transaction and commit whatever it returns (the counters change either way).
-    A locked account is refused before its password is checked; a disabled one after (so a
-    wrong password to a disabled account is just ``bad``).
+    The attempt is counted *before* the password is checked, with one atomic
+    ``UPDATE … SET failed_attempts = failed_attempts + 1 … RETURNING`` that skips a locked
+    account: the row stays locked by that UPDATE until the caller commits, so parallel
+    attempts on one account are checked one after another, and no more than
+    :data:`MAX_FAILED_ATTEMPTS` passwords are ever tried before the lock. A locked account is
+    refused before its password is checked; a disabled one after (so a wrong password to a
+    disabled account is just ``bad``). Show every refusal as :data:`SIGN_IN_REFUSED`, whatever
+    its ``reason``: the reason (kept for tests and logs) tells which addresses have accounts.
     """
-    row = conn.execute(select(users).where(users.c.email == email.strip().lower())).first()
-    if row is None:
+    try:
+        normal = normalize_email(email)
+    except AccountError:
         _verify(_DUMMY_HASH, password)
         return SignIn(None, "bad")
-    user = _user(row)
-    if user.locked(now):
+    counted = conn.execute(
+        update(users)
+        .where(
+            users.c.email == normal,
+            or_(users.c.locked_until.is_(None), users.c.locked_until <= now),
+        )
+        .values(
+            # An expired lock starts a new count.
+            failed_attempts=case(
+                (users.c.locked_until.is_not(None), 1), else_=users.c.failed_attempts + 1
+            ),
+            locked_until=None,
+        )
+        .returning(users.c.id, users.c.failed_attempts, users.c.password_hash, users.c.active)
+    ).first()
+    if counted is None:  # unknown, or locked
         _verify(_DUMMY_HASH, password)  # the same time as any other answer
-        return SignIn(None, "locked", user.locked_until)
-    if not _verify(row.password_hash, password):
-        return _failed(conn, user, now)
-    if not user.active:
-        return SignIn(None, "disabled")
+        row = conn.execute(select(users.c.locked_until).where(users.c.email == normal)).first()
+        if row is None:
+            return SignIn(None, "bad")
+        return SignIn(None, "locked", aware(row.locked_until))
+    if not _verify(counted.password_hash, password):
+        return _failed(conn, counted.id, normal, int(counted.failed_attempts), now)
+    if not counted.active:
+        return SignIn(None, "disabled")  # counted as a failure: no sign-in happened
     values: dict[str, object] = {"failed_attempts": 0, "locked_until": None}
-    if _HASHER.check_needs_rehash(row.password_hash):
+    if _HASHER.check_needs_rehash(counted.password_hash):
         values["password_hash"] = _HASHER.hash(password)
-    conn.execute(update(users).where(users.c.id == user.id).values(**values))
-    return SignIn(get_user(conn, user.id))
+    conn.execute(update(users).where(users.c.id == counted.id).values(**values))
+    return SignIn(get_user(conn, counted.id))
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -258,20 +299,18 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def _failed(conn: Connection, user: User, now: datetime) -> SignIn:
-    # An expired lock starts a new count.
-    failures = 1 if user.locked_until is not None else user.failed_attempts + 1
-    values: dict[str, object] = {"failed_attempts": failures, "locked_until": None}
-    if failures >= MAX_FAILED_ATTEMPTS:
-        values = {"failed_attempts": 0, "locked_until": now + LOCK_DURATION}
-    conn.execute(update(users).where(users.c.id == user.id).values(**values))
-    until = values["locked_until"]
-    if isinstance(until, datetime):
-        system = Actor("nudgelab", "console")
-        detail = f"{MAX_FAILED_ATTEMPTS} failed sign-ins in a row; locked until {until.isoformat()}"
-        audit(conn, system, "user.locked", target=user.email, detail=detail, at=now)
-        return SignIn(None, "locked", until)
-    return SignIn(None, "bad")
+def _failed(conn: Connection, user_id: int, email: str, failures: int, now: datetime) -> SignIn:
+    """A wrong password, the ``failures``-th in a row (already counted): lock at the limit."""
+    if failures < MAX_FAILED_ATTEMPTS:
+        return SignIn(None, "bad")
+    until = now + LOCK_DURATION
+    conn.execute(
+        update(users).where(users.c.id == user_id).values(failed_attempts=0, locked_until=until)
+    )
+    system = Actor("nudgelab", "console")
+    detail = f"{MAX_FAILED_ATTEMPTS} failed sign-ins in a row; locked until {until.isoformat()}"
+    audit(conn, system, "user.locked", target=email, detail=detail, at=now)
+    return SignIn(None, "locked", until)
 
 
 # -- trial membership --------------------------------------------------------------------------

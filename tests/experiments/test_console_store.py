@@ -3,6 +3,8 @@ the lifecycle with its pauses, amendments, kiosks and the append-only audit log.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -123,6 +125,71 @@ def test_unknown_and_disabled_accounts_cannot_sign_in(engine: Engine) -> None:
         store.enable_user(conn, "a@example.org", CLI)
         assert store.authenticate(conn, "a@example.org", PASSWORD, NOW).ok
     assert [a for a, _, _ in actions(engine)] == ["user.add", "user.disable", "user.enable"]
+
+
+def test_parallel_wrong_passwords_cannot_get_past_the_lock(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """20 attempts at once, each in its own transaction: the count is atomic, so exactly
+    MAX_FAILED_ATTEMPTS passwords are checked, one lock is written, and the rest are refused
+    without a check (before the fix every attempt read 0 failures and was checked)."""
+    with engine.begin() as conn:
+        store.add_user(conn, "a@example.org", "admin", PASSWORD, CLI)
+    real = store.users._verify
+    checked: list[str] = []
+    guard = threading.Lock()
+
+    def counting(password_hash: str, password: str) -> bool:
+        if password_hash != store.users._DUMMY_HASH:
+            with guard:
+                checked.append(password)
+        return real(password_hash, password)
+
+    monkeypatch.setattr(store.users, "_verify", counting)
+    attempts = 20
+    barrier = threading.Barrier(attempts)
+
+    def attempt(number: int) -> str | None:
+        barrier.wait()
+        with engine.begin() as conn:
+            return store.authenticate(conn, "a@example.org", f"wrong {number}", NOW).reason
+
+    with ThreadPoolExecutor(attempts) as pool:
+        reasons = list(pool.map(attempt, range(attempts)))
+    limit = store.users.MAX_FAILED_ATTEMPTS
+    assert len(checked) == limit
+    assert sorted(reasons) == sorted(["bad"] * (limit - 1) + ["locked"] * (attempts - limit + 1))
+    assert [a for a, _, _ in actions(engine)].count("user.locked") == 1
+    with engine.begin() as conn:  # the right password is refused during the lock
+        assert store.authenticate(conn, "a@example.org", PASSWORD, NOW).reason == "locked"
+
+
+def test_every_refusal_has_the_same_message_and_control_characters_are_refused(
+    engine: Engine,
+) -> None:
+    with engine.begin() as conn:
+        store.add_user(conn, "a@example.org", "admin", PASSWORD, CLI)
+        store.add_user(conn, "off@example.org", "admin", PASSWORD, CLI)
+        store.disable_user(conn, "off@example.org", CLI)
+        for _ in range(store.users.MAX_FAILED_ATTEMPTS):
+            store.authenticate(conn, "a@example.org", "wrong", NOW)
+    with engine.begin() as conn:
+        refusals = [
+            store.authenticate(conn, "nobody@example.org", PASSWORD, NOW),
+            store.authenticate(conn, "a@example.org", PASSWORD, NOW),  # locked
+            store.authenticate(conn, "off@example.org", PASSWORD, NOW),  # disabled
+            store.authenticate(conn, "off@example.org", "wrong", NOW),
+            store.authenticate(conn, "a\x00@example.org", PASSWORD, NOW),
+        ]
+    assert [r.reason for r in refusals] == ["bad", "locked", "disabled", "bad", "bad"]
+    assert {r.message for r in refusals} == {store.users.SIGN_IN_REFUSED}
+    with engine.begin() as conn:  # normalised: spaces and case do not matter
+        assert store.authenticate(conn, "  OFF@Example.org ", "wrong", NOW).reason == "bad"
+    for bad in ("a\x00b@example.org", "a@exa\x07mple.org", "a@example.org\x00"):
+        with pytest.raises(store.AccountError):
+            store.users.normalize_email(bad)
+        with engine.begin() as conn:
+            assert store.find_user(conn, bad) is None
 
 
 def test_a_new_password_replaces_the_one_time_one(engine: Engine) -> None:
