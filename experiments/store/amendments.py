@@ -64,26 +64,42 @@ class Amendment:
         )
 
 
-#: What an arm shows (its "materials"); the rest of an arm (id, element, control, weight) is
-#: its design ("arms").
-_SHOWN = frozenset({"material", "claims", "figure", "messenger", "images", "audio"})
+def _design(trial: Trial) -> dict[str, object]:
+    """The arms as a design: which arms, their element, control and weight, and how visitors
+    are allocated to them (a change of randomization or blocks is a change of the arms)."""
+    return {
+        "arms": [(arm.id, arm.element, arm.control, arm.weight) for arm in trial.arms],
+        "randomization": trial.randomization.model_dump(mode="json"),
+    }
 
 
-def _arms(trial: Trial, shown: bool) -> list[dict[str, object]]:
-    return [
-        {k: v for k, v in arm.model_dump(mode="json").items() if (k in _SHOWN) == shown}
+def _shown(trial: Trial, languages: set[str]) -> dict[str, object]:
+    """What visitors see: every arm's material version in every language (one definition,
+    :meth:`Trial.material_version`: texts, claims, messenger, the figure's values, images and
+    narrations), and the disclosure's wording (its placeholders unfilled, so a new contact
+    address is not a change of materials)."""
+    versions = {
+        f"{arm.id}/{language}": trial.material_version(arm.id, language)
         for arm in trial.arms
-    ]
+        for language in sorted(languages)
+        if language in arm.material
+    }
+    disclosure = {
+        language: text.model_dump(mode="json") for language, text in trial.disclosure.items()
+    }
+    return {"materials": versions, "disclosure": disclosure}
 
 
 def substantive_changes(before: Trial, after: Trial) -> tuple[str, ...]:
     """Which of :data:`SUBSTANTIVE` differ between two versions: the arms' design (ids,
-    elements, weights), what they show (texts, claims, figures, messengers, images, audio),
-    the outcomes, the analysis plan."""
+    elements, weights) or their allocation (randomization method, blocks, strata), what
+    visitors see (material versions of every arm and language, the disclosure's wording), the
+    outcomes, the analysis plan."""
     found = []
-    if _arms(before, False) != _arms(after, False):
+    if _design(before) != _design(after):
         found.append("arms")
-    if _arms(before, True) != _arms(after, True):
+    languages = set(before.languages) | set(after.languages)
+    if _shown(before, languages) != _shown(after, languages):
         found.append("materials")
     if [o.model_dump(mode="json") for o in before.outcomes] != [
         o.model_dump(mode="json") for o in after.outcomes

@@ -315,6 +315,43 @@ def test_substantive_changes_are_named(trial: Trial) -> None:
     assert store.substantive_changes(trial, Trial.model_validate(data)) == ("outcomes",)
 
 
+def _tearoom() -> Trial:
+    from experiments.lifecycle import DEMO_FILE
+    from experiments.load import load_text
+
+    loaded = load_text(DEMO_FILE.read_text(encoding="utf-8"), str(DEMO_FILE))
+    assert loaded.trial is not None
+    return loaded.trial
+
+
+def test_a_figure_value_and_the_randomization_are_substantive() -> None:
+    """The Tea Room example: a figure's value changes what an arm shows (materials); block to
+    simple changes the allocation (arms). Before the fix both went through as 'other'."""
+    tearoom = _tearoom()
+    data = tearoom.model_dump(mode="json")
+    figure = next(iter(data["figures"].values()))
+    location = next(iter(figure["values"]))
+    figure["values"][location] += 7
+    assert store.substantive_changes(tearoom, Trial.model_validate(data)) == ("materials",)
+    data = tearoom.model_dump(mode="json")
+    assert data["randomization"]["method"] == "block"
+    data["randomization"] = {"method": "simple", "strata": ["location"], "unit": "visit"}
+    assert store.substantive_changes(tearoom, Trial.model_validate(data)) == ("arms",)
+    data = tearoom.model_dump(mode="json")
+    data["randomization"]["block_size"] = 20
+    assert store.substantive_changes(tearoom, Trial.model_validate(data)) == ("arms",)
+
+
+def test_the_disclosure_wording_is_a_material_but_a_new_contact_is_not() -> None:
+    tearoom = _tearoom()
+    data = tearoom.model_dump(mode="json")
+    data["disclosure"]["en"]["who"] += " (changed)"
+    assert store.substantive_changes(tearoom, Trial.model_validate(data)) == ("materials",)
+    data = tearoom.model_dump(mode="json")
+    data["contact"] = "another-contact@example.org"
+    assert store.substantive_changes(tearoom, Trial.model_validate(data)) == ()
+
+
 def test_an_amendment_is_stored_and_audited(engine: Engine, loaded: Trial) -> None:
     with engine.begin() as conn:
         before = store.require_trial(conn, loaded.id).current_version
