@@ -13,7 +13,6 @@ import difflib
 import math
 import secrets
 import string
-import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,9 +97,11 @@ _ALPHABETS = (
 
 
 def key_bits(key: str) -> float:
-    """An upper estimate of the random bits in ``key``: its length times the bits of one
-    character of the smallest usual alphabet that holds it, and no more than its compressed
-    size (a repeated pattern such as ``abab…`` or ``0123…0123…`` compresses well)."""
+    """An upper estimate of the random bits in ``key``: the bits of one character of the
+    smallest usual alphabet that holds it, times the characters that do not repeat an earlier
+    stretch of the key (a pattern such as ``abab…``, ``0123…0123…`` or a random half written
+    twice adds nothing). A stretch counts as a repeat from :func:`_repeat_length` characters
+    on, long enough (24 bits or more) that a truly random key almost never holds one."""
     if not key:
         return 0.0
     per_char = 8.0
@@ -108,8 +109,31 @@ def key_bits(key: str) -> float:
         if set(key) <= alphabet:
             per_char = math.log2(size)
             break
-    compressed = len(zlib.compress(key.encode("utf-8"), 9)) - 11  # zlib's header and trailer
-    return max(0.0, min(len(key) * per_char, compressed * 8.0))
+    return _fresh_characters(key, _repeat_length(per_char)) * per_char
+
+
+def _repeat_length(per_char: float) -> int:
+    """The shortest stretch taken as a repeat: at least 24 bits of the key's alphabet."""
+    return math.ceil(24 / per_char)
+
+
+def _fresh_characters(key: str, shortest: int) -> int:
+    """The characters of ``key`` left when every stretch of ``shortest`` or more characters
+    that already occurred earlier (overlapping allowed, as in LZ77) is taken out."""
+    fresh, index = 0, 0
+    while index < len(key):
+        length = 0
+        while (
+            index + length < len(key)
+            and key.find(key[index : index + length + 1], 0, index + length) != -1
+        ):
+            length += 1
+        if length >= shortest:
+            index += length
+        else:
+            fresh += 1
+            index += 1
+    return fresh
 
 
 def check_secret_key(key: str, source: str) -> str:

@@ -92,6 +92,8 @@ def test_each_request_returns_its_connection(app: Flask, visitor: Visitor) -> No
         "a",
         "test-secret",
         secrets.token_hex(16),  # 16 random bytes
+        secrets.token_hex(16) * 2,  # 64 hex digits, but 16 random bytes written twice
+        secrets.token_urlsafe(24) * 2,
         secrets.token_urlsafe(24),
         "a" * 64,
         "0123456789abcdef" * 4,  # 64 hex digits, but a pattern
