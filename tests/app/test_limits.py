@@ -41,21 +41,19 @@ def test_100_starts_in_a_second_from_one_kiosk_create_one_visit(
     make_app: Callable[..., Flask], kiosk_path_a: str
 ) -> None:
     """A script (no cookies, 8 at a time) taps "start" 100 times as fast as it can: with the
-    default interval of 2 s, and the requests spread over two apps on the same database (two
-    workers, each with its own memory and connections), the kiosk has one visit; every refused
-    start is sent to that visit's page."""
-    workers = [make_app(START_INTERVAL_SECONDS=2), make_app(START_INTERVAL_SECONDS=2)]
+    requests spread over two apps on the same database (two workers, each with its own memory
+    and connections), the kiosk has one visit; every refused start is sent to that visit's
+    page. The interval is 60 s (not the default 2 s) so that a slow, busy machine cannot let
+    it run out during the test: the test checks the rule, not the machine's speed."""
+    workers = [make_app(START_INTERVAL_SECONDS=60), make_app(START_INTERVAL_SECONDS=60)]
 
     def start(number: int) -> tuple[int, str, str | None]:
         visitor = Visitor(workers[number % 2], kiosk_path_a)
         response = _start(visitor)
         return response.status_code, response.headers.get("Location", ""), visitor.visit_id
 
-    began = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = list(pool.map(start, range(100)))
-    elapsed = time.monotonic() - began
-    assert elapsed < 2, f"the 100 starts took {elapsed:.1f} s: the test needs them within 2 s"
     assert _visits(workers[0]) == 1
     with get_engine(workers[0]).connect() as conn:
         (only,) = conn.execute(select(visits.c.id)).scalars()
