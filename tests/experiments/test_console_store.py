@@ -509,12 +509,16 @@ def test_migration_0003_renames_the_old_statuses_and_keeps_the_kiosks(empty_url:
             )
         upgrade(engine)
         with engine.begin() as conn:
+            rows = conn.execute(text("SELECT id, status FROM trials"))
+            raw = {row.id: row.status for row in rows}
             statuses = {r.id: r.status for r in store.list_trials(conn)}
             (kiosk,) = store.list_kiosks(conn)
             store.audit(conn, CLI, "migrated")
             conn.execute(insert(trial_pauses).values(trial_id="c", paused_at=NOW))
     finally:
         engine.dispose()
+    # The stored strings themselves (the model would read "loaded" as draft anyway).
+    assert raw == {"a": "draft", "b": "closed", "c": "running"}
     assert statuses == {
         "a": store.TrialStatus.DRAFT,
         "b": store.TrialStatus.CLOSED,
