@@ -13,7 +13,7 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.exc import DBAPIError
 
 from experiments import store
-from experiments.eventlog import audit_log, kiosks, trial_pauses, users
+from experiments.eventlog import audit_log, kiosks, trial_amendments, trial_pauses, users
 from experiments.model import Trial
 from tests.factories import make_trial, trial_yaml
 
@@ -444,6 +444,23 @@ def test_the_audit_log_is_append_only_in_the_database(engine: Engine, loaded: Tr
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(statement)
     assert actions(engine) == [("console.look", "console", None)]
+
+
+def test_amendments_are_append_only_in_the_database(engine: Engine, loaded: Trial) -> None:
+    with engine.begin() as conn:
+        before = store.require_trial(conn, loaded.id).current_version
+        store.record_amendment(conn, loaded.id, "b" * 64, before, ("materials",), "why", ADMIN)
+    statements = (
+        update(trial_amendments).values(reason="another reason"),
+        update(trial_amendments).values(changes="other"),
+        delete(trial_amendments),
+    )
+    for statement in statements:
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(statement)
+    with engine.connect() as conn:
+        (kept,) = store.read_amendments(conn, loaded.id)
+    assert (kept.reason, kept.changes) == ("why", ("materials",))
 
 
 def test_the_audit_log_reads_per_trial_or_globally_oldest_first(
