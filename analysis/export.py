@@ -35,8 +35,9 @@ from analysis.counts import (
     outcome_column,
 )
 from analysis.preregistered import outcome_specs, preregistered_trial
+from analysis.staff_names import staff_names
 from experiments.model import Trial
-from experiments.store import TrialHistory, read_history, record_look
+from experiments.store import TrialHistory, read_audit, read_history, record_look
 
 FORMAT = "nudgelab-export/1"
 EXPORT_KEYS = ("arm", "location", "language", "week")
@@ -182,7 +183,8 @@ def write_export(
     threshold: int = 10,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Write the export file; return its metadata."""
+    """Write the export file; return its metadata. ``record`` should name staff by pseudonyms
+    (:meth:`analysis.staff_names.StaffNames.history`), as :func:`export_trial` does."""
     table, suppressed = coarsen(counts.cells, counts.outcomes, threshold)
     meta = {
         "format": FORMAT,
@@ -251,6 +253,7 @@ def export_trial(
         specs = outcome_specs(preregistered_trial(record, trial), trial)
         counts = load_counts(conn, trial.id, specs)
         quality = read_quality(conn, trial, counts)
+        names = staff_names(conn, read_audit(conn, trial.id), record.amendments)
         record_look(conn, trial.id, counts.data_hash, now, kind="export")
-    record = replace(record, looks=(*record.looks, now))
+    record = names.history(replace(record, looks=(*record.looks, now)))
     return write_export(path, counts, record, quality, threshold=threshold, now=now)

@@ -3,7 +3,13 @@ codebook, and the trial's audit log, read in one transaction and counted as one 
 
 - ``counts.csv``: the ``nudgelab-export/1`` file of ``nudgelab export`` (:mod:`analysis.export`);
 - ``visits.csv`` and ``codebook.csv``: :mod:`analysis.visit_export`, merged like ``counts.csv``;
-- ``audit.csv``: every recorded change to the trial (who, what, when, from which interface).
+- ``audit.csv``: every recorded change to the trial (who, what, when, from which interface);
+- ``media.csv``: the pictures and narrations of each arm in every version visitors met
+  (:mod:`analysis.media_export`).
+
+Staff are named by pseudonyms ("staff 1 (researcher)", :mod:`analysis.staff_names`) in every
+file, the same in ``audit.csv`` and in the amendments of ``counts.csv``: no e-mail address of
+an account leaves the console in an export.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from sqlalchemy import Engine
 from analysis.checks import read_quality
 from analysis.counts import load_counts
 from analysis.export import ExportError, merge_cells, write_export
+from analysis.media_export import MEDIA_FILE, write_media
 from analysis.preregistered import outcome_specs, preregistered_trial
+from analysis.staff_names import staff_names
 from analysis.visit_export import read_visit_rows, write_visit_files
 from experiments.model import Trial
 from experiments.store import read_history, record_look
@@ -58,9 +66,11 @@ def export_bundle(
         counts = load_counts(conn, trial.id, specs)
         quality = read_quality(conn, trial, counts)
         rows = read_visit_rows(conn, trial.id, specs)
-        entries = read_audit(conn, trial.id)
+        logged = read_audit(conn, trial.id)
+        names = staff_names(conn, logged, record.amendments)
+        entries = tuple(names.entry(entry) for entry in logged)
         record_look(conn, trial.id, counts.data_hash, now, kind="export")
-    record = replace(record, looks=(*record.looks, now))
+    record = names.history(replace(record, looks=(*record.looks, now)))
     counts_path = folder / COUNTS_FILE
     meta = write_export(counts_path, counts, record, quality, threshold=threshold, now=now)
     merged = merge_cells(counts.cells, counts.outcomes, threshold)
@@ -69,11 +79,13 @@ def export_bundle(
     )
     audit_path = folder / AUDIT_FILE
     write_audit(audit_path, entries)
-    return Bundle((counts_path, visits_path, codebook_path, audit_path), meta)
+    media_path = write_media(folder / MEDIA_FILE, record, trial)
+    return Bundle((counts_path, visits_path, codebook_path, audit_path, media_path), meta)
 
 
 def write_audit(path: Path, entries: tuple[AuditEntry, ...]) -> None:
-    """The trial's audit entries as CSV, oldest first (times in UTC, ISO 8601)."""
+    """The trial's audit entries as CSV, oldest first (times in UTC, ISO 8601); pass them
+    pseudonymised (:meth:`analysis.staff_names.StaffNames.entry`)."""
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(AUDIT_COLUMNS)

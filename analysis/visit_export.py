@@ -107,7 +107,8 @@ def codebook(
             "string",
             " | ".join(arm_ids),
             "the arm the visit was randomized to (analysed in it whatever it saw: "
-            "intention to treat)",
+            "intention to treat); its pictures and narrations, per version of the trial file, "
+            "are in media.csv",
         ),
         Variable(
             "location",

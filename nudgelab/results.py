@@ -6,6 +6,11 @@ this module builds on ``analysis`` and passes to :func:`app.create_app`
 (:class:`app.console.results.ResultSources`). Each is computed on request from the event log,
 so a download is always current and, like ``nudgelab analyze`` and ``nudgelab export``, counts
 as one recorded look at the results.
+
+``analysis`` (pandas, scipy, statsmodels, matplotlib) is imported inside the two callables, at
+the first report or export a worker makes, not when ``nudgelab serve`` starts a worker: most
+workers only ever serve kiosks. Staff are named by pseudonyms in reports, as in exports
+(:mod:`analysis.staff_names`).
 """
 
 from __future__ import annotations
@@ -20,9 +25,6 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import Engine
 
-from analysis import analyze
-from analysis.export_bundle import export_bundle
-from analysis.report import render_figures, render_html
 from app import create_app
 from app.console.results import LOOK_ACTION, ResultSources
 from experiments.lifecycle import open_trial
@@ -34,15 +36,21 @@ def report_html(engine: Engine, trial_id: str, look_reason: str | None = None) -
 
     ``look_reason``: why this look at a running trial was asked for. The report's Warnings
     quote it, and the reasons of the earlier interim looks taken in the console (kept in the
-    audit log as ``trial.look``).
+    audit log as ``trial.look``), naming who looked by their pseudonym.
     """
+    from analysis import analyze  # deferred: see the module's docstring
+    from analysis.report import render_figures, render_html
+    from analysis.staff_names import staff_names
+
     opened = open_trial(trial_id, engine, strict=False)
     report = analyze(opened.trial, engine)
     with engine.connect() as conn:
-        earlier = [entry for entry in read_audit(conn, trial_id) if entry.action == LOOK_ACTION]
+        logged = read_audit(conn, trial_id)
+        names = staff_names(conn, logged)
     notes = [
-        f"Interim look on {entry.at:%Y-%m-%d %H:%M} UTC by {entry.actor}: {entry.detail}"
-        for entry in earlier
+        f"Interim look on {entry.at:%Y-%m-%d %H:%M} UTC by {names(entry.actor)}: {entry.detail}"
+        for entry in logged
+        if entry.action == LOOK_ACTION
     ]
     if look_reason is not None:
         notes.append(f"This report is an interim look at a running trial; {look_reason}")
@@ -52,6 +60,8 @@ def report_html(engine: Engine, trial_id: str, look_reason: str | None = None) -
 
 def export_zip(engine: Engine, trial_id: str) -> tuple[str, bytes]:
     """The trial's export files in one zip (``TRIAL-export/…``); records a look."""
+    from analysis.export_bundle import export_bundle  # deferred: see the module's docstring
+
     opened = open_trial(trial_id, engine, strict=False)
     folder = f"{trial_id}-export"
     buffer = io.BytesIO()

@@ -57,6 +57,10 @@ DEFERRED_IMPORTS = {
     ),
     ("app", "app.*"): "create_app imports its blueprints and extensions when it builds the app",
     ("app.server", "app.logs"): "imported with gunicorn's logger, which is deferred",
+    ("nudgelab.results", "analysis*"): (
+        "the console's report and export import the statistics at their first use, so a "
+        "`nudgelab serve` worker starts without pandas, scipy, statsmodels or matplotlib"
+    ),
 }
 
 

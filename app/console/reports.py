@@ -109,7 +109,9 @@ def look(trial_id: str) -> str | Response:
             conn.rollback()
             kind = "planned interim look" if planned else "unplanned interim look"
             detail = f"{kind}; reason: {reason}" if reason else kind
-            html = sources.report(get_engine(), trial_id, f"{detail} ({current_user.email})")
+            # The report names no account: reports travel further than the team.
+            asked = f"{detail} (asked for by a {current_user.role.value})"
+            html = sources.report(get_engine(), trial_id, asked)
             audit(
                 get_connection(), current_user.actor, LOOK_ACTION, trial_id=trial_id, detail=detail
             )

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sqlalchemy import func, select
 
 from analysis.counts import OutcomeSpec, load_counts, outcome_column
 from analysis.export import EXPORT_KEYS, coarsen, merge_cells, read_export
 from analysis.export_bundle import export_bundle
+from analysis.media_export import MEDIA_COLUMNS, media_rows, write_media
 from analysis.visit_export import coarsen_visits, codebook, read_visit_rows
 from experiments.eventlog import result_looks
+from experiments.store import Amendment, TrialHistory, TrialStatus, parse_trial
 from tests.analysis.sim_helpers import hand_flow, simulated
 from tests.factories import make_trial
 
@@ -121,6 +128,7 @@ def test_bundle_reads_once_counts_once_and_matches_the_database(tmp_path, db_url
         "visits.csv",
         "codebook.csv",
         "audit.csv",
+        "media.csv",
     ]
     with engine.connect() as conn:
         after = conn.execute(select(func.count()).select_from(result_looks)).scalar_one()
@@ -155,3 +163,96 @@ def test_visit_rows_agree_with_the_counting_pass(db_url: str) -> None:
     weeks = set(counts.cells["week"].astype(str))
     assert set(rows["week"]) == weeks  # the same week keys as the cells
     engine.dispose()
+
+
+# -- media.csv: the pictures and narrations a visitor of each arm met ---------------------------
+
+TRIALS_DIR = Path("experiments/trials")
+
+
+def _expected_media(text: str) -> set[tuple[str, str, str, str, str, str]]:
+    """The media rows read from the trial file with plain YAML, each file hashed from disk."""
+    data = yaml.safe_load(text)
+    rows = set()
+    for arm in data["arms"]:
+        found = [
+            (
+                arm["id"],
+                "picture",
+                image["file"],
+                hashlib.sha256((TRIALS_DIR / image["file"]).read_bytes()).hexdigest(),
+                image["kind"],
+                " ".join(sorted(image["alt"])),
+            )
+            for image in arm.get("images", [])
+        ]
+        found += [
+            (
+                arm["id"],
+                "narration",
+                narration["file"],
+                hashlib.sha256((TRIALS_DIR / narration["file"]).read_bytes()).hexdigest(),
+                narration["voice"],
+                language,
+            )
+            for language, narration in arm.get("audio", {}).items()
+        ]
+        rows |= set(found) or {(arm["id"], "none", "", "", "", "")}
+    return rows
+
+
+def _media_keys(rows: list[dict[str, str]]) -> set[tuple[str, ...]]:
+    keys = ("arm", "media", "file", "sha256", "kind", "languages")
+    return {tuple(row[key] for key in keys) for row in rows}
+
+
+@pytest.mark.parametrize("example", ["organ-donation-2013", "tearoom-return-info"])
+def test_media_rows_are_the_files_each_arm_shows(example: str) -> None:
+    text = (TRIALS_DIR / f"{example}.yaml").read_text(encoding="utf-8")
+    trial = parse_trial(text)
+    start, end = datetime(2027, 1, 4, tzinfo=UTC), datetime(2027, 3, 1, tzinfo=UTC)
+    record = TrialHistory(
+        status=TrialStatus.CLOSED,
+        current_version="v1",
+        locked_version="v1",
+        locked_at=start,
+        stopped_at=end,
+        version_sources={"v1": text},
+    )
+    rows = media_rows(record, trial)
+    expected = _expected_media(text)
+    assert _media_keys(rows) == expected and len(rows) == len(expected)
+    assert any(media != "none" for _, media, *_ in expected)  # the example has media
+    assert {(r["version"], r["in_use_from"], r["in_use_until"]) for r in rows} == {
+        ("v1", "2027-01-04T00:00:00+00:00", "2027-03-01T00:00:00+00:00")
+    }
+
+
+def test_media_rows_follow_the_versions_visitors_met(tmp_path: Path) -> None:
+    text = (TRIALS_DIR / "organ-donation-2013.yaml").read_text(encoding="utf-8")
+    old_sha = hashlib.sha256((TRIALS_DIR / "organ-donation-2013/group-of-people.png").read_bytes())
+    new_sha = "ab" * 32
+    amended = text.replace(old_sha.hexdigest(), new_sha)
+    assert amended != text
+    times = [datetime(2027, 1, day, tzinfo=UTC) for day in (4, 18, 31)]
+    amendment = Amendment("v2", "v1", times[1], ("materials",), "new photo", "a", "cli")
+    record = TrialHistory(
+        status=TrialStatus.CLOSED,
+        current_version="v2",
+        locked_version="v1",
+        locked_at=times[0],
+        stopped_at=times[2],
+        version_sources={"v1": text, "v2": amended},
+        amendments=(amendment,),
+    )
+    rows = [row for row in media_rows(record, parse_trial(amended)) if row["arm"] == "norm_photo"]
+    assert [
+        (r["version"], r["in_use_from"][:10], r["in_use_until"][:10], r["sha256"]) for r in rows
+    ] == [
+        ("v1", "2027-01-04", "2027-01-18", old_sha.hexdigest()),
+        ("v2", "2027-01-18", "2027-01-31", new_sha),
+    ]
+    path = write_media(tmp_path / "media.csv", record, parse_trial(amended))
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert tuple(table.columns) == MEDIA_COLUMNS
+    assert len(table) == 2 * len(_expected_media(text))

@@ -124,7 +124,7 @@ def test_a_trial_from_loading_to_the_evaluators_download(
     with zipfile.ZipFile(io.BytesIO(export.data)) as archive:
         names = sorted(archive.namelist())
         files = {name.rsplit("/", 1)[1]: archive.read(name) for name in names}
-    assert sorted(files) == ["audit.csv", "codebook.csv", "counts.csv", "visits.csv"]
+    assert sorted(files) == ["audit.csv", "codebook.csv", "counts.csv", "media.csv", "visits.csv"]
     audit = pd.read_csv(io.BytesIO(files["audit.csv"]))
     assert "trial.amend" in set(audit["action"]) and reason in " ".join(audit["detail"].dropna())
 

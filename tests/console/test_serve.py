@@ -45,3 +45,36 @@ def test_serve_demo_prints_the_console_and_the_first_account_command(
         assert response.headers["Location"].endswith("/console/password")
     finally:
         get_engine(served_app).dispose()
+
+
+def test_a_served_app_loads_the_statistics_only_at_its_first_report(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A `nudgelab serve` worker starts without pandas, scipy, statsmodels or matplotlib; its
+    first export brings them in (so each worker pays for them only when it makes one)."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys\n"
+        "from nudgelab.results import create_console_app\n"
+        f"app = create_console_app({{'DATABASE_URL': 'sqlite:///{tmp_path}/x.db', "
+        "'SECRET_KEY': 'k' * 8 + '0123456789abcdef' * 4})\n"
+        "heavy = ('analysis', 'pandas', 'scipy', 'statsmodels', 'matplotlib', 'numpy')\n"
+        "print(sorted(set(heavy) & set(sys.modules)))\n"
+        "from nudgelab.results import RESULTS\n"
+        "from app.db import get_engine\n"
+        "try:\n"
+        "    RESULTS.export(get_engine(app), 'no-such-trial')\n"
+        "except Exception as error:\n"
+        "    print(type(error).__name__)\n"
+        "print(sorted(set(heavy) & set(sys.modules)))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    before, _error, after = result.stdout.strip().splitlines()
+    assert before == "[]"
+    assert {"analysis", "pandas"} <= set(ast.literal_eval(after))
