@@ -7,9 +7,9 @@ password change (in the console, on the command line or by an admin), a disable 
 end every other session of the account at its next request; the session that changed its own
 password gets the new epoch and goes on. Failed sign-ins are counted by
 :func:`experiments.store.users.authenticate`, which locks an account for a while after too many;
-the page then says until when. Sign-in attempts per client address are limited too
-(``SIGN_IN_LIMIT``, :mod:`app.limits`). A one-time password must be replaced at the first
-sign-in.
+every refusal shows the same words, so the page does not tell which addresses have accounts.
+Sign-in attempts per client address are limited too (``SIGN_IN_LIMIT``, :mod:`app.limits`). A
+one-time password must be replaced at the first sign-in.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from experiments.eventlog import audit_log, users
 from experiments.store.audit import Actor
 from experiments.store.users import (
     MIN_PASSWORD_LENGTH,
+    SIGN_IN_REFUSED,
     AccountError,
     Role,
     User,
@@ -168,15 +169,11 @@ class PasswordForm(FlaskForm):
     )
 
 
-REFUSALS = {
-    "bad": "That e-mail address and password do not match an account.",
-    "disabled": "This account is disabled; ask an admin.",
-}
-
 
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in() -> str | Response:
-    """The sign-in form; after too many failed attempts the account is locked for a while."""
+    """The sign-in form; after too many failed attempts the account is locked for a while (the
+    page does not say so: every refusal reads the same)."""
     if current_user.is_authenticated:
         return redirect(url_for("console.trials"))
     form = SignInForm()
@@ -196,15 +193,9 @@ def sign_in() -> str | Response:
             if result.user.password_change_required:
                 return redirect(url_for("console.password"))
             return redirect(_next_page())
-        if result.reason == "locked" and result.locked_until is not None:
-            minutes = max(1, round((result.locked_until - now).total_seconds() / 60))
-            error = (
-                "Too many failed sign-ins: this account is locked until "
-                f"{result.locked_until:%H:%M} UTC (about {minutes} minutes). Try again then, "
-                "or ask an admin to set a new password."
-            )
-        else:
-            error = REFUSALS.get(result.reason or "bad", REFUSALS["bad"])
+        # One text for every refusal (wrong password, unknown address, locked, disabled), so
+        # the answer does not tell which addresses have accounts.
+        error = result.message or SIGN_IN_REFUSED
         status = 401
     elif request.method == "POST":
         status = 400
