@@ -207,7 +207,8 @@ def _load_checked(
     version = store.source_version(result.source)
     amendment = None
     with engine.begin() as conn:
-        before = store.read_trial(conn, trial.id)
+        # Locked first: a start, close or another load of this trial waits for this one.
+        before = store.lock_trial(conn, trial.id)
         new = before is None or before.current_version != version
         amending = new and before is not None and before.locked_version is not None
         changes: tuple[str, ...] = ()

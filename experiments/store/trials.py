@@ -25,7 +25,7 @@ from experiments.load import load_text
 from experiments.model import Trial
 from experiments.store.audit import Actor, audit
 from experiments.store.errors import RecordingError, StoredTrialError, UnknownTrial
-from experiments.store.sql import aware, utcnow
+from experiments.store.sql import aware, insert_ignore, utcnow
 
 
 class TrialStatus(StrEnum):
@@ -111,6 +111,18 @@ def read_trial(conn: Connection, trial_id: str) -> TrialRecord | None:
     return _record(row) if row is not None else None
 
 
+def lock_trial(conn: Connection, trial_id: str) -> TrialRecord | None:
+    """The trial's row (None when it is not loaded), locked until the transaction ends, so
+    that a load, a lifecycle step and a kiosk start that read it take turns: ``SELECT … FOR
+    UPDATE`` on PostgreSQL; on SQLite a write that changes nothing first takes the database's
+    write lock (see :func:`experiments.eventlog.make_engine`), then the row is read."""
+    if conn.dialect.name == "postgresql":
+        row = conn.execute(select(trials).where(trials.c.id == trial_id).with_for_update()).first()
+        return _record(row) if row is not None else None
+    conn.execute(update(trials).where(trials.c.id == trial_id).values(status=trials.c.status))
+    return read_trial(conn, trial_id)
+
+
 def require_trial(conn: Connection, trial_id: str) -> TrialRecord:
     """The trial's row; :class:`UnknownTrial` when it is not loaded."""
     record = read_trial(conn, trial_id)
@@ -141,9 +153,11 @@ def load_trial(
     """
     version = source_version(source)
     now = utcnow()
+    created = 0
     if read_trial(conn, trial.id) is None:
-        conn.execute(
-            insert(trials).values(
+        # Two first loads at once: the second inserts nothing and updates the draft instead.
+        created = conn.execute(
+            insert_ignore(conn, trials).values(
                 id=trial.id,
                 title=trial.title,
                 status=TrialStatus.DRAFT.value,
@@ -151,8 +165,8 @@ def load_trial(
                 allocation_secret=allocation_secret or secrets.token_hex(16),
                 created_at=now,
             )
-        )
-    else:
+        ).rowcount
+    if not created:
         conn.execute(
             update(trials)
             .where(trials.c.id == trial.id)
@@ -194,9 +208,13 @@ _DONE = {"start": "started", "pause": "paused", "resume": "resumed", "close": "c
 def _transition(
     conn: Connection, trial_id: str, step: str, values: dict[str, object]
 ) -> TrialRecord:
-    """Apply ``step`` (its new ``values``) only if the status allows it, in one UPDATE whose
-    ``WHERE`` checks the status, so two concurrent steps cannot both succeed; the row before."""
-    before = require_trial(conn, trial_id)
+    """Apply ``step`` (its new ``values``) only if the status allows it: the row is locked
+    first (:func:`lock_trial`) and the UPDATE's ``WHERE`` checks the status too, so two
+    concurrent steps, or a step and a load, cannot both act on what they read; the row
+    before."""
+    before = lock_trial(conn, trial_id)
+    if before is None:
+        before = require_trial(conn, trial_id)  # raises UnknownTrial
     if before.status not in TRANSITIONS[step]:
         raise _refused(before, step)
     allowed = [status.value for status in TRANSITIONS[step]]
@@ -211,19 +229,22 @@ def _transition(
 def start_trial(
     conn: Connection, trial_id: str, *, actor: Actor | None = None, now: datetime | None = None
 ) -> TrialRecord:
-    """Start a draft trial: lock the pre-registration (the current version and the time)."""
+    """Start a draft trial: lock the pre-registration (the current version and the time).
+
+    The locked version is taken from the row by the same UPDATE that starts the trial (with
+    the row locked), never from an earlier read that a concurrent load could make stale."""
     now = now or utcnow()
-    current = require_trial(conn, trial_id).current_version
     values: dict[str, object] = {
         "status": TrialStatus.RUNNING.value,
-        "locked_version": current,
+        "locked_version": trials.c.current_version,
         "locked_at": now,
         "started_at": now,
     }
     _transition(conn, trial_id, "start", values)
-    detail = f"pre-registration locked: version {current} at {now.isoformat()}"
+    started = require_trial(conn, trial_id)
+    detail = f"pre-registration locked: version {started.locked_version} at {now.isoformat()}"
     _audit(conn, actor, "start", trial_id, now, detail)
-    return require_trial(conn, trial_id)
+    return started
 
 
 def pause_trial(
