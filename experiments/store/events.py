@@ -47,7 +47,7 @@ from experiments.store.errors import (
     UndeclaredEvent,
     UnknownVisit,
 )
-from experiments.store.kiosks import CONTACT_RESOLUTION, note_contact, token_hash
+from experiments.store.kiosks import SWITCHED_ON, contact_is_stale, note_contact, token_hash
 from experiments.store.sql import aware, utcnow
 from experiments.store.trials import TrialStatus
 from experiments.vocabulary import SYSTEM_EVENTS
@@ -120,7 +120,7 @@ _KIOSK_VISITS = (
         kiosks.c.last_seen_at,
     )
     .join(kiosks, kiosks.c.id == visits.c.kiosk_id)
-    .where(kiosks.c.token_hash == bindparam("token_hash"), kiosks.c.active.is_(True))
+    .where(kiosks.c.token_hash == bindparam("token_hash"), SWITCHED_ON)
 )
 #: By (opt-out, single id): locked queries, built once (a statement built per call costs more
 #: than its execution on SQLite).
@@ -185,8 +185,7 @@ def lock_kiosk_visits(
     rows = conn.execute(_LOCKED_KIOSK_VISITS[opt_out, single], parameters).all()
     if rows:
         now = utcnow()
-        seen = aware(rows[0].last_seen_at)
-        if seen is None or now - seen >= CONTACT_RESOLUTION:
+        if contact_is_stale(aware(rows[0].last_seen_at), now):
             note_contact(conn, rows[0].kiosk_id, now)
     return {
         row.id: EventVisit(row.id, row.trial_id, row.trial_version, aware(row.started_at))  # type: ignore[arg-type]

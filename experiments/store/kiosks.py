@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
 
 from experiments.eventlog import kiosks, trials
 from experiments.model import Trial
@@ -35,6 +35,19 @@ from experiments.store.trials import TrialRecord, TrialStatus, _record
 CONTACT_RESOLUTION = timedelta(minutes=1)
 
 KioskState = Literal["active", "off", "revoked"]
+
+#: The one test of a kiosk that may serve (switched on and not revoked), as SQL.
+SWITCHED_ON = and_(kiosks.c.active.is_(True), kiosks.c.revoked_at.is_(None))
+
+
+def switched_on(active: object, revoked_at: datetime | None) -> bool:
+    """:data:`SWITCHED_ON` for a row already read."""
+    return bool(active) and revoked_at is None
+
+
+def contact_is_stale(last_seen_at: datetime | None, now: datetime) -> bool:
+    """Whether a request at ``now`` should write the last contact (see the module doc)."""
+    return last_seen_at is None or now - last_seen_at >= CONTACT_RESOLUTION
 
 
 @dataclass(frozen=True)
@@ -60,7 +73,7 @@ class Kiosk:
 
     def needs_contact_update(self, now: datetime) -> bool:
         """Whether a request at ``now`` should write the last contact (see the module doc)."""
-        return self.last_seen_at is None or now - self.last_seen_at >= CONTACT_RESOLUTION
+        return contact_is_stale(self.last_seen_at, now)
 
 
 _FIND = (
@@ -135,7 +148,7 @@ def find_kiosk(conn: Connection, token: str) -> Kiosk | None:
         row.kiosk_id,
         record.id,
         row.kiosk_location,
-        bool(row.kiosk_active) and row.kiosk_revoked_at is None,
+        switched_on(row.kiosk_active, row.kiosk_revoked_at),
         record,
         revoked_at=aware(row.kiosk_revoked_at),
         last_seen_at=aware(row.kiosk_last_seen_at),
@@ -147,7 +160,7 @@ def _kiosk(row) -> Kiosk:  # type: ignore[no-untyped-def]
         row.id,
         row.trial_id,
         row.location,
-        bool(row.active) and row.revoked_at is None,
+        switched_on(row.active, row.revoked_at),
         revoked_at=aware(row.revoked_at),
         last_seen_at=aware(row.last_seen_at),
         created_at=aware(row.created_at),
@@ -191,6 +204,8 @@ def switch_kiosk(conn: Connection, kiosk_id: str, on: bool, actor: Actor | None 
         .where(kiosks.c.id == kiosk_id, kiosks.c.revoked_at.is_(None))
         .values(active=on)
     ).rowcount
+    if on and not changed:  # revoked by another process since it was read
+        _not_revoked(require_kiosk(conn, kiosk_id), "switched on")
     if changed and actor is not None:
         action = "kiosk.on" if on else "kiosk.off"
         audit(conn, actor, action, trial_id=kiosk.trial_id, target=kiosk.id)
@@ -200,12 +215,12 @@ def switch_kiosk(conn: Connection, kiosk_id: str, on: bool, actor: Actor | None 
 def revoke_kiosk(conn: Connection, kiosk_id: str, actor: Actor | None = None) -> Kiosk:
     """Revoke a kiosk for good: its token stops working with the next request."""
     kiosk = require_kiosk(conn, kiosk_id)
-    if kiosk.state == "revoked":
-        return kiosk
-    conn.execute(
-        update(kiosks).where(kiosks.c.id == kiosk_id).values(active=False, revoked_at=utcnow())
-    )
-    if actor is not None:
+    revoked = conn.execute(
+        update(kiosks)
+        .where(kiosks.c.id == kiosk_id, kiosks.c.revoked_at.is_(None))
+        .values(active=False, revoked_at=utcnow())
+    ).rowcount
+    if revoked and actor is not None:  # one revoke of two at once changes the row
         audit(conn, actor, "kiosk.revoke", trial_id=kiosk.trial_id, target=kiosk.id)
     return require_kiosk(conn, kiosk_id)
 
@@ -216,7 +231,13 @@ def replace_token(conn: Connection, kiosk_id: str, actor: Actor | None = None) -
     kiosk = require_kiosk(conn, kiosk_id)
     _not_revoked(kiosk, "given a new token")
     token = secrets.token_urlsafe(24)
-    conn.execute(update(kiosks).where(kiosks.c.id == kiosk_id).values(token_hash=token_hash(token)))
+    replaced = conn.execute(
+        update(kiosks)
+        .where(kiosks.c.id == kiosk_id, kiosks.c.revoked_at.is_(None))
+        .values(token_hash=token_hash(token))
+    ).rowcount
+    if not replaced:  # revoked by another process since it was read
+        _not_revoked(require_kiosk(conn, kiosk_id), "given a new token")
     if actor is not None:
         audit(conn, actor, "kiosk.replace_token", trial_id=kiosk.trial_id, target=kiosk.id)
     return require_kiosk(conn, kiosk_id), token
@@ -241,8 +262,6 @@ def note_contact(conn: Connection, kiosk_id: str, now: datetime | None = None) -
 def active_kiosk_counts(conn: Connection) -> dict[str, int]:
     """Switched-on kiosks per trial id."""
     rows = conn.execute(
-        select(kiosks.c.trial_id, func.count())
-        .where(kiosks.c.active.is_(True), kiosks.c.revoked_at.is_(None))
-        .group_by(kiosks.c.trial_id)
+        select(kiosks.c.trial_id, func.count()).where(SWITCHED_ON).group_by(kiosks.c.trial_id)
     )
     return {str(trial_id): int(count) for trial_id, count in rows}

@@ -320,12 +320,7 @@ def add_member(conn: Connection, trial_id: str, email: str, actor: Actor) -> boo
     """Add an account to a trial; False when it was a member already."""
     require_trial(conn, trial_id)
     user = require_user(conn, email)
-    exists = conn.execute(
-        select(func.count())
-        .select_from(trial_members)
-        .where(trial_members.c.trial_id == trial_id, trial_members.c.user_id == user.id)
-    ).scalar_one()
-    if exists:
+    if is_member(conn, trial_id, user):
         return False
     conn.execute(
         insert(trial_members).values(trial_id=trial_id, user_id=user.id, added_at=utcnow())
