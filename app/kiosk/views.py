@@ -126,31 +126,47 @@ def start() -> Response:
         abort(400)
     if g.record.paused:  # randomize nobody: the control arm's plain information instead
         return redirect(url_for("kiosk.information", lang=language))
+    conn = get_connection()
+    # The kiosk and its trial again, locked: a switch-off, revoke, pause or close that
+    # committed since this request began is seen here, and one that comes later waits.
+    record = store.lock_kiosk_for_start(conn, g.kiosk.id, g.trial.id)
+    if record is None or not record.running:
+        commit()  # releases the locks
+        if record is not None and record.paused:
+            return redirect(url_for("kiosk.information", lang=language))
+        abort(403)
     interval = current_app.config["START_INTERVAL_SECONDS"]
     if interval:
-        recent = store.recent_kiosk_visit(get_connection(), g.kiosk.id, timedelta(seconds=interval))
+        recent = store.recent_kiosk_visit(conn, g.kiosk.id, timedelta(seconds=interval))
         if recent is not None:
             commit()  # releases the kiosk's row
-            return _show_recent(*recent)
+            return _show_recent(recent)
+    trial = g.trial
+    if record.current_version != g.record.current_version:  # loaded since the request began
+        trial = store.current_trial(conn, record)
     started = store.start_visit(
-        get_connection(),
-        g.trial,
+        conn,
+        trial,
         location=g.kiosk.location,
         language=language,
         kiosk_id=g.kiosk.id,
-        record=g.record,
+        record=record,
     )
     commit()
     visits.begin(started.id, language)
     return redirect(url_for("kiosk.variant"))
 
 
-def _show_recent(visit_id: str, language: str) -> Response:
+def _show_recent(recent: store.RecentVisit) -> Response:
     """A start refused because the kiosk has just started a visit (a double tap, a script):
     show the visit of the cookie, or else the one just started (the first tap's answer may
-    not have reached this browser), instead of starting another."""
+    not have reached this browser), instead of starting another. A visit that has ended
+    (finished, timed out, opted out) is nobody's to join: back to the welcome screen, where
+    the next tap after the interval starts a new visit."""
     if visits.current() is None:
-        visits.begin(visit_id, language)
+        if recent.ended:
+            return _welcome()
+        visits.begin(recent.id, recent.language)
     return redirect(url_for("kiosk.variant"))
 
 

@@ -109,9 +109,11 @@ from experiments.store.users import (
 )
 from experiments.store.visits import (
     AssignedVisit,
+    RecentVisit,
     StartedVisit,
     VisitSpec,
     assigned_visit,
+    lock_kiosk_for_start,
     recent_kiosk_visit,
     start_visit,
     start_visits,
@@ -136,6 +138,7 @@ __all__ = [
     "KioskError",
     "KioskState",
     "Pause",
+    "RecentVisit",
     "RecordingError",
     "Role",
     "SignIn",
@@ -171,6 +174,7 @@ __all__ = [
     "list_trials",
     "list_users",
     "load_trial",
+    "lock_kiosk_for_start",
     "lock_kiosk_visits",
     "lock_trial",
     "look_times",

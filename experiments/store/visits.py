@@ -16,11 +16,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
 from experiments.assignment import Assignment, assign_block, assign_hash, assign_simple, stratum_key
-from experiments.eventlog import allocation_counters, assignments, kiosks, visits
+from experiments.eventlog import allocation_counters, assignments, events, kiosks, trials, visits
 from experiments.model import Trial
 from experiments.store.errors import RecordingError
+from experiments.store.kiosks import SWITCHED_ON
 from experiments.store.sql import aware, utcnow
-from experiments.store.trials import TrialRecord, require_trial
+from experiments.store.trials import TrialRecord, _record, require_trial
 
 
 @dataclass(frozen=True)
@@ -197,26 +198,58 @@ def start_visit(
     return start_visits(conn, trial, [spec], rng=rng, record=record)[0]
 
 
-def recent_kiosk_visit(
-    conn: Connection, kiosk_id: str, within: timedelta
-) -> tuple[str, str] | None:
-    """The id and language of the visit the kiosk started less than ``within`` ago (the
-    latest), or None when the kiosk may start a new one.
+#: The events that end a visit: after one of them it is nobody's current visit.
+VISIT_ENDS = ("finish", "timeout", "opt_out")
 
-    Starts of one kiosk are serialized: the kiosk's row is locked first (a no-op UPDATE: a row
-    lock on PostgreSQL, the write lock on SQLite) and stays locked until the caller commits, so
-    a start that waits for another one sees that one's visit, in whichever worker it ran.
-    Start the new visit and commit in the same transaction.
-    """
-    conn.execute(update(kiosks).where(kiosks.c.id == kiosk_id).values(active=kiosks.c.active))
+
+def lock_kiosk_for_start(conn: Connection, kiosk_id: str, trial_id: str) -> TrialRecord | None:
+    """Lock the kiosk's row for a start and read its trial's row again; None when the kiosk
+    is switched off or revoked (the caller answers 403).
+
+    Starts of one kiosk are serialized: the kiosk's row is locked first (a no-op UPDATE of a
+    switched-on kiosk: a row lock on PostgreSQL, the write lock on SQLite) and stays locked
+    until the caller commits, so a start that waits for another one sees that one's visit
+    (:func:`recent_kiosk_visit`), in whichever worker it ran. The trial's row is then read
+    with ``FOR SHARE`` on PostgreSQL (SQLite: under the write lock), so a pause or close either
+    commits first, and this start sees it, or waits until the start has committed. Start a visit
+    only when the record returned is running, and commit in the same transaction."""
+    locked = conn.execute(
+        update(kiosks).where(kiosks.c.id == kiosk_id, SWITCHED_ON).values(active=kiosks.c.active)
+    ).rowcount
+    if not locked:
+        return None
+    query = select(trials).where(trials.c.id == trial_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(read=True)
+    row = conn.execute(query).first()
+    return _record(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class RecentVisit:
+    """The latest visit a kiosk started: its id, language, and whether it has ended."""
+
+    id: str
+    language: str
+    ended: bool
+
+
+def recent_kiosk_visit(conn: Connection, kiosk_id: str, within: timedelta) -> RecentVisit | None:
+    """The visit the kiosk started less than ``within`` ago (the latest), or None when the
+    kiosk may start a new one. ``ended``: it has one of :data:`VISIT_ENDS`, so it is nobody's
+    current visit any more and no one may be sent to it. Call :func:`lock_kiosk_for_start`
+    first, in the same transaction."""
+    ended = select(events.c.id).where(
+        events.c.visit_id == visits.c.id, events.c.type.in_(VISIT_ENDS)
+    )
     latest = (
-        select(visits.c.id, visits.c.language)
+        select(visits.c.id, visits.c.language, ended.exists().label("ended"))
         .where(visits.c.kiosk_id == kiosk_id, visits.c.started_at > utcnow() - within)
         .order_by(visits.c.started_at.desc())
         .limit(1)
     )
     row = conn.execute(latest).first()
-    return None if row is None else (row.id, row.language)
+    return None if row is None else RecentVisit(row.id, row.language, bool(row.ended))
 
 
 _ASSIGNED = (

@@ -120,6 +120,42 @@ def test_the_api_stores_no_outcome_of_a_paused_or_closed_trial_and_acknowledges_
         assert "contact_requested" in _outcomes_of(app, started.visit_id)
 
 
+@pytest.mark.parametrize("change", ["pause", "close", "off", "revoke"])
+def test_a_change_that_lands_while_a_start_is_handled_is_seen_by_it(
+    app: Flask,
+    factory_trial: Trial,
+    visitor: Visitor,
+    change: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The kiosk and its trial are read at the start of the request, found switched on and
+    running; then another process pauses or closes the trial or switches the kiosk off or
+    revokes it, before the start writes anything. The start must see it: no visit (before the
+    fix it randomized a visitor into a paused or closed trial)."""
+    visitor.arrives()
+    real = store.find_kiosk
+
+    def then_change(conn, token):  # type: ignore[no-untyped-def]
+        found = real(conn, token)
+        with get_engine(app).begin() as other:
+            if change in ("pause", "close"):
+                getattr(store, f"{change}_trial")(other, factory_trial.id)
+            elif change == "off":
+                store.switch_kiosk(other, found.id, False)
+            else:
+                store.revoke_kiosk(other, found.id)
+        return found
+
+    monkeypatch.setattr(store, "find_kiosk", then_change)
+    response = visitor.client.post(visitor.path + "start", data={"language": "en"})
+    if change == "pause":
+        assert response.status_code == 302
+        assert response.headers["Location"].endswith("/information?lang=en")
+    else:
+        assert response.status_code == 403
+    assert counts(app) == (0, 0)
+
+
 @pytest.mark.parametrize("action", ["off", "revoke"])
 def test_a_kiosk_switched_off_or_revoked_is_refused_at_the_next_request(
     app: Flask, started: Visitor, action: str

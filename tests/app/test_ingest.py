@@ -108,13 +108,18 @@ def test_a_kiosk_page_notes_the_contact_once_a_minute(started: Visitor) -> None:
     assert seen is not None and store.utcnow() - seen < timedelta(seconds=30)
 
 
-def test_a_visit_start_reads_the_kiosk_and_its_trial_in_one_query(visitor: Visitor) -> None:
+def test_a_visit_start_reads_the_kiosk_and_its_trial_then_locks_both(visitor: Visitor) -> None:
+    """One query reads the kiosk with its trial; then the kiosk's row is locked (a no-op
+    UPDATE of a switched-on kiosk) and the trial's row read again, so that a pause, close or
+    revoke that came in between is seen; then the three INSERTs of the visit."""
     visitor.arrives()
     with statements(visitor.app) as sent:
         response = visitor.client.post(visitor.path + "start", data={"language": "en"})
     assert response.status_code == 302
-    assert [words.split()[0] for words in sent] == ["SELECT", "INSERT", "INSERT", "INSERT"], sent
-    assert sent[1].startswith("INSERT INTO allocation_counters")  # one upsert reserves the index
+    kinds = [words.split()[0] for words in sent]
+    assert kinds == ["SELECT", "UPDATE", "SELECT", "INSERT", "INSERT", "INSERT"], sent
+    assert sent[1].startswith("UPDATE kiosks") and sent[2].startswith("SELECT trials")
+    assert sent[3].startswith("INSERT INTO allocation_counters")  # one upsert reserves the index
 
 
 def test_the_visit_page_reads_its_visit_once(started: Visitor) -> None:

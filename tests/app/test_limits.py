@@ -99,6 +99,27 @@ def test_a_double_tap_shows_the_visit_of_the_first_tap(
     assert visitor.visit_id != first and _visits(app) == 2
 
 
+def test_a_refused_start_never_joins_a_visit_that_has_ended(
+    make_app: Callable[..., Flask], kiosk_path_a: str
+) -> None:
+    """A visitor finishes (or opts out) within the interval and the next one taps "start": the
+    start is still refused (one visit per interval), but the new visitor is sent to the welcome
+    screen, not into the visit that has ended (before the fix they were given its cookie and
+    saw its arm)."""
+    app = make_app(START_INTERVAL_SECONDS=60)
+    first = Visitor(app, kiosk_path_a)
+    first.arrives()
+    first.starts_in("en")
+    ended = first.visit_id
+    assert first.finishes().status_code in (200, 302)
+    second = Visitor(app, kiosk_path_a)
+    second.arrives()
+    answer = _start(second)
+    assert answer.status_code == 302 and answer.headers["Location"].endswith(kiosk_path_a)
+    assert second.visit_id is None and second.visit_id != ended
+    assert _visits(app) == 1
+
+
 def test_the_interval_is_per_kiosk(make_app: Callable[..., Flask], factory_trial) -> None:  # type: ignore[no-untyped-def]
     from tests.app.visitor import add_kiosk
 
