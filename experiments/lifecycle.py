@@ -44,10 +44,12 @@ __all__ = [
     "TrialRefused",
     "add_kiosk",
     "change_status",
+    "close_trial",
     "load_trial_file",
     "load_trial_text",
     "open_event_log",
     "open_trial",
+    "publish_results",
     "set_up_demo",
 ]
 
@@ -258,6 +260,45 @@ def change_status(
     Refused steps raise :class:`~experiments.store.TransitionRefused`."""
     with engine.begin() as conn:
         return STEPS[step](conn, trial_id, actor=actor)
+
+
+def close_trial(
+    engine: Engine,
+    trial_id: str,
+    actor: store.Actor,
+    *,
+    results_url: str | None = None,
+    public_url: str | None = None,
+) -> store.TrialRecord:
+    """Close a trial and, with ``results_url``, publish where its results are, in one
+    transaction (a bad address is refused before anything changes; see
+    :func:`experiments.store.check_results_url`)."""
+    if results_url is not None:
+        store.check_results_url(results_url, public_url)
+    with engine.begin() as conn:
+        record = store.close_trial(conn, trial_id, actor=actor)
+        if results_url is not None:
+            record = store.publish_results(
+                conn, trial_id, results_url, actor=actor, public_url=public_url
+            )
+        return record
+
+
+def publish_results(
+    engine: Engine,
+    trial_id: str,
+    url: str,
+    actor: store.Actor,
+    *,
+    public_url: str | None = None,
+) -> store.TrialRecord:
+    """Set (or replace) the address of a closed trial's results, which the public register
+    then links; audited as ``trial.publish``. Refused for a trial that is not closed
+    (:class:`~experiments.store.TransitionRefused`) and for an address that is not ``https://``
+    or a path under the platform's public address (:class:`~experiments.store.RecordingError`,
+    field ``results_url``)."""
+    with engine.begin() as conn:
+        return store.publish_results(conn, trial_id, url, actor=actor, public_url=public_url)
 
 
 def _untranslated(language: str) -> str:

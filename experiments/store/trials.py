@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.engine import Row
@@ -282,6 +283,65 @@ def close_trial(
     _transition(conn, trial_id, "close", values)
     _end_pause(conn, trial_id, now)
     _audit(conn, actor, "close", trial_id, now)
+    return require_trial(conn, trial_id)
+
+
+#: The longest results address the trials table keeps.
+RESULTS_URL_LENGTH = 500
+
+
+def check_results_url(url: str, public_url: str | None = None) -> str:
+    """``url`` (trimmed) if the register may link it as a closed trial's results: an
+    ``https://`` address, a path on this platform (``/reports/…``), or an address under its
+    public address ``public_url``. Anything else (``http://`` elsewhere, ``javascript:``, a
+    protocol-relative ``//host``, spaces or control characters) raises :class:`RecordingError`."""
+    url = url.strip()
+    refused = RecordingError(
+        "the results address must start with https://, or be a path on this platform "
+        "(/reports/...), or lie under its public address (NUDGELAB_PUBLIC_URL)",
+        "results_url",
+    )
+    if not url or len(url) > RESULTS_URL_LENGTH or any(c.isspace() or ord(c) < 32 for c in url):
+        raise refused
+    if "\\" in url:
+        raise refused
+    if url.startswith("/") and not url.startswith("//"):
+        return url
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.netloc:
+        return url
+    if public_url and parts.netloc and url.startswith(public_url.rstrip("/") + "/"):
+        return url
+    raise refused
+
+
+def publish_results(
+    conn: Connection,
+    trial_id: str,
+    url: str,
+    *,
+    actor: Actor | None = None,
+    public_url: str | None = None,
+    now: datetime | None = None,
+) -> TrialRecord:
+    """Set the address of a closed trial's results (:func:`check_results_url`): the public
+    register links it. Refused (:class:`TransitionRefused`) unless the trial is closed; a new
+    address replaces the old one, and each is audited."""
+    url = check_results_url(url, public_url)
+    now = now or utcnow()
+    record = lock_trial(conn, trial_id) or require_trial(conn, trial_id)
+    if record.status is not TrialStatus.CLOSED:
+        raise TransitionRefused(
+            f"trial {trial_id!r} is {record.status}; results are published only for a closed "
+            "trial (close it first)",
+            "status",
+        )
+    conn.execute(
+        update(trials)
+        .where(trials.c.id == trial_id, trials.c.status == TrialStatus.CLOSED.value)
+        .values(results_url=url)
+    )
+    _audit(conn, actor, "publish", trial_id, now, f"results at {url}")
     return require_trial(conn, trial_id)
 
 

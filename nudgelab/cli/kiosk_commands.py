@@ -9,6 +9,7 @@ The steps themselves are :mod:`experiments.lifecycle`'s; errors become one line 
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import click
@@ -118,10 +119,43 @@ def trial_resume(trial_id: str, db_url: str | None) -> None:
 
 @trial.command("close")
 @click.argument("trial_id")
+@click.option(
+    "--results-url",
+    help="Where the results are published (https://…, or a path under NUDGELAB_PUBLIC_URL); "
+    "the public register links it. Can be set later with `trial publish`.",
+)
 @DB_OPTION
-def trial_close(trial_id: str, db_url: str | None) -> None:
+def trial_close(trial_id: str, results_url: str | None, db_url: str | None) -> None:
     """Close a running or paused trial for good: kiosks stop; results may be released."""
-    _change_status("close", trial_id, db_url)
+    if results_url is None:
+        _change_status("close", trial_id, db_url)
+        return
+    from experiments.lifecycle import close_trial, open_event_log
+
+    with open_event_log(configured_url(db_url)) as engine:
+        record = close_trial(
+            engine, trial_id, cli_actor(), results_url=results_url, public_url=_public_url()
+        )
+    click.echo(f"{trial_id}: {record.status}; the register links {record.results_url}")
+
+
+@trial.command("publish")
+@click.argument("trial_id")
+@click.argument("url")
+@DB_OPTION
+def trial_publish(trial_id: str, url: str, db_url: str | None) -> None:
+    """Publish where a closed trial's results are (https://…, or a path under
+    NUDGELAB_PUBLIC_URL): the public register links it. A new address replaces the old."""
+    from experiments.lifecycle import open_event_log, publish_results
+
+    with open_event_log(configured_url(db_url)) as engine:
+        record = publish_results(engine, trial_id, url, cli_actor(), public_url=_public_url())
+    click.echo(f"{trial_id}: the register links {record.results_url}")
+
+
+def _public_url() -> str | None:
+    """The platform's public address (``NUDGELAB_PUBLIC_URL``), if set."""
+    return os.environ.get("NUDGELAB_PUBLIC_URL", "").strip() or None
 
 
 @trial.command("stop")

@@ -183,3 +183,47 @@ def test_serve_base_url_is_the_register_address_visitors_read(
         assert visitor.sees("https://nudgelab.example.org/register")
     finally:
         get_engine(kiosk_app).dispose()
+
+
+def _register(app: Flask) -> str:
+    return app.test_client().get(f"/register/{TRIAL_ID}?lang=en").get_data(as_text=True)
+
+
+def test_close_with_a_results_address_and_publish_link_the_report_on_the_register(
+    app: Flask, db_url: str
+) -> None:
+    run("trial", "load", str(EXAMPLE), "--db", db_url)
+    run("trial", "start", TRIAL_ID, "--db", db_url)
+    early = run("trial", "publish", TRIAL_ID, "https://example.org/r", "--db", db_url)
+    assert early.exit_code != 0 and "only for a closed trial" in early.output
+    for bad in ("http://example.org/report", "javascript:alert(1)", "//evil.example/r", "/a b"):
+        refused = run("trial", "close", TRIAL_ID, "--results-url", bad, "--db", db_url)
+        assert refused.exit_code != 0 and "results address must start with https://" in (
+            refused.output
+        ), refused.output
+    with get_engine(app).connect() as conn:  # a refused address closed nothing
+        assert conn.execute(select(trials.c.status)).scalar_one() == "running"
+    closed = run(
+        "trial", "close", TRIAL_ID, "--results-url", "https://example.org/report", "--db", db_url
+    )
+    assert closed.exit_code == 0, closed.output
+    assert closed.output.startswith(f"{TRIAL_ID}: closed; the register links https://example.org")
+    page = _register(app)
+    assert '<a href="https://example.org/report">Read the results</a>' in page
+    published = run("trial", "publish", TRIAL_ID, "/reports/tearoom.html", "--db", db_url)
+    assert published.exit_code == 0, published.output
+    assert '<a href="/reports/tearoom.html">Read the results</a>' in _register(app)
+    under = run("trial", "publish", TRIAL_ID, "https://nudgelab.example.org/r.html", "--db", db_url)
+    assert under.exit_code == 0
+    with get_engine(app).connect() as conn:
+        assert conn.execute(select(trials.c.results_url)).scalar_one() == (
+            "https://nudgelab.example.org/r.html"
+        )
+        from experiments import store
+
+        published_entries = [e for e in store.read_audit(conn) if e.action == "trial.publish"]
+    assert [e.detail for e in published_entries] == [
+        "results at https://example.org/report",
+        "results at /reports/tearoom.html",
+        "results at https://nudgelab.example.org/r.html",
+    ]
