@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from app.proxy import parse_networks
+from experiments.opening_hours import DEFAULT as OPENING_HOURS_DEFAULT
+from experiments.opening_hours import OpeningHours
 
 PREFIX = "NUDGELAB_"
 
@@ -46,6 +48,12 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise ValueError("must be a positive whole number")
     return value
+
+
+def _opening_hours(text: str) -> str:
+    """Opening hours as written, once :meth:`OpeningHours.parse` reads them."""
+    OpeningHours.parse(text)
+    return text.strip()
 
 
 def _flag(text: str) -> bool:
@@ -221,6 +229,14 @@ SETTINGS: tuple[Setting, ...] = (
         "The research console flags a switched-on kiosk that has sent nothing for this many "
         "minutes during opening hours",
         _positive_int,
+    ),
+    Setting(
+        "OPENING_HOURS",
+        OPENING_HOURS_DEFAULT,
+        "When kiosks should be heard, for the silent-kiosk flag (console and `nudgelab kiosk "
+        "list`): days, hours, time zone, e.g. 'mon-sat 08:30-17:00 Europe/Amsterdam'; a window "
+        "that closes before it opens runs overnight ('daily 20:00-02:00 UTC')",
+        _opening_hours,
     ),
     Setting(
         "START_INTERVAL_SECONDS",

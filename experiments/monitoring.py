@@ -18,14 +18,14 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
 from experiments import store
 from experiments.eventlog import assignments, events, visits
+from experiments.opening_hours import OpeningHours
 
 #: The only event types monitoring reads: system events, never outcomes.
 MONITORED_EVENTS: tuple[str, ...] = ("exposure", "opt_out", "finish")
@@ -33,37 +33,6 @@ MONITORED_EVENTS: tuple[str, ...] = ("exposure", "opt_out", "finish")
 SRM_THRESHOLD = 0.001
 #: Fewest visits expected in every arm before the sample-ratio check is computed.
 SRM_MIN_EXPECTED = 5.0
-
-
-@dataclass(frozen=True)
-class OpeningHours:
-    """When kiosks are expected to be used: a daily window on some weekdays, in a time zone.
-
-    The trial file names locations but not their hours, so one window serves every location.
-    """
-
-    opens: time = time(9, 0)
-    closes: time = time(17, 0)
-    #: Monday is 0.
-    weekdays: tuple[int, ...] = (0, 1, 2, 3, 4)
-    timezone: str = "Europe/Amsterdam"
-
-    def open_time(self, start: datetime, end: datetime, *, limit_days: int = 92) -> timedelta:
-        """How much of ``start``–``end`` falls in opening hours (looked at for at most the last
-        ``limit_days`` days)."""
-        zone = ZoneInfo(self.timezone)
-        start = max(start, end - timedelta(days=limit_days))
-        total = timedelta()
-        day = start.astimezone(zone).date()
-        while day <= end.astimezone(zone).date():
-            if day.weekday() in self.weekdays:
-                window_start = datetime.combine(day, self.opens, zone)
-                window_end = datetime.combine(day, self.closes, zone)
-                overlap = min(end, window_end) - max(start, window_start)
-                if overlap > timedelta():
-                    total += overlap
-            day += timedelta(days=1)
-        return total
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 
 #: experiments.lifecycle.DEMO_TRIAL, for the help text (importing it would load SQLAlchemy).
 DEMO_TRIAL = "tearoom-return-info"
+#: experiments.opening_hours.DEFAULT, for the help text.
+OPENING_HOURS_DEFAULT = "mon-fri 09:00-17:00 Europe/Amsterdam"
 
 
 def _interface_languages() -> list[str]:
@@ -242,14 +244,19 @@ def kiosk_add(trial_id: str, location: str, base_url: str, db_url: str | None) -
     "--silent-after",
     default=120,
     show_default=True,
+    envvar="NUDGELAB_SILENT_KIOSK_MINUTES",
+    show_envvar=True,
     type=click.IntRange(1),
     help="Minutes of opening hours without contact after which a kiosk is flagged silent.",
 )
 @click.option(
     "--hours",
-    default="09:00-17:00",
+    default=OPENING_HOURS_DEFAULT,
     show_default=True,
-    help="Opening hours (Monday to Friday, Europe/Amsterdam) in which kiosks should be heard.",
+    envvar="NUDGELAB_OPENING_HOURS",
+    show_envvar=True,
+    help="Opening hours in which kiosks should be heard: days, hours, time zone "
+    "(overnight when they close before they open, e.g. 'daily 20:00-02:00 UTC').",
 )
 @DB_OPTION
 def kiosk_list(
@@ -291,17 +298,12 @@ def kiosk_list(
 
 
 def _opening_hours(hours: str):  # type: ignore[no-untyped-def]
-    from datetime import time
-
-    from experiments.monitoring import OpeningHours
+    from experiments.opening_hours import OpeningHours, OpeningHoursError
 
     try:
-        opens, closes = (time.fromisoformat(part.strip()) for part in hours.split("-"))
-    except ValueError:
-        raise click.BadParameter(
-            "give opening hours as HH:MM-HH:MM", param_hint="--hours"
-        ) from None
-    return OpeningHours(opens=opens, closes=closes)
+        return OpeningHours.parse(hours)
+    except OpeningHoursError as error:
+        raise click.BadParameter(str(error), param_hint="--hours") from None
 
 
 @kiosk.command("off")

@@ -196,3 +196,32 @@ def test_kiosk_list_flags_a_silent_kiosk(db_url: str, engine: Engine, trial_file
     assert "SILENT" not in patient.output
     bad = run("kiosk", "list", "--hours", "nine to five", "--db", db_url)
     assert bad.exit_code == 2 and "HH:MM-HH:MM" in bad.output
+
+
+def test_kiosk_list_follows_the_opening_hours_and_silent_minutes_settings(
+    db_url: str, engine: Engine, trial_file: Path
+) -> None:
+    """NUDGELAB_OPENING_HOURS and NUDGELAB_SILENT_KIOSK_MINUTES are the defaults of --hours
+    and --silent-after (the console reads the same settings)."""
+    run("trial", "load", str(trial_file), "--db", db_url)
+    run("trial", "start", "test-trial", "--db", db_url)
+    run("kiosk", "add", "--trial", "test-trial", "--location", "loc-b", "--db", db_url)
+    with engine.begin() as conn:
+        (kiosk,) = store.list_kiosks(conn)
+        store.note_contact(conn, kiosk.id, store.utcnow() - timedelta(days=3))
+
+    def listed(**settings: str) -> str:
+        result = CliRunner(env={**ENV, **settings}).invoke(main, ["kiosk", "list", "--db", db_url])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    always = {"NUDGELAB_OPENING_HOURS": "daily 00:00-00:00 UTC"}
+    assert listed(**always).rstrip().endswith("SILENT")  # 3 days of opening hours > 120 min
+    patient = {**always, "NUDGELAB_SILENT_KIOSK_MINUTES": str(60 * 24 * 4)}
+    assert "SILENT" not in listed(**patient)
+    never = {"NUDGELAB_OPENING_HOURS": "sun 00:00-00:01 UTC"}  # a minute a week
+    assert "SILENT" not in listed(**never)
+    bad = CliRunner(env={**ENV, "NUDGELAB_OPENING_HOURS": "whenever"}).invoke(
+        main, ["kiosk", "list", "--db", db_url]
+    )
+    assert bad.exit_code == 2 and "HH:MM-HH:MM" in bad.output
