@@ -84,6 +84,25 @@ def test_a_visit_in_progress_when_the_trial_pauses_can_still_opt_out(
         assert "opt_out" in set(kinds.scalars())
 
 
+def test_a_visit_in_progress_when_the_trial_pauses_logs_nothing_more_but_its_opt_out(
+    app: Flask, factory_trial: Trial, started: Visitor
+) -> None:
+    """The pause stops the trial's data at once: an outcome tapped without the script (the
+    kiosk's own form), the language switch, the finish are not stored; the opt-out is, and it
+    deletes the outcomes logged before the pause (reproduced before B1: all of them stored)."""
+    assert started.taps("contact_requested").get_json()["results"][0]["status"] == "stored"
+    before = _outcomes_of(app, started.visit_id)
+    step(app, store.pause_trial, factory_trial.id)
+    started.looks_again()
+    started.taps_without_script("country_info_opened")
+    started.switches_to("ar")
+    assert _outcomes_of(app, started.visit_id) == before
+    started.opts_out()
+    after = _outcomes_of(app, started.visit_id)
+    assert "opt_out" in after and "contact_requested" not in after
+    assert set(after) - set(before) == {"opt_out"}
+
+
 @pytest.fixture
 def started(visitor: Visitor) -> Visitor:
     visitor.arrives()
