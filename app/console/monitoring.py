@@ -17,13 +17,19 @@ from app.console.access import Can, allowed, roles, trial_for
 from app.console.blueprint import bp
 from app.db import get_connection
 from experiments.monitoring import Monitoring, MonitorSettings, monitor
+from experiments.opening_hours import DEFAULT as DEFAULT_OPENING_HOURS
+from experiments.opening_hours import OpeningHours
 from experiments.store.users import Role
 
 
 def settings() -> MonitorSettings:
-    """Monitoring settings from the app's configuration (the silent-kiosk time)."""
+    """Monitoring settings from the app's configuration: the silent-kiosk time and the opening
+    hours it is counted in (``NUDGELAB_OPENING_HOURS``)."""
     minutes = current_app.config["SILENT_KIOSK_MINUTES"]
-    return MonitorSettings(silent_after=timedelta(minutes=minutes))
+    hours = current_app.config.get("OPENING_HOURS") or DEFAULT_OPENING_HOURS
+    return MonitorSettings(
+        silent_after=timedelta(minutes=minutes), opening=OpeningHours.parse(hours)
+    )
 
 
 def _monitor(trial_id: str) -> Monitoring:
@@ -43,6 +49,7 @@ def monitoring(trial_id: str) -> str:
         data=data,
         can_act=allowed(record, Can.ACT),
         silent_minutes=current_app.config["SILENT_KIOSK_MINUTES"],
+        opening_hours=current_app.config.get("OPENING_HOURS") or DEFAULT_OPENING_HOURS,
     )
 
 

@@ -98,3 +98,43 @@ def test_console_kiosk_changes_take_effect_at_the_next_request(
     owner.post(f"/console/kiosks/{kiosk_id}/on")
     with get_engine(console_app).connect() as conn:
         assert store.require_kiosk(conn, kiosk_id).state == "revoked"
+
+
+def _silent_with(app: Flask, owner: Console, hours: str) -> tuple[bool, str, str]:
+    """Under ``OPENING_HOURS=hours``: the kiosk's silent flag in the JSON, the monitoring page
+    and the kiosks page."""
+    app.config["OPENING_HOURS"] = hours  # read at every request, as from the environment
+    (kiosk,) = owner.get(f"/console/trials/{TRIAL}/monitoring.json").get_json()["kiosks"]
+    monitoring = owner.get(f"/console/trials/{TRIAL}/monitoring").get_data(as_text=True)
+    listing = owner.get(f"/console/trials/{TRIAL}/kiosks").get_data(as_text=True)
+    return kiosk["silent"], monitoring, listing
+
+
+def test_the_silent_flag_counts_only_the_configured_opening_hours(
+    console_app: Flask, owner: Console
+) -> None:
+    """A kiosk added three hours ago and never heard since; silent after 120 minutes."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from experiments.eventlog import kiosks
+
+    assert console_app.config["SILENT_KIOSK_MINUTES"] == 120
+    assert owner.load(trial_yaml()).status_code == 302
+    assert owner.step(TRIAL, "start").status_code == 302
+    owner.add_kiosk(TRIAL, "loc-a")
+    now = datetime.now(UTC)
+    with get_engine(console_app).begin() as conn:
+        conn.execute(update(kiosks).values(created_at=now - timedelta(hours=3), last_seen_at=None))
+    always = "daily 00:00-00:00 UTC"
+    silent, monitoring, listing = _silent_with(console_app, owner, always)
+    assert silent is True
+    assert "silent over 120 min of opening hours" in monitoring and always in monitoring
+    assert 'class="badge silent"' in listing
+    # Open only in the hour after the next one: the three hours since the kiosk was added
+    # hold no opening time (the last window ended 22 hours ago), so it is not silent.
+    later = f"daily {now + timedelta(hours=1):%H:%M}-{now + timedelta(hours=2):%H:%M} UTC"
+    silent, monitoring, listing = _silent_with(console_app, owner, later)
+    assert silent is False
+    assert "silent over" not in monitoring and 'class="badge silent"' not in listing
