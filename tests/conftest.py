@@ -33,6 +33,9 @@ settings.load_profile("nudgelab")
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+#: The session's one Chromium and axe-core, shared by the kiosk's and the console's browser tests.
+pytest_plugins = ["tests.browser.chromium"]
+
 
 def _postgres_available() -> str | None:
     """Return why PostgreSQL cannot be used, or None when it can."""

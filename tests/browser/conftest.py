@@ -11,14 +11,11 @@ Screenshots of every screen go to ``tests/browser/artifacts/`` (git-ignored).
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -29,66 +26,10 @@ from app.db import dispose
 from experiments.eventlog import upgrade
 from tests.app.conftest import make_app, translations  # noqa: F401  (fixtures)
 from tests.app.visitor import EXAMPLE, add_kiosk, run_trial
-from tests.conftest import IN_CI
 from tests.factories import PUBLIC_URL
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: the browser tests must run, not skip; run make test)")
-    pytest.skip(f"{reason}; make test installs it")
-
-
-def chromium_path() -> str | None:
-    configured = os.environ.get("NUDGELAB_TEST_CHROMIUM")
-    if configured:
-        return configured
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the session (each test gets its own context)."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("Playwright for Python is not installed")
-    executable = chromium_path()
-    if executable is None:
-        _unavailable("Chromium is not installed (Debian: apt-get install chromium)")
-    # launch() starts Chromium with a new, empty profile of its own (a temporary
-    # user-data-dir, removed on close).
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_FLAGS
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-
-
-@pytest.fixture(scope="session")
-def axe_source() -> str:
-    if not AXE.exists():
-        _unavailable("axe-core is not installed (npm ci)")
-    return AXE.read_text(encoding="utf-8")
-
-
 @dataclass
 class LiveKiosk:
     """The kiosk app served on a local port, with the example trial and one kiosk."""

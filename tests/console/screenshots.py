@@ -21,7 +21,7 @@ from experiments import lifecycle, store
 from experiments.eventlog import upgrade
 from experiments.store import Actor
 from nudgelab.results import create_console_app
-from tests.browser.conftest import CHROMIUM_FLAGS, chromium_path
+from tests.browser.chromium import CHROMIUM_FLAGS, chromium_path
 from tests.console.helpers import PASSWORD, add_account, run_visits
 
 ROOT = Path(__file__).resolve().parents[2]

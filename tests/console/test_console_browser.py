@@ -13,7 +13,6 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from experiments import store
-from tests.browser.conftest import axe_source, browser  # noqa: F401  (fixtures)
 from tests.console.helpers import PASSWORD, run_visits
 from tests.factories import trial_yaml
 
@@ -70,8 +69,8 @@ class Watched:
 def test_the_console_in_chromium(
     console_app: Flask,
     served: str,
-    browser: Any,  # noqa: F811
-    axe_source: str,  # noqa: F811
+    browser: Any,
+    axe_source: str,
 ) -> None:
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
