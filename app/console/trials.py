@@ -1,17 +1,19 @@
 """Trials in the console: the list, a trial's page, its lifecycle steps and its members.
 
 ``draft → running ⇄ paused → closed``; every step writes an audit entry naming the account.
-Loading files is :mod:`app.console.loading`.
+Closing may give the address of the trial's results, and a closed trial's researchers can set
+or change it later ("publish results link"): the public register links it. Loading files is
+:mod:`app.console.loading`.
 """
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, Optional
 
 from app.console.access import Can, allowed, roles, trial_for
 from app.console.blueprint import bp
@@ -27,6 +29,24 @@ class StepForm(FlaskForm):
 
 class MemberForm(FlaskForm):
     email = StringField("E-mail address", validators=[DataRequired(), Length(max=320)])
+
+
+class CloseForm(FlaskForm):
+    """Closing, with the results' address if it is known already."""
+
+    results_url = StringField(
+        "Results address (optional: https://…, or a path on this site)",
+        validators=[Optional(), Length(max=2000)],
+    )
+
+
+class ResultsForm(FlaskForm):
+    """The address of a closed trial's results, which the public register links."""
+
+    results_url = StringField(
+        "Results address (https://…, or a path on this site)",
+        validators=[DataRequired(), Length(max=2000)],
+    )
 
 
 @bp.get("/")
@@ -63,6 +83,8 @@ def trial(trial_id: str) -> str:
         is_admin=current_user.is_admin,
         form=StepForm(),
         member_form=MemberForm(),
+        close_form=CloseForm(),
+        results_form=ResultsForm(),
     )
 
 
@@ -77,11 +99,21 @@ STEPS = {
 @bp.post("/trials/<trial_id>/<any(start, pause, resume, close):step>")
 @roles(Role.RESEARCHER)
 def step(trial_id: str, step: str) -> Response:
-    """Start, pause, resume or close the trial."""
+    """Start, pause, resume or close the trial (closing with the results' address, if given:
+    both in one transaction, so a refused address closes nothing)."""
     trial_for(trial_id, Can.ACT)
+    conn = get_connection()
+    url = (CloseForm().results_url.data or "").strip() if step == "close" else ""
     try:
-        record = STEPS[step](get_connection(), trial_id, actor=current_user.actor)
-    except store.TransitionRefused as refused:
+        if url:
+            store.check_results_url(url, _public_url())
+        record = STEPS[step](conn, trial_id, actor=current_user.actor)
+        if url:
+            record = store.publish_results(
+                conn, trial_id, url, actor=current_user.actor, public_url=_public_url()
+            )
+    except store.RecordingError as refused:  # TransitionRefused, or a refused address
+        conn.rollback()
         flash(f"Not done: {refused.message}")
     else:
         commit()
@@ -92,6 +124,37 @@ def step(trial_id: str, step: str) -> Response:
                 f"{record.locked_version}."
             )
         flash(message)
+    return redirect(url_for("console.trial", trial_id=trial_id))
+
+
+def _public_url() -> str | None:
+    return current_app.config.get("PUBLIC_URL") or None
+
+
+@bp.post("/trials/<trial_id>/results-url")
+@roles(Role.RESEARCHER)
+def publish_results(trial_id: str) -> Response:
+    """Set or change the address of a closed trial's results (the public register links it)."""
+    trial_for(trial_id, Can.ACT)
+    form = ResultsForm()
+    if not form.validate():
+        flash("Not published: give the results' address.")
+        return redirect(url_for("console.trial", trial_id=trial_id))
+    conn = get_connection()
+    try:
+        record = store.publish_results(
+            conn,
+            trial_id,
+            form.results_url.data or "",
+            actor=current_user.actor,
+            public_url=_public_url(),
+        )
+    except store.RecordingError as refused:
+        conn.rollback()
+        flash(f"Not published: {refused.message}")
+    else:
+        commit()
+        flash(f"The public register now links the results: {record.results_url}")
     return redirect(url_for("console.trial", trial_id=trial_id))
 
 

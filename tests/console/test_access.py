@@ -91,6 +91,15 @@ def _table(world: World) -> dict[str, list[Case]]:
             Case("POST", f"{t}/load", _only((OWNER,), 422)),
         ],
         "console.step": [Case("POST", f"{t}/resume", _only((OWNER,), 302))],
+        # On a running trial the owner is refused with a message (tested in test_results_link).
+        "console.publish_results": [
+            Case(
+                "POST",
+                f"{t}/results-url",
+                _only((OWNER,), 302),
+                {"results_url": "https://example.org/results"},
+            )
+        ],
         "console.add_trial_member": [
             Case("POST", f"{t}/members", _only((ADMIN,), 302), {"email": "dummy@example.org"})
         ],
