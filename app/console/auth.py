@@ -169,7 +169,6 @@ class PasswordForm(FlaskForm):
     )
 
 
-
 @bp.route("/sign-in", methods=["GET", "POST"])
 def sign_in() -> str | Response:
     """The sign-in form; after too many failed attempts the account is locked for a while (the
