@@ -261,6 +261,14 @@ SETTINGS: tuple[Setting, ...] = (
         _rate,
     ),
     Setting(
+        "SIGN_IN_LIMIT",
+        "10/minute",
+        "Research-console sign-in attempts one client address may make, whichever accounts they "
+        "name; more are answered 429 (each account is also locked after 5 wrong passwords in a "
+        "row); off turns the limit off",
+        _rate,
+    ),
+    Setting(
         "REDIS_URL",
         None,
         "Redis that keeps the rate-limit counters for all workers, e.g. redis://127.0.0.1:6379/0; "
