@@ -93,9 +93,9 @@ def test_a_load_and_a_start_at_once_never_lock_a_stale_version(
     else:
         assert isinstance(results[1], lifecycle.LoadedTrial), results
         assert record.current_version == results[1].version
-        assert record.locked_version == results[1].version or [
-            a.version for a in amendments
-        ] == [results[1].version]
+        assert record.locked_version == results[1].version or [a.version for a in amendments] == [
+            results[1].version
+        ]
 
 
 def test_two_amendments_at_once_form_one_chain(engine: Engine, slow_reads: None) -> None:
