@@ -99,6 +99,11 @@ def test_each_request_returns_its_connection(app: Flask, visitor: Visitor) -> No
         "0123456789abcdef" * 4,  # 64 hex digits, but a pattern
         "correct horse battery staple",
     ],
+    # Fixed ids: random keys in the ids would differ between pytest-xdist's workers.
+    ids=[
+        "a", "test-secret", "hex16", "hex16-twice", "urlsafe24-twice", "urlsafe24", "a64",
+        "pattern64", "passphrase",
+    ],
 )
 def test_a_weak_secret_key_stops_startup_and_says_how_to_make_one(
     key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
