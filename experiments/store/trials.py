@@ -114,11 +114,14 @@ def read_trial(conn: Connection, trial_id: str) -> TrialRecord | None:
 
 def lock_trial(conn: Connection, trial_id: str) -> TrialRecord | None:
     """The trial's row (None when it is not loaded), locked until the transaction ends, so
-    that a load, a lifecycle step and a kiosk start that read it take turns: ``SELECT … FOR
-    UPDATE`` on PostgreSQL; on SQLite a write that changes nothing first takes the database's
-    write lock (see :func:`experiments.eventlog.make_engine`), then the row is read."""
+    that a load, a lifecycle step and a kiosk start that read it take turns: ``SELECT … FOR NO
+    KEY UPDATE`` on PostgreSQL (the lock its own UPDATE would take: it does not hold up the
+    foreign-key checks of events and visits being written meanwhile); on SQLite a write that
+    changes nothing first takes the database's write lock (see
+    :func:`experiments.eventlog.make_engine`), then the row is read."""
     if conn.dialect.name == "postgresql":
-        row = conn.execute(select(trials).where(trials.c.id == trial_id).with_for_update()).first()
+        query = select(trials).where(trials.c.id == trial_id).with_for_update(key_share=True)
+        row = conn.execute(query).first()
         return _record(row) if row is not None else None
     conn.execute(update(trials).where(trials.c.id == trial_id).values(status=trials.c.status))
     return read_trial(conn, trial_id)
