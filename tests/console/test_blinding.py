@@ -26,8 +26,13 @@ def _forbidden(visits: dict[str, int]) -> list[re.Pattern[str]]:
     patterns = [re.compile(rf"(?<![\w.:/-]){count}(?![\w.:/])") for count in OUTCOMES.values()]
     for arm, count in OUTCOMES.items():
         rate = count / visits[arm]
+        # A rate rounded as a page would show it, as a number of its own (so an unrelated value
+        # such as a sample-ratio p-value of 0.9134 does not match 0.91), and unrounded: its
+        # first 6 decimals, followed by any further digits.
         for text in (f"{rate:.2f}", f"{rate:.3f}", f"{rate:.1%}", f"{100 * rate:.1f}"):
-            patterns.append(re.compile(re.escape(text)))
+            patterns.append(re.compile(rf"(?<![\d.]){re.escape(text)}(?!\d)"))
+        if len(repr(rate)) > 8:  # more decimals than the rounded forms above
+            patterns.append(re.compile(rf"(?<![\d.]){re.escape(repr(rate)[:8])}"))
     patterns.append(re.compile("contact_requested|requested_contact"))
     return patterns
 
