@@ -1,5 +1,7 @@
 # The two set-up commands of the README:  `make kiosk`  and  `make test`.
 PY ?= python3.11
+## Test processes (pytest-xdist); each test has its own database schema or file.
+TEST_JOBS ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
 
@@ -59,7 +61,7 @@ frontserver:
 ## test: lint, then the whole test suite (SQLite and PostgreSQL, the kiosk in Chromium, the
 ## deployed stack behind nginx)
 test: lint browser frontserver
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_JOBS)
 
 ## screenshots: run the browser tests on SQLite and copy their screenshots into docs/images/kiosk;
 ## take the research console's into docs/images/console
