@@ -61,7 +61,7 @@ frontserver:
 ## test: lint, then the whole test suite (SQLite and PostgreSQL, the kiosk in Chromium, the
 ## deployed stack behind nginx)
 test: lint browser frontserver
-	$(BIN)/pytest -n $(TEST_JOBS)
+	$(BIN)/pytest -n $(TEST_JOBS) --dist worksteal
 
 ## screenshots: run the browser tests on SQLite and copy their screenshots into docs/images/kiosk;
 ## take the research console's into docs/images/console
