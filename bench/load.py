@@ -54,6 +54,8 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -110,6 +112,45 @@ def terminate_connections(url: str) -> int:
     finally:
         engine.dispose()
     return int(ended)
+
+
+def restart_outage(url: str, seconds: float) -> tuple[int, bool]:
+    """What a PostgreSQL restart does to ``url``'s database, without touching the others: new
+    connections are refused (``ALLOW_CONNECTIONS false``) and every open one is ended, for
+    ``seconds``; then connections are allowed again. Returns how many were ended and whether a
+    new connection was really refused during the outage."""
+    database = make_url(url).database
+    quoted = '"' + str(database).replace('"', '""') + '"'
+    # A database cannot refuse connections to itself: the outage is run from the server's
+    # maintenance database.
+    admin = make_url(url).set(database="postgres")
+    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+    refused = False
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS false"))
+            try:
+                ended = conn.execute(
+                    text(
+                        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM "
+                        "pg_stat_activity WHERE datname = :db AND pid <> pg_backend_pid()"
+                    ),
+                    {"db": database},
+                ).scalar_one()
+                probe = create_engine(url, poolclass=NullPool)
+                try:
+                    with probe.connect():
+                        pass
+                except OperationalError:
+                    refused = True
+                finally:
+                    probe.dispose()
+                time.sleep(seconds)
+            finally:
+                conn.execute(text(f"ALTER DATABASE {quoted} ALLOW_CONNECTIONS true"))
+    finally:
+        engine.dispose()
+    return int(ended), refused
 
 
 @dataclass(frozen=True)

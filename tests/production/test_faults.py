@@ -31,6 +31,7 @@ from bench.load import (
     check_database,
     kiosk_server,
     prepare,
+    restart_outage,
     run_kiosks,
     terminate_connections,
 )
@@ -93,22 +94,29 @@ def server(scratch_url: str, setup: Setup, tmp_path: Path) -> Any:
 def test_database_connections_ended_during_load(
     scratch_url: str, setup: Setup, server: Server
 ) -> None:
-    """The stand-in for a PostgreSQL restart: every connection to the test's database is
-    ended (``pg_terminate_backend``), twice, while 8 kiosks are busy."""
+    """The stand-ins for a PostgreSQL restart, while 12 kiosks are busy: every connection to the
+    test's database is ended (``pg_terminate_backend``); then, as in a real restart, the
+    connections are ended *and* new ones refused for 3 s (``ALLOW_CONNECTIONS false``). Only the
+    test's own database is touched, so other tests running at the same time are not."""
     endpoint = Endpoint.direct(server.port)
     load = background(run_kiosks, setup, endpoint, 12, think=0.02, drain=30)
-    recoveries, ended = [], []
-    for at in (3, 4):
-        time.sleep(at)
-        ended.append(terminate_connections(scratch_url))
-        recoveries.append(seconds_until_healthy(endpoint))
+    time.sleep(3)
+    ended = [terminate_connections(scratch_url)]
+    recoveries = [seconds_until_healthy(endpoint)]
+    time.sleep(3)
+    began = time.monotonic()
+    count, refused = restart_outage(scratch_url, 3.0)
+    ended.append(count)
+    recoveries.append(time.monotonic() - began + seconds_until_healthy(endpoint))
     stats = load.result(timeout=90)
     print(
-        f"\nconnections ended {ended}, healthy again after {recoveries} s, "
+        f"\nconnections ended {ended}, new connections refused during the outage: {refused}, "
+        f"healthy again after {[round(r, 2) for r in recoveries]} s, "
         f"statuses {dict(stats.statuses)}"
     )
     assert all(count > 0 for count in ended), "no connection was ended: the fault did not happen"
-    assert max(recoveries) < 10
+    assert refused, "a new connection got through: the outage did not happen"
+    assert max(recoveries) < 15
     assert_consistent(scratch_url, setup, stats)
 
 
