@@ -3,37 +3,21 @@ exports of the composition root), on each database, with one account per role.""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from flask import Flask
 
 from app.db import dispose
-from app.i18n import TRANSLATIONS
 from nudgelab.results import RESULTS
+from tests.app.conftest import translations  # noqa: F401  (fixture: the compiled catalogues)
 from tests.console.helpers import PASSWORD, Console, add_account
 from tests.factories import PUBLIC_URL
 
 
-@pytest.fixture(scope="session")
-def translations(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The committed catalogues, compiled (as in tests/app/conftest.py)."""
-    target = tmp_path_factory.mktemp("console-translations")
-    for po in TRANSLATIONS.glob("*/LC_MESSAGES/messages.po"):
-        folder = target / po.relative_to(TRANSLATIONS).parent
-        folder.mkdir(parents=True)
-        shutil.copy(po, folder / "messages.po")  # the app lists languages by their .po
-        with po.open("rb") as source, (folder / "messages.mo").open("wb") as compiled:
-            write_mo(compiled, read_po(source))
-    return str(target)
-
-
 @pytest.fixture
-def make_console_app(db_url: str, translations: str) -> Iterator[Callable[..., Flask]]:
+def make_console_app(db_url: str, translations: str) -> Iterator[Callable[..., Flask]]:  # noqa: F811
     apps: list[Flask] = []
 
     def factory(**config: Any) -> Flask:
