@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from analysis.checks import Quality, read_quality
 from analysis.counts import (
@@ -35,9 +35,10 @@ from analysis.counts import (
     outcome_column,
 )
 from analysis.preregistered import outcome_specs, preregistered_trial
-from analysis.staff_names import staff_names
+from analysis.staff_names import StaffNames, staff_names
 from experiments.model import Trial
 from experiments.store import TrialHistory, read_audit, read_history, record_look
+from experiments.store.audit import AuditEntry
 
 FORMAT = "nudgelab-export/1"
 EXPORT_KEYS = ("arm", "location", "language", "week")
@@ -247,13 +248,37 @@ def export_trial(
     """Count the trial in the database and write its export; the export counts as a look."""
     now = now or datetime.now(UTC)
     with engine.begin() as conn:
-        record = read_history(conn, trial.id)
-        if record.status is None:
-            raise ExportError(f"trial {trial.id!r} is not in this database")
-        specs = outcome_specs(preregistered_trial(record, trial), trial)
-        counts = load_counts(conn, trial.id, specs)
-        quality = read_quality(conn, trial, counts)
-        names = staff_names(conn, read_audit(conn, trial.id), record.amendments)
-        record_look(conn, trial.id, counts.data_hash, now, kind="export")
+        read = read_for_export(conn, trial, now)
+    return write_export(path, read.counts, read.record, read.quality, threshold=threshold, now=now)
+
+
+@dataclass(frozen=True)
+class ExportRead:
+    """What every export reads of a trial, in one transaction that also records the look.
+
+    ``record`` already lists this export among its looks and names staff by pseudonym;
+    ``audit`` holds the trial's audit entries as stored (pseudonymise with ``names``).
+    """
+
+    record: TrialHistory
+    specs: tuple[OutcomeSpec, ...]
+    counts: Counts
+    quality: Quality
+    audit: tuple[AuditEntry, ...]
+    names: StaffNames
+
+
+def read_for_export(conn: Connection, trial: Trial, now: datetime) -> ExportRead:
+    """Read the trial's history, counts, quality and audit log, and record the export as a
+    look at ``now`` (raises :class:`ExportError` for a trial not in the database)."""
+    record = read_history(conn, trial.id)
+    if record.status is None:
+        raise ExportError(f"trial {trial.id!r} is not in this database")
+    specs = tuple(outcome_specs(preregistered_trial(record, trial), trial))
+    counts = load_counts(conn, trial.id, specs)
+    quality = read_quality(conn, trial, counts)
+    audit = tuple(read_audit(conn, trial.id))
+    names = staff_names(conn, audit, record.amendments)
+    record_look(conn, trial.id, counts.data_hash, now, kind="export")
     record = names.history(replace(record, looks=(*record.looks, now)))
-    return write_export(path, counts, record, quality, threshold=threshold, now=now)
+    return ExportRead(record, specs, counts, quality, audit, names)

@@ -15,23 +15,18 @@ an account leaves the console in an export.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from analysis.checks import read_quality
-from analysis.counts import load_counts
-from analysis.export import ExportError, merge_cells, write_export
+from analysis.export import merge_cells, read_for_export, write_export
 from analysis.media_export import MEDIA_FILE, write_media
-from analysis.preregistered import outcome_specs, preregistered_trial
-from analysis.staff_names import staff_names
 from analysis.visit_export import read_visit_rows, write_visit_files
 from experiments.model import Trial
-from experiments.store import read_history, record_look
-from experiments.store.audit import AuditEntry, read_audit
+from experiments.store.audit import AuditEntry
 
 COUNTS_FILE = "counts.csv"
 AUDIT_FILE = "audit.csv"
@@ -59,20 +54,12 @@ def export_bundle(
     folder = Path(directory)
     folder.mkdir(parents=True, exist_ok=True)
     with engine.begin() as conn:
-        record = read_history(conn, trial.id)
-        if record.status is None:
-            raise ExportError(f"trial {trial.id!r} is not in this database")
-        specs = outcome_specs(preregistered_trial(record, trial), trial)
-        counts = load_counts(conn, trial.id, specs)
-        quality = read_quality(conn, trial, counts)
-        rows = read_visit_rows(conn, trial.id, specs)
-        logged = read_audit(conn, trial.id)
-        names = staff_names(conn, logged, record.amendments)
-        entries = tuple(names.entry(entry) for entry in logged)
-        record_look(conn, trial.id, counts.data_hash, now, kind="export")
-    record = names.history(replace(record, looks=(*record.looks, now)))
+        read = read_for_export(conn, trial, now)
+        rows = read_visit_rows(conn, trial.id, read.specs)
+    record, counts = read.record, read.counts
+    entries = tuple(read.names.entry(entry) for entry in read.audit)
     counts_path = folder / COUNTS_FILE
-    meta = write_export(counts_path, counts, record, quality, threshold=threshold, now=now)
+    meta = write_export(counts_path, counts, record, read.quality, threshold=threshold, now=now)
     merged = merge_cells(counts.cells, counts.outcomes, threshold)
     visits_path, codebook_path = write_visit_files(
         folder, rows, merged, trial, counts.outcomes, record.locked_version
