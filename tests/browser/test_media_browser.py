@@ -122,6 +122,9 @@ def _start(page: Any, kiosk: LiveKiosk, language: str) -> str:
     page.goto(kiosk.url)
     page.locator(f".language-choice button[value={language}]").click()
     page.wait_for_selector(".material h1")
+    # The picture is measured only after the page's load event: the heading is in the DOM
+    # before the picture has arrived (a CI run found the Arabic kiosk picture not yet loaded).
+    page.wait_for_load_state("load")
     return str(page.locator("body").get_attribute("data-visit"))
 
 
