@@ -15,6 +15,7 @@ References are computed independently of analysis.adjust and analysis.sandwich:
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -158,7 +159,10 @@ def cr2_on_visits(x: np.ndarray, y: np.ndarray, groups: np.ndarray, column: int,
     gamma = np.zeros((len(y), groups.max() + 1))
     for g in range(groups.max() + 1):
         rows = np.flatnonzero(groups == g)
-        root = np.real(scipy.linalg.sqrtm(np.eye(len(rows)) - hat[np.ix_(rows, rows)]))
+        with warnings.catch_warnings():
+            if pinv:  # I - H_gg is singular on purpose; scipy >= 1.17 warns about it
+                warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+            root = np.real(scipy.linalg.sqrtm(np.eye(len(rows)) - hat[np.ix_(rows, rows)]))
         adjust = np.linalg.pinv(root, rcond=1e-6) if pinv else np.linalg.inv(root)
         score = x[rows].T @ adjust @ residuals[rows]
         meat += np.outer(score, score)
