@@ -189,10 +189,9 @@ def load_counts(
     column (categorical keys, ``int64`` counts), so a trial with hundreds of thousands of
     cells (many locations × weeks × hours) never holds them as Python row tuples or strings.
     """
-    event_types = [EXPOSURE, OPT_OUT, *(o.event for o in outcomes)]
 
     def read(conn: Connection) -> tuple[pd.DataFrame, LogTally]:
-        classes = read_visit_classes(conn, trial_id, event_types, FETCH_ROWS)
+        classes = read_visit_classes(conn, trial_id, FETCH_ROWS)
         return classes, read_tally(conn, trial_id, classes)
 
     if isinstance(engine, Connection):

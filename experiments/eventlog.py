@@ -90,8 +90,13 @@ visits = Table(
     Column("kiosk_id", ForeignKey("kiosks.id")),
     Column("language", String(8), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
-    # Covers the counting pass (analysis.visit_classes): a trial's visits in id order, strata
-    # included, without reading the table.
+    # Kept by the database (migration 0006's triggers), never written by the code: the arm of
+    # the visit's assignment and its events as the counting pass reads them
+    # (analysis.visit_classes), so that the pass reads the visits alone.
+    Column("arm", String(64)),
+    Column("signature", Text),
+    # A trial's visits in id order with their strata, without reading the table (PostgreSQL's
+    # counting pass and the per-visit exports and recounts).
     Index(
         "ix_visits_trial_id_id",
         "trial_id",
@@ -105,6 +110,23 @@ visits = Table(
     Index("ix_visits_kiosk_id_started_at", "kiosk_id", "started_at"),
 )
 
+#: How SQLite writes the hour a visit started in (``YYYY-MM-DD HH``, UTC) for the counting pass.
+HOUR_FORMAT = "%Y-%m-%d %H"
+
+#: SQLite only (it groups by sorting): a trial's visits in the order of the counting pass's
+#: classes, so that it reads them grouped, without a sort. PostgreSQL hashes instead.
+CLASSES_INDEX = Index(
+    "ix_visits_classes",
+    visits.c.trial_id,
+    text(f"strftime('{HOUR_FORMAT}', started_at)"),
+    visits.c.arm,
+    visits.c.location,
+    visits.c.language,
+    visits.c.trial_version,
+    visits.c.signature,
+    visits.c.started_at,
+).ddl_if(dialect="sqlite")
+
 assignments = Table(
     "assignments",
     metadata,
@@ -114,7 +136,7 @@ assignments = Table(
     Column("method", String(16), nullable=False),
     Column("inputs", Text, nullable=False),  # JSON: the draw, or stratum/block/position
     Column("assigned_at", DateTime(timezone=True), nullable=False),
-    # Covers the counting pass: a visit's arm by (trial, visit) without reading the table.
+    # A visit's arm by (trial, visit) without reading the table (visits without assignment).
     Index("ix_assignments_trial_id_visit_id", "trial_id", "visit_id", "arm"),
 )
 
@@ -132,7 +154,8 @@ events = Table(
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
     Index("ix_events_visit_id", "visit_id"),
-    # Covers the counting pass: a trial's events grouped by visit, with what the report reads.
+    # A visit's events with what the report reads: the triggers of migration 0006 rebuild a
+    # visit's signature from it without reading the table.
     Index(
         "ix_events_trial_id_visit_id",
         "trial_id",
@@ -235,6 +258,15 @@ ALLOWED_COLUMNS: dict[str, frozenset[str]] = {
 }
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+def include_in_comparison(
+    obj: object, _name: object, _type: str, _reflected: bool, _compare_to: object
+) -> bool:
+    """Alembic's ``include_object`` hook: every object but :data:`CLASSES_INDEX`, which Alembic
+    cannot compare (SQLite's indexes on an expression cannot be reflected, and PostgreSQL has
+    no such index by design); ``tests/experiments/test_eventlog.py`` checks it on its own."""
+    return obj is not CLASSES_INDEX
 
 
 def make_engine(url: str, **kwargs: object) -> Engine:

@@ -7,7 +7,7 @@ open connection in ``config.attributes["connection"]``.
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from experiments.eventlog import metadata
+from experiments.eventlog import include_in_comparison, metadata
 
 config = context.config
 
@@ -16,6 +16,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
     context.configure(
         connection=connection,
         target_metadata=metadata,
+        include_object=include_in_comparison,
         render_as_batch=connection.dialect.name == "sqlite",
     )
     with context.begin_transaction():

@@ -273,3 +273,19 @@ def test_planner_settings_are_restored_for_the_rest_of_the_transaction(postgres_
         after = [conn.execute(text(f"SHOW {name}")).scalar() for name in names]
     engine.dispose()
     assert after == before and before != [PLAN_SETTINGS[name] for name in names]
+
+
+def test_sqlite_reads_the_classes_in_order_from_their_index(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """No sort: SQLite walks ix_visits_classes, which only works when the query's start-hour
+    expression is the index's (a bound format parameter made it sort every visit)."""
+    from analysis.visit_classes import classes_query
+
+    engine, trial = simulated(f"sqlite:///{tmp_path / 'plan.db'}", 30)
+    query = classes_query(trial.id, "sqlite").compile(dialect=engine.dialect)
+    parameters = tuple(query.params[name] for name in query.positiontup or ())
+    with engine.connect() as conn:  # as executed: with the statement's own parameters
+        rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {query}", parameters)
+        plan = " | ".join(row[-1] for row in rows)
+    engine.dispose()
+    assert "COVERING INDEX ix_visits_classes" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan

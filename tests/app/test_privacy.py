@@ -33,7 +33,10 @@ ALLOWED: dict[str, set[str]] = {
         "last_seen_at",
     },
     # visit: random id, trial and version, location, kiosk, language, start time
-    "visits": {"id", "trial_id", "trial_version", "location", "kiosk_id", "language", "started_at"},
+    "visits": {
+        "id", "trial_id", "trial_version", "location", "kiosk_id", "language", "started_at",
+        "arm", "signature",  # kept by the database from the assignment and the events
+    },
     # assignment: arm, method and its inputs, time
     "assignments": {"visit_id", "trial_id", "arm", "method", "inputs", "assigned_at"},
     # events: declared type, material and disclosure versions, idempotency key, times

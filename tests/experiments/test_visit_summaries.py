@@ -1,0 +1,106 @@
+"""``visits.arm`` and ``visits.signature`` are kept by the database (migration 0006): after any
+write of an assignment or an event, by the store or by hand-written SQL, they equal what a
+plain recount of the raw rows gives, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import random
+
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from experiments import store
+from experiments.eventlog import assignments, events, visits
+from tests.factories import make_trial, trial_yaml
+
+IGNORED = {"finish", "timeout", "language_switch"}
+
+
+def _token(row) -> str:  # type: ignore[no-untyped-def]
+    if row.type != "exposure":
+        return str(row.type)
+    fields = (row.language, row.disclosure_version, row.material_version)
+    return "\x1f".join(["x", *("" if value is None else f"={value}" for value in fields)])
+
+
+def recount(conn: Connection) -> dict[str, tuple[str | None, str | None]]:
+    """Each visit's (arm, signature) from the raw assignments and events rows, in Python."""
+    arms = dict(conn.execute(select(assignments.c.visit_id, assignments.c.arm)).all())
+    tokens: dict[str, list[str]] = {}
+    for row in conn.execute(select(events)):
+        if row.type not in IGNORED:
+            tokens.setdefault(row.visit_id, []).append(_token(row))
+    return {
+        visit: (arms.get(visit), "\x1e".join(sorted(tokens[visit])) if visit in tokens else None)
+        for visit in conn.execute(select(visits.c.id)).scalars()
+    }
+
+
+def kept(conn: Connection) -> dict[str, tuple[str | None, str | None]]:
+    rows = conn.execute(select(visits.c.id, visits.c.arm, visits.c.signature)).all()
+    return {visit: (arm, signature) for visit, arm, signature in rows}
+
+
+def test_arm_and_signature_follow_every_write(engine: Engine) -> None:
+    trial = make_trial()
+    with engine.begin() as conn:
+        store.load_trial(conn, trial, trial_yaml())
+        store.start_trial(conn, trial.id)
+        started = store.start_visits(
+            conn, trial, [store.VisitSpec("loc-a", "en")] * 6, rng=random.Random(5)
+        )
+        assert kept(conn) == recount(conn)
+        assert {arm for arm, _ in kept(conn).values()} <= {arm.id for arm in trial.arms}
+        assert all(signature is None for _, signature in kept(conn).values())
+    ids = [visit.id for visit in started]
+
+    def spec(number: int, kind: str, key: str, **shown: str) -> store.EventSpec:
+        return store.EventSpec(ids[number], kind, key, **shown)
+
+    with engine.begin() as conn:
+        store.record_events(
+            conn,
+            trial,
+            [
+                spec(
+                    0,
+                    "exposure",
+                    "a",
+                    language="en",
+                    material_version="m1",
+                    disclosure_version="d1",
+                ),
+                spec(0, "contact_requested", "b"),
+                spec(0, "finish", "c"),  # changes no figure: not in the signature
+                spec(1, "exposure", "d", language="ar"),  # versions missing: empty fields
+                spec(1, "exposure", "e", language="en", material_version="m1"),
+                spec(2, "country_info_opened", "f"),
+                spec(2, "contact_requested", "g"),
+                spec(3, "timeout", "h"),
+            ],
+        )
+        assert kept(conn) == recount(conn)
+        signature = kept(conn)[ids[0]][1]
+        assert signature == "contact_requested\x1ex\x1f=en\x1f=d1\x1f=m1"
+        assert kept(conn)[ids[3]][1] is None
+    with engine.begin() as conn:  # the opt-out deletes the visit's outcome events
+        store.record_events(conn, trial, [spec(2, "opt_out", "i")])
+        assert kept(conn)[ids[2]][1] == "opt_out"
+        assert kept(conn) == recount(conn)
+    with engine.begin() as conn:  # hand-written repairs: updates and deletes of any row
+        conn.execute(update(events).where(events.c.idempotency_key == "b").values(visit_id=ids[4]))
+        conn.execute(update(events).where(events.c.idempotency_key == "d").values(language="xx"))
+        conn.execute(delete(events).where(events.c.idempotency_key == "e"))
+        conn.execute(delete(assignments).where(assignments.c.visit_id == ids[5]))
+        other = next(arm.id for arm in trial.arms if arm.id != kept(conn)[ids[1]][0])
+        conn.execute(update(assignments).where(assignments.c.visit_id == ids[1]).values(arm=other))
+        assert kept(conn)[ids[5]][0] is None and kept(conn)[ids[1]][0] == other
+        assert kept(conn)[ids[0]][1] == "x\x1f=en\x1f=d1\x1f=m1"
+        assert kept(conn) == recount(conn)
+    with engine.begin() as conn:  # a new assignment by hand
+        row = conn.execute(select(assignments).where(assignments.c.visit_id == ids[1])).one()
+        conn.execute(
+            insert(assignments).values({**row._asdict(), "visit_id": ids[5], "arm": other})
+        )
+        conn.execute(delete(events).where(events.c.visit_id == ids[1]))
+        assert kept(conn)[ids[5]][0] == other and kept(conn)[ids[1]][1] is None
+        assert kept(conn) == recount(conn)
