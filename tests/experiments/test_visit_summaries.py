@@ -104,3 +104,37 @@ def test_arm_and_signature_follow_every_write(engine: Engine) -> None:
         conn.execute(delete(events).where(events.c.visit_id == ids[1]))
         assert kept(conn)[ids[5]][0] == other and kept(conn)[ids[1]][1] is None
         assert kept(conn) == recount(conn)
+
+
+def test_downgrade_removes_the_summaries_and_upgrade_rebuilds_them(engine: Engine) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import inspect
+
+    from experiments.eventlog import MIGRATIONS_DIR, upgrade
+
+    trial = make_trial()
+    with engine.begin() as conn:
+        store.load_trial(conn, trial, trial_yaml())
+        store.start_trial(conn, trial.id)
+        started = store.start_visits(
+            conn, trial, [store.VisitSpec("loc-a", "en")] * 4, rng=random.Random(2)
+        )
+        store.record_events(
+            conn, trial, [store.EventSpec(v.id, "exposure", f"k-{v.id}", "en") for v in started]
+        )
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0005")
+    with engine.begin() as conn:
+        assert {"arm", "signature"}.isdisjoint(
+            c["name"] for c in inspect(conn).get_columns("visits")
+        )
+        # Without the triggers, writes go on as before 0006.
+        store.record_events(conn, trial, [store.EventSpec(started[0].id, "finish", "f", "en")])
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert kept(conn) == recount(conn)
+        assert all(arm is not None and signature for arm, signature in kept(conn).values())
