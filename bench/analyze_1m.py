@@ -96,6 +96,9 @@ def trial_file(locations: int, languages: int, work: Path) -> Path:
         data["languages"] = ["en", *codes]
     path = work / TRIAL.name  # the file name must match the trial id
     path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    media = TRIAL.with_suffix("")  # the pictures, whose paths are relative to the trial file
+    if media.is_dir():
+        shutil.copytree(media, work / media.name, dirs_exist_ok=True)
     return path
 
 
