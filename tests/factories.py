@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import copy
+import random
 import threading
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
 import yaml
+from sqlalchemy import Connection
 
+from experiments import store
 from experiments.model import Trial
 from experiments.rules import Settings
 
@@ -163,3 +166,19 @@ def race_outcome_with_opt_out(visit_ids: Iterable[str], send: Callable[..., None
             thread.start()
         for thread in threads:
             thread.join(timeout=30)
+
+
+def running_trial_visits(
+    conn: Connection, count: int, seed: int, *, exposed: bool = False
+) -> tuple[Trial, list[store.StartedVisit]]:
+    """Load and start :func:`make_trial` and start ``count`` visits at loc-a in English, each
+    with an exposure event when ``exposed``."""
+    trial = make_trial()
+    store.load_trial(conn, trial, trial_yaml())
+    store.start_trial(conn, trial.id)
+    specs = [store.VisitSpec("loc-a", "en")] * count
+    started = store.start_visits(conn, trial, specs, rng=random.Random(seed))
+    if exposed:
+        events = [store.EventSpec(v.id, "exposure", f"x-{v.id}", "en") for v in started]
+        store.record_events(conn, trial, events)
+    return trial, started

@@ -3,15 +3,12 @@ existing database is upgraded."""
 
 from __future__ import annotations
 
-import random
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.schema import CreateIndex
 
-from experiments import store
 from experiments.eventlog import (
     ALLOWED_COLUMNS,
     CLASSES_INDEX,
@@ -22,7 +19,7 @@ from experiments.eventlog import (
     upgrade,
 )
 from tests.experiments.test_visit_summaries import kept, recount
-from tests.factories import make_trial, trial_yaml
+from tests.factories import running_trial_visits
 
 # SQLite's index for the counting pass is on an expression, which SQLAlchemy cannot reflect
 # (and Alembic therefore not compare); test_the_classes_index_is_on_sqlite_only checks it.
@@ -71,18 +68,8 @@ def test_upgrade_from_0001_keeps_the_data_and_swaps_the_counting_indexes(
 ) -> None:
     upgrade(unmigrated_url, "0001")
     engine = make_engine(unmigrated_url)
-    trial = make_trial()
     with engine.begin() as conn:
-        store.load_trial(conn, trial, trial_yaml())
-        store.start_trial(conn, trial.id)
-        started = store.start_visits(
-            conn, trial, [store.VisitSpec("loc-a", "en")] * 12, rng=random.Random(3)
-        )
-        store.record_events(
-            conn,
-            trial,
-            [store.EventSpec(v.id, "exposure", f"x-{v.id}", "en") for v in started],
-        )
+        running_trial_visits(conn, 12, seed=3, exposed=True)
     with engine.connect() as conn:
         assert _indexes(conn) == {
             "visits": {"ix_visits_trial_id"},
@@ -122,11 +109,8 @@ def test_the_classes_index_is_on_sqlite_only(engine) -> None:  # type: ignore[no
 
 
 def test_planner_statistics_are_refreshed_on_postgresql_only(engine) -> None:  # type: ignore[no-untyped-def]
-    trial = make_trial()
     with engine.begin() as conn:
-        store.load_trial(conn, trial, trial_yaml())
-        store.start_trial(conn, trial.id)
-        store.start_visits(conn, trial, [store.VisitSpec("loc-a", "en")] * 5, rng=random.Random(1))
+        running_trial_visits(conn, 5, seed=1)
     postgres = engine.dialect.name == "postgresql"
     estimate = (
         "SELECT reltuples FROM pg_class WHERE oid = to_regclass('visits')"

@@ -4,13 +4,11 @@ plain recount of the raw rows gives, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import random
-
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
 from experiments import store
 from experiments.eventlog import assignments, events, visits
-from tests.factories import make_trial, trial_yaml
+from tests.factories import running_trial_visits
 
 IGNORED = {"finish", "timeout", "language_switch"}
 
@@ -41,13 +39,8 @@ def kept(conn: Connection) -> dict[str, tuple[str | None, str | None]]:
 
 
 def test_arm_and_signature_follow_every_write(engine: Engine) -> None:
-    trial = make_trial()
     with engine.begin() as conn:
-        store.load_trial(conn, trial, trial_yaml())
-        store.start_trial(conn, trial.id)
-        started = store.start_visits(
-            conn, trial, [store.VisitSpec("loc-a", "en")] * 6, rng=random.Random(5)
-        )
+        trial, started = running_trial_visits(conn, 6, seed=5)
         assert kept(conn) == recount(conn)
         assert {arm for arm, _ in kept(conn).values()} <= {arm.id for arm in trial.arms}
         assert all(signature is None for _, signature in kept(conn).values())
@@ -113,16 +106,8 @@ def test_downgrade_removes_the_summaries_and_upgrade_rebuilds_them(engine: Engin
 
     from experiments.eventlog import MIGRATIONS_DIR, upgrade
 
-    trial = make_trial()
     with engine.begin() as conn:
-        store.load_trial(conn, trial, trial_yaml())
-        store.start_trial(conn, trial.id)
-        started = store.start_visits(
-            conn, trial, [store.VisitSpec("loc-a", "en")] * 4, rng=random.Random(2)
-        )
-        store.record_events(
-            conn, trial, [store.EventSpec(v.id, "exposure", f"k-{v.id}", "en") for v in started]
-        )
+        trial, started = running_trial_visits(conn, 4, seed=2, exposed=True)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as conn:
