@@ -5,7 +5,7 @@ TEST_JOBS ?= 2
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install kiosk test lint browser frontserver screenshots calibration
+.PHONY: install kiosk test lint browser frontserver bench-tools screenshots calibration
 
 $(BIN)/nudgelab: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -41,22 +41,20 @@ browser: install
 	  if command -v npm >/dev/null; then npm ci --no-audit --no-fund --silent; \
 	  else echo "npm not found: install node and npm for the browser tests' axe checks"; fi; fi
 	@if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -q && apt-get install -y -q chromium; \
-	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null && command -v apt-get >/dev/null; then \
-	    sudo apt-get update -q && sudo apt-get install -y -q chromium; \
-	  else echo "Chromium not found and apt-get not allowed here: install chromium for the browser tests"; fi; fi
+	  sh deploy/apt_install.sh "for the browser tests" chromium; fi
 
 ## frontserver: Debian's nginx (apt-get, when this machine allows it) and openssl, for the
 ## fault tests of the deployed stack (tests/production). Without nginx those tests skip, and
 ## fail with CI=true.
 frontserver:
 	@if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ] || ! command -v openssl >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx openssl; \
-	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null && command -v apt-get >/dev/null; then \
-	    sudo apt-get update -q && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx openssl; \
-	  else echo "nginx not found and apt-get not allowed here: install nginx for tests/production"; fi; fi
+	  sh deploy/apt_install.sh "for tests/production" nginx openssl; fi
+
+## bench-tools: what the benchmarks (bench/, run on demand) use besides the test tools: the
+## front server, and Debian's wrk as the HTTP load generator of bench/ingest.py (without it
+## the benchmark falls back to a slower Python client that shares the CPU with the servers)
+bench-tools: install frontserver
+	@if ! command -v wrk >/dev/null; then sh deploy/apt_install.sh "for bench/ingest.py" wrk; fi
 
 ## test: lint, then the whole test suite (SQLite and PostgreSQL, the kiosk in Chromium, the
 ## deployed stack behind nginx)
