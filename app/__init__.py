@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -35,14 +35,33 @@ CONTENT_SECURITY_POLICY = (
 HSTS = "max-age=31536000"
 
 
-def _security_headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-    response.headers.setdefault("Referrer-Policy", "no-referrer")
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-    if current_app.config["SECURE_COOKIES"]:
-        response.headers.setdefault("Strict-Transport-Security", HSTS)
-    return response
+#: The headers every answer carries unless its view set them itself.
+SECURITY_HEADERS = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("Referrer-Policy", "no-referrer"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+
+
+def security_headers(secure: bool) -> Callable[[Response], Response]:
+    """The after-request hook that adds :data:`SECURITY_HEADERS` (and HSTS when ``secure``) to
+    every answer, each unless the view set that header itself. The set is built once per app:
+    one pass over the answer's headers per request, not a lookup per header."""
+    headers = SECURITY_HEADERS + ((("Strict-Transport-Security", HSTS),) if secure else ())
+    names = frozenset(name.lower() for name, _ in headers)
+
+    def add_security_headers(response: Response) -> Response:
+        present = names.intersection([name.lower() for name, _ in response.headers])
+        if not present:
+            response.headers.extend(headers)
+            return response
+        for name, value in headers:
+            if name.lower() not in present:
+                response.headers.add(name, value)
+        return response
+
+    return add_security_headers
 
 
 def _public_redirect(response: Response) -> Response:
@@ -113,7 +132,7 @@ def create_app(
     console.init_app(app, results)
     errors.init_app(app)
     limits.init_app(app)
-    app.after_request(_security_headers)
+    app.after_request(security_headers(app.config["SECURE_COOKIES"]))
     app.after_request(_public_redirect)
     proxy.init_app(app)  # X-Forwarded-* from the front server only
     return app
