@@ -23,10 +23,11 @@ about 0.1 ms of CPU per request, a fifth of the app's own time.)
 The counters live in Redis when ``REDIS_URL`` is set (shared by all workers), else in each
 worker's memory (each worker then counts on its own). Either way they are keyed by an HMAC of
 the address under the secret key, never the address, and expire with their window; should
-Redis fail, the worker counts in memory (and logs that once) until Redis answers again, which
-it asks at most every 1, 2, 4 … 32 seconds. A limited request is answered 429 with
-``Retry-After``: a :class:`flask_limiter.RateLimitExceeded`, which the app and the console's
-sign-in page answer.
+Redis fail, the worker counts in memory until Redis answers again, which it asks at most every
+1, 2, 4 … 32 seconds; it logs a warning when it begins and when it ends (through the app's
+logger, so they reach gunicorn's error log: Flask-Limiter's went to a logger without a
+handler). A limited request is answered 429 with ``Retry-After``: a
+:class:`flask_limiter.RateLimitExceeded`, which the app and the console's sign-in page answer.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ class Counters:
         if self._failing and self._recheck_due() and self.storage.check():
             with self._lock:
                 self._failing, self._rechecks = False, 0
-            self._logger.info("the rate-limit counters' storage answers again")
+            self._logger.warning("rate-limit storage reachable again: counting there")
         return self._memory if self._failing else self._windows
 
     def _recheck_due(self) -> bool:

@@ -116,8 +116,10 @@ def test_a_failing_storage_is_replaced_by_memory_until_it_answers_again(
     assert storage.checks == 0  # not asked again within the first second
     storage.down = False
     time.sleep(1.1)
-    counters.check(limit)  # the storage answers: its own, empty, counter again
+    with caplog.at_level(logging.INFO):
+        counters.check(limit)  # the storage answers: its own, empty, counter again
     assert storage.checks == 1
+    assert "reachable again" in caplog.records[-1].getMessage()
     counters.add(limit, counters.check(limit))
     assert list(storage.storage.values()) == [1]
 
