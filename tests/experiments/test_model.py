@@ -34,7 +34,9 @@ def test_a_relative_register_path_is_shown_under_the_public_address() -> None:
     same = make_trial(register_url="/register")
     assert trial.disclosure_version("en") == same.disclosure_version("en")
     absolute = make_trial(register_url="https://register.example.org/x")
-    assert absolute.register_address("https://kiosk.example.org") == "https://register.example.org/x"
+    assert (
+        absolute.register_address("https://kiosk.example.org") == "https://register.example.org/x"
+    )
 
 
 def test_localized_fields_give_each_language_its_own_text() -> None:
