@@ -2,7 +2,9 @@
 
 Flask has one session per app; :class:`SplitSessions` gives requests under ``/console`` their
 own cookie (``nudgelab_console``, path ``/console``, signed with a salt of its own), and every
-other request the kiosk's visit cookie (``nudgelab_visit``). So a visit cookie never signs
+other request the kiosk's visit cookie (``nudgelab_visit``), except the kiosks' JSON API under
+``/api/``, which is authenticated by its token alone and gets no session at all (no cookie read,
+signed or set on the hot path of event ingest). So a visit cookie never signs
 anyone in, a console cookie is never sent to a kiosk page, and neither can be swapped for the
 other. Both are HttpOnly and SameSite=Strict, and Secure when ``NUDGELAB_SECURE_COOKIES`` is on.
 """
@@ -14,6 +16,7 @@ from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, Se
 
 CONSOLE_PREFIX = "/console"
 CONSOLE_COOKIE = "nudgelab_console"
+API_PREFIX = "/api/"
 
 
 class _ConsoleCookie(SecureCookieSessionInterface):
@@ -34,12 +37,15 @@ def is_console_path(path: str) -> bool:
 
 
 class SplitSessions(SecureCookieSessionInterface):
-    """The visit cookie everywhere but under ``/console``, where the console's cookie is used."""
+    """The visit cookie everywhere but under ``/console``, where the console's cookie is used,
+    and ``/api/``, where there is no session."""
 
     def __init__(self) -> None:
         self.console = _ConsoleCookie()
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if request.path.startswith(API_PREFIX):
+            return self.make_null_session(app)  # Flask saves no null session
         if is_console_path(request.path):
             return self.console.open_session(app, request)
         return super().open_session(app, request)

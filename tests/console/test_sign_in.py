@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from flask import Flask
+from flask import Flask, request
 from sqlalchemy import select
 
 from app.db import get_engine
@@ -286,3 +286,17 @@ def test_disable_then_enable_does_not_revive_a_session(console_app: Flask) -> No
     assert response.status_code == 302 and "/console/sign-in" in response.headers["Location"]
     again = Console(console_app).signed_in("owner@example.org")
     assert again.get("/console/").status_code == 200
+
+
+def test_the_kiosk_api_has_no_session(console_app: Flask) -> None:
+    """Requests under /api/ are authenticated by their token alone: no cookie read or set."""
+    interface = console_app.session_interface
+    for path, null in (("/api/v1/events", True), ("/", False), ("/console/", False)):
+        with console_app.test_request_context(path):
+            session = interface.open_session(console_app, request)
+            assert interface.is_null_session(session) is null, path
+    client = console_app.test_client()
+    client.set_cookie("nudgelab_visit", "anything")
+    response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    assert response.headers.getlist("Set-Cookie") == []
