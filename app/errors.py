@@ -24,6 +24,8 @@ from flask_babel.speaklater import LazyString
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, NotFound
 
+from app.paths import is_api_path
+
 
 class ApiError(Exception):
     """An API request the server refuses; ``field`` names the offending input."""
@@ -42,7 +44,7 @@ def json_error(status: int, message: str, field: str | None = None) -> Response:
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/")
+    return is_api_path(request.path)
 
 
 #: ``/kiosk/<trial>/<location>/<token>/``: the start screen of the kiosk a page belongs to.

@@ -14,9 +14,10 @@ from __future__ import annotations
 from flask import Flask, Request, Response, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 
+from app.paths import is_api_path
+
 CONSOLE_PREFIX = "/console"
 CONSOLE_COOKIE = "nudgelab_console"
-API_PREFIX = "/api/"
 
 
 class _ConsoleCookie(SecureCookieSessionInterface):
@@ -44,7 +45,7 @@ class SplitSessions(SecureCookieSessionInterface):
         self.console = _ConsoleCookie()
 
     def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
-        if request.path.startswith(API_PREFIX):
+        if is_api_path(request.path):
             return self.make_null_session(app)  # Flask saves no null session
         if is_console_path(request.path):
             return self.console.open_session(app, request)
