@@ -34,13 +34,26 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Dialect, Select, bindparam, column, delete, or_, select, text
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Select,
+    bindparam,
+    column,
+    delete,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.selectable import Subquery
 
 from experiments.eventlog import events, kiosks, trials, visits
 from experiments.model import Trial
+from experiments.store import driver
 from experiments.store.errors import (
     IdempotencyConflict,
     RecordingError,
@@ -110,25 +123,62 @@ def _ids(visit_ids: Sequence[str]) -> tuple[bool, dict[str, Any]]:
     return (True, {"id": unique[0]}) if len(unique) == 1 else (False, {"ids": unique})
 
 
-_KIOSK_VISITS = (
-    select(
-        visits.c.id,
-        visits.c.trial_id,
-        visits.c.trial_version,
-        visits.c.started_at,
-        kiosks.c.id.label("kiosk_id"),
-        kiosks.c.last_seen_at,
-    )
-    .join(kiosks, kiosks.c.id == visits.c.kiosk_id)
-    .where(kiosks.c.token_hash == bindparam("token_hash"), SWITCHED_ON)
-)
-#: By (opt-out, single id): locked queries, built once (a statement built per call costs more
-#: than its execution on SQLite).
-_LOCKED_KIOSK_VISITS = {
-    (opt_out, single): _by_id(_KIOSK_VISITS, single).with_for_update(of=visits, **mode)  # type: ignore[arg-type]
-    for opt_out, mode in _LOCK_MODES.items()
-    for single in (True, False)
+#: The visits ``:ids`` (any number, one parameter: a JSON array for SQLite, an array for
+#: PostgreSQL), each found by its key. Neither database knows how few ids the parameter holds,
+#: and both would rather read all the kiosk's visits by its index: the join's ``visits``
+#: side is an expression (unary ``+``, ``|| ''``), so that index is not used for it.
+_IDS_FILTER = {
+    "postgresql": ("visits.id = ANY(:ids)", visits.c.kiosk_id.concat(literal(""))),
+    "sqlite": (
+        "visits.id IN (SELECT value FROM json_each(:ids))",
+        literal_column("+visits.kiosk_id"),
+    ),
 }
+
+
+def _kiosk_visits(dialect: str) -> Select:
+    """The visits ``:ids`` that the switched-on kiosk ``:token_hash`` started, with the kiosk's
+    id and last contact."""
+    ids, kiosk_of_visit = _IDS_FILTER[dialect]
+    return (
+        select(
+            visits.c.id,
+            visits.c.trial_id,
+            visits.c.trial_version,
+            visits.c.started_at,
+            kiosks.c.id.label("kiosk_id"),
+            kiosks.c.last_seen_at,
+        )
+        .select_from(visits)
+        .join(kiosks, kiosks.c.id == kiosk_of_visit)
+        .where(kiosks.c.token_hash == bindparam("token_hash"), SWITCHED_ON)
+        .where(text(ids).bindparams(bindparam("ids")))
+    )
+
+
+def _ids_value(dialect: str, ids: Sequence[str]) -> str | list[str]:
+    return list(ids) if dialect == "postgresql" else json.dumps(list(ids))
+
+
+@dataclass(frozen=True)
+class _KioskVisitsQuery:
+    """:func:`_kiosk_visits`, locked, as the driver runs it, and how to read its times."""
+
+    statement: driver.Compiled
+    started_at: Callable[[Any], Any]
+    last_seen_at: Callable[[Any], Any]
+
+
+@lru_cache(maxsize=8)
+def _kiosk_visits_query(dialect: Dialect, opt_out: bool) -> _KioskVisitsQuery:
+    locked = _kiosk_visits(dialect.name).with_for_update(of=visits, **_LOCK_MODES[opt_out])  # type: ignore[arg-type]
+    return _KioskVisitsQuery(
+        driver.compiled(locked, dialect),
+        driver.reader(visits.c.started_at, dialect),
+        driver.reader(kiosks.c.last_seen_at, dialect),
+    )
+
+
 _VISITS = select(visits.c.id)
 _LOCKED_VISITS = {
     (opt_out, single): _by_id(_VISITS, single).with_for_update(**mode)  # type: ignore[arg-type]
@@ -180,16 +230,17 @@ def lock_kiosk_visits(
 
     The kiosk's last contact is written too, with one UPDATE, but only when the stored one is
     older than :data:`experiments.store.kiosks.CONTACT_RESOLUTION` (most batches send none)."""
-    single, parameters = _ids(visit_ids)
-    parameters["token_hash"] = token_hash(token)
-    rows = conn.execute(_LOCKED_KIOSK_VISITS[opt_out, single], parameters).all()
+    query = _kiosk_visits_query(conn.dialect, opt_out)
+    ids = _ids_value(conn.dialect.name, sorted(set(visit_ids)))
+    rows = driver.fetch(conn, query.statement, {"ids": ids, "token_hash": token_hash(token)})
     if rows:
         now = utcnow()
-        if contact_is_stale(aware(rows[0].last_seen_at), now):
-            note_contact(conn, rows[0].kiosk_id, now)
+        kiosk_id, last_seen_at = rows[0][4], aware(query.last_seen_at(rows[0][5]))
+        if contact_is_stale(last_seen_at, now):
+            note_contact(conn, kiosk_id, now)
     return {
-        row.id: EventVisit(row.id, row.trial_id, row.trial_version, aware(row.started_at))  # type: ignore[arg-type]
-        for row in rows
+        visit_id: EventVisit(visit_id, trial_id, version, aware(query.started_at(started_at)))  # type: ignore[arg-type]
+        for visit_id, trial_id, version, started_at, *_kiosk in rows
     }
 
 
@@ -247,6 +298,12 @@ def _insert(dialect: str) -> Insert:
         .on_conflict_do_nothing(index_elements=[events.c.idempotency_key])
         .returning(events.c.idempotency_key)
     )
+
+
+@lru_cache(maxsize=8)
+def _compiled_insert(dialect: Dialect) -> driver.Compiled:
+    """:func:`_insert` as the driver runs it."""
+    return driver.compiled(_insert(dialect.name), dialect)
 
 
 @lru_cache(maxsize=2)
@@ -328,10 +385,10 @@ def record_events(
         visit_ids = sorted({row["visit_id"] for _, row in planned})
         _lock_visits(conn, visit_ids, opt_out=bool(opted_out))
     inserted: set[str] = set()
-    statement = _insert(conn.dialect.name)
+    statement = _compiled_insert(conn.dialect)
     for start in range(0, len(planned), CHUNK):
         rows = _rows_json(conn.dialect, [row for _, row in planned[start : start + CHUNK]])
-        inserted.update(conn.execute(statement, {"rows": rows}).scalars())
+        inserted.update(key for (key,) in driver.fetch(conn, statement, {"rows": rows}))
     missing = [(index, row) for index, row in planned if row["idempotency_key"] not in inserted]
     if missing:
         _explain_missing(conn, trial, missing, results)

@@ -1,0 +1,94 @@
+"""Hot-path statements compiled once and run on the database driver's own cursor.
+
+SQLAlchemy spends about 50–70 µs of Python on every statement it executes (execution context,
+result wrapping): more than SQLite needs to run the event API's queries. The statements of that
+hot path are therefore compiled once per dialect (:func:`compiled`) and run by :func:`fetch`
+on the DBAPI cursor beneath the caller's SQLAlchemy connection, which keeps everything the rest
+of the code relies on:
+
+- the connection's transaction: it is begun in SQLAlchemy before the statement runs, so that
+  the caller's ``commit()`` and ``rollback()`` reach the database;
+- the engine's ``before_cursor_execute`` listeners see each statement (SQLite's
+  ``BEGIN IMMEDIATE`` before a transaction's first write, see
+  :func:`experiments.eventlog.make_engine`; statement counts in tests);
+- a driver error is handled by SQLAlchemy as one of its own statements' would be: wrapped in
+  :class:`sqlalchemy.exc.DBAPIError`, given to ``handle_error`` listeners, and a lost
+  connection invalidates it and the pool.
+
+Values come back as the driver returns them: pass a column's :func:`reader` to convert the
+ones SQLAlchemy would (SQLite's text times).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Column, Connection, Dialect
+from sqlalchemy.sql import ClauseElement
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A statement as the driver takes it: its SQL, and how to order its parameters."""
+
+    sql: str
+    #: The bound parameters in the SQL's order (positional paramstyles), else None.
+    order: tuple[str, ...] | None
+    #: The values compiled into the statement (literals SQLAlchemy sends as parameters).
+    fixed: Mapping[str, Any]
+
+    def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
+        """The driver's parameters for ``values`` (the statement's named parameters)."""
+        merged = {**self.fixed, **values}
+        if self.order is None:
+            return merged
+        return tuple(merged[name] for name in self.order)
+
+
+def compiled(statement: ClauseElement, dialect: Dialect) -> Compiled:
+    """Compile ``statement`` once for ``dialect`` (cache the result: this costs milliseconds).
+
+    Its parameters may not be expanding (``IN`` lists): send a list as one JSON parameter."""
+    result = statement.compile(dialect=dialect)
+    if any(bind.expanding for bind in result.binds.values()):
+        raise ValueError("an expanding parameter cannot be compiled once; send it as JSON")
+    fixed = {
+        result.bind_names[bind]: bind.effective_value
+        for bind in result.binds.values()
+        if not bind.required
+    }
+    order = tuple(result.positiontup) if result.positiontup is not None else None
+    return Compiled(result.string, order, fixed)
+
+
+def fetch(conn: Connection, statement: Compiled, values: Mapping[str, Any]) -> list[Any]:
+    """Run ``statement`` with ``values`` on the driver's cursor beneath ``conn``, inside its
+    transaction; all the rows it returns, as the driver's tuples."""
+    if not conn.in_transaction():
+        conn.begin()
+    parameters = statement.parameters(values)
+    cursor = conn.connection.cursor()
+    try:
+        conn.dispatch.before_cursor_execute(conn, cursor, statement.sql, parameters, None, False)
+        cursor.execute(statement.sql, parameters)
+        return cursor.fetchall() if cursor.description is not None else []
+    except conn.dialect.loaded_dbapi.Error as error:
+        # SQLAlchemy's own handler (as for its statements): wraps the error, runs the
+        # handle_error listeners and, on a lost connection, invalidates it and the pool.
+        conn._handle_dbapi_exception(error, statement.sql, parameters, cursor, None)
+        raise  # not reached: the handler raises
+    finally:
+        cursor.close()
+
+
+def reader(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """How SQLAlchemy would convert ``column``'s driver values for ``dialect`` (identity where
+    it does not); look it up once, with the statement."""
+    processor = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    return processor if processor is not None else _same
+
+
+def _same(value: Any) -> Any:
+    return value
