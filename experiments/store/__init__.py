@@ -14,6 +14,7 @@ a transaction owned by the caller.
 - :mod:`~experiments.store.audit`: the append-only audit log
 - :mod:`~experiments.store.visits`: randomized visits
 - :mod:`~experiments.store.events`: idempotent events and the opt-out rule
+- :mod:`~experiments.store.driver`: hot-path statements compiled once, run on the driver's cursor
 """
 
 from experiments.store.amendments import (

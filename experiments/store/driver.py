@@ -10,7 +10,9 @@ of the code relies on:
   the caller's ``commit()`` and ``rollback()`` reach the database;
 - the engine's ``before_cursor_execute`` listeners see each statement (SQLite's
   ``BEGIN IMMEDIATE`` before a transaction's first write, see
-  :func:`experiments.eventlog.make_engine`; statement counts in tests);
+  :func:`experiments.eventlog.make_engine`; statement counts in tests), with no execution
+  context (``None``) and no ``after_cursor_execute``: a listener that needs those (e.g. a
+  tracer timing statements) does not see these;
 - a driver error is handled by SQLAlchemy as one of its own statements' would be: wrapped in
   :class:`sqlalchemy.exc.DBAPIError`, given to ``handle_error`` listeners, and a lost
   connection invalidates it and the pool.

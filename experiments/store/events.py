@@ -7,7 +7,9 @@ deleted: the visit stays only as a count in the participant flow (docs/ethics.md
 Each batch is written with one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`` whose
 ``WHERE`` checks, row by row, that the visit belongs to the trial and has not opted out; only
 the keys it did not insert are looked up again (a retry, a key reused for another event, an
-opted-out or unknown visit).
+opted-out or unknown visit). That INSERT and the event API's kiosk-visits query
+(:func:`lock_kiosk_visits`) are compiled once per database and run on the driver's cursor
+(:mod:`experiments.store.driver`), without SQLAlchemy's per-statement execution.
 
 An outcome and an opt-out of the same visit sent at the same moment must not miss each other:
 either the outcome is stored first and the opt-out deletes it, or the opt-out is stored first
