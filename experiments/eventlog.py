@@ -31,6 +31,8 @@ from sqlalchemy import (
     text,
 )
 
+from experiments.sqlite_writers import QueuedWriterConnection
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -283,10 +285,14 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     for its writes, never while it only reads, and a write never fails half-way because a
     deferred read snapshot could not be upgraded (SQLite answers that at once with "database
     is locked", without waiting). Whatever a write transaction reads after its first write
-    sees the database as the write lock holder does.
+    sees the database as the write lock holder does. The threads of one process queue for the
+    write lock in Python, not in SQLite's busy handler (:mod:`experiments.sqlite_writers`).
     """
     if url in ("sqlite://", "sqlite:///:memory:"):
         raise ValueError("use a SQLite file (sqlite:///path.db), not an in-memory database")
+    if url.startswith("sqlite"):
+        connect_args = dict(kwargs.pop("connect_args", None) or {})  # type: ignore[call-overload]
+        kwargs["connect_args"] = {"factory": QueuedWriterConnection, **connect_args}
     engine = create_engine(url, **kwargs)  # type: ignore[arg-type]
     if engine.dialect.name == "sqlite":
         no_write = (
@@ -315,7 +321,11 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             else:  # reads, transaction control, and what SQLite refuses in a transaction
                 writes = not verb.startswith(no_write)
             if writes:
-                cursor.execute("BEGIN IMMEDIATE")
+                connection = cursor.connection
+                if isinstance(connection, QueuedWriterConnection):
+                    connection.begin_immediate()
+                else:  # a connection factory of the caller's own
+                    cursor.execute("BEGIN IMMEDIATE")
 
     return engine
 
