@@ -49,65 +49,74 @@ class QueuedWriterConnection(sqlite3.Connection):
         super().__init__(database, *args, **kwargs)
         self._queue = _queue(os.fsdecode(database))
         self._holds_queue = False
+        #: The connection's own busy timeout (ms), set to 0 while its write transaction lasts.
+        self._busy_timeout = 0
 
     def begin_immediate(self) -> None:
-        """``BEGIN IMMEDIATE``, after this process's writers before it."""
-        if not self._holds_queue:
-            (timeout_ms,) = self.execute("PRAGMA busy_timeout").fetchone()
+        """``BEGIN IMMEDIATE``, after this process's writers before it.
+
+        Between the queue and the end of the transaction the connection makes no call of its
+        own into SQLite but ``BEGIN``: while a thread holds the write lock, every such call
+        may wait for Python's GIL. The busy timeout is read and set to 0 (the retries here do
+        the waiting) before the queue, and set back after the transaction."""
+        if self._holds_queue:  # a transaction SQLite ended by itself, e.g. after an error
+            self._begin_with_retries(time.monotonic())
+            return
+        (timeout_ms,) = self.execute("PRAGMA busy_timeout").fetchone()
+        if timeout_ms > 0:
+            self.execute("PRAGMA busy_timeout=0")
+            self._busy_timeout = timeout_ms
+        deadline = time.monotonic() + timeout_ms / 1000
+        try:
             waited = self._queue.acquire(timeout=timeout_ms / 1000) if timeout_ms > 0 else False
             if not waited and not self._queue.acquire(blocking=False):
                 raise sqlite3.OperationalError("database is locked")
             self._holds_queue = True
-        try:
-            self._begin_immediate(timeout_ms)
+            self._begin_with_retries(deadline)
         except BaseException:
-            self._leave_queue()
+            self._transaction_ended()
             raise
 
-    def _begin_immediate(self, timeout_ms: int) -> None:
-        """``BEGIN IMMEDIATE``, retried after short sleeps while another process writes, up
-        to ``timeout_ms`` (SQLite's busy handler would sleep up to 100 ms between tries)."""
-        if timeout_ms <= 0:
-            self.execute("BEGIN IMMEDIATE")
-            return
-        deadline = time.monotonic() + timeout_ms / 1000
+    def _begin_with_retries(self, deadline: float) -> None:
+        """``BEGIN IMMEDIATE``, tried again after short sleeps while another process writes,
+        until ``deadline`` (SQLite's busy handler would sleep up to 100 ms between tries)."""
         delay = FIRST_RETRY
-        self.execute("PRAGMA busy_timeout=0")
-        try:
-            while True:
-                try:
-                    self.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as error:
-                    busy = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
-                    if not busy or time.monotonic() + delay > deadline:
-                        raise
-                time.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 1.5, LAST_RETRY)
-        finally:
-            self.execute(f"PRAGMA busy_timeout={int(timeout_ms)}")
+        while True:
+            try:
+                self.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as error:
+                busy = getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
+                if not busy or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 1.5, LAST_RETRY)
 
-    def _leave_queue(self) -> None:
+    def _transaction_ended(self, *, closed: bool = False) -> None:
+        """Leave the queue and give the connection its busy timeout back."""
         if self._holds_queue:
             self._holds_queue = False
             self._queue.release()
+        if self._busy_timeout and not closed:
+            self.execute(f"PRAGMA busy_timeout={int(self._busy_timeout)}")
+        self._busy_timeout = 0
 
     def commit(self) -> None:
         try:
             super().commit()
         finally:
             if not self.in_transaction:
-                self._leave_queue()
+                self._transaction_ended()
 
     def rollback(self) -> None:
         try:
             super().rollback()
         finally:
             if not self.in_transaction:
-                self._leave_queue()
+                self._transaction_ended()
 
     def close(self) -> None:
         try:
             super().close()
         finally:
-            self._leave_queue()
+            self._transaction_ended(closed=True)
