@@ -311,6 +311,13 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
 
+        @event.listens_for(engine, "checkin")
+        def _sqlite_end_transaction(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+            # A commit that failed (SQLAlchemy then skips its rollback on return) may leave
+            # SQLite's transaction open, holding the write lock and the process's queue.
+            if dbapi_connection.in_transaction or getattr(dbapi_connection, "holds_queue", False):
+                dbapi_connection.rollback()
+
         @event.listens_for(engine, "before_cursor_execute")
         def _sqlite_begin_write(_conn, cursor, statement, _params, context, _many):  # type: ignore[no-untyped-def]
             if cursor.connection.in_transaction:

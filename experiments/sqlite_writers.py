@@ -60,7 +60,7 @@ class QueuedWriterConnection(sqlite3.Connection):
         may wait for Python's GIL. The busy timeout is read and set to 0 (the retries here do
         the waiting) before the queue, and set back after the transaction."""
         if self._holds_queue:  # a transaction SQLite ended by itself, e.g. after an error
-            self._begin_with_retries(time.monotonic())
+            self._begin_with_retries(time.monotonic() + self._busy_timeout / 1000)
             return
         (timeout_ms,) = self.execute("PRAGMA busy_timeout").fetchone()
         if timeout_ms > 0:
@@ -120,3 +120,25 @@ class QueuedWriterConnection(sqlite3.Connection):
             super().close()
         finally:
             self._transaction_ended(closed=True)
+
+    @property
+    def holds_queue(self) -> bool:
+        """Whether this connection's write transaction holds the process's queue."""
+        return self._holds_queue
+
+    def __del__(self) -> None:
+        # Collected without close() (SQLite rolls back what was open): leave the queue.
+        if getattr(self, "_holds_queue", False):
+            self._holds_queue = False
+            self._queue.release()
+
+
+def _forget_queues_after_fork() -> None:
+    """A child process starts with no queue held: a lock another thread of the parent held
+    at the fork would otherwise stay held in the child."""
+    global _QUEUES_LOCK
+    _QUEUES.clear()
+    _QUEUES_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_queues_after_fork)

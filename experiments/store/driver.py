@@ -11,8 +11,9 @@ of the code relies on:
 - the engine's ``before_cursor_execute`` listeners see each statement (SQLite's
   ``BEGIN IMMEDIATE`` before a transaction's first write, see
   :func:`experiments.eventlog.make_engine`; statement counts in tests), with no execution
-  context (``None``) and no ``after_cursor_execute``: a listener that needs those (e.g. a
-  tracer timing statements) does not see these;
+  context (``None``) and no ``after_cursor_execute``, and what a ``retval=True`` listener
+  returns is not used: a listener that needs those (e.g. a tracer timing statements, or one
+  rewriting statements) does not see these;
 - a driver error is handled by SQLAlchemy as one of its own statements' would be: wrapped in
   :class:`sqlalchemy.exc.DBAPIError`, given to ``handle_error`` listeners, and a lost
   connection invalidates it and the pool.
@@ -54,8 +55,13 @@ def compiled(statement: ClauseElement, dialect: Dialect) -> Compiled:
 
     Its parameters may not be expanding (``IN`` lists): send a list as one JSON parameter."""
     result = statement.compile(dialect=dialect)
-    if any(bind.expanding for bind in result.binds.values()):
-        raise ValueError("an expanding parameter cannot be compiled once; send it as JSON")
+    if any(bind.expanding or bind.literal_execute for bind in result.binds.values()):
+        raise ValueError("a list parameter cannot be compiled once; send it as JSON")
+    if result.string.lstrip().upper().startswith("WITH") and (
+        result.isinsert or result.isupdate or result.isdelete
+    ):
+        # make_engine's listener tells a write by its first word (it gets no context here)
+        raise ValueError("a write that begins with WITH cannot run on the driver's cursor")
     fixed = {
         result.bind_names[bind]: bind.effective_value
         for bind in result.binds.values()
@@ -76,11 +82,12 @@ def fetch(conn: Connection, statement: Compiled, values: Mapping[str, Any]) -> l
         conn.dispatch.before_cursor_execute(conn, cursor, statement.sql, parameters, None, False)
         cursor.execute(statement.sql, parameters)
         return cursor.fetchall() if cursor.description is not None else []
-    except conn.dialect.loaded_dbapi.Error as error:
-        # SQLAlchemy's own handler (as for its statements): wraps the error, runs the
-        # handle_error listeners and, on a lost connection, invalidates it and the pool.
+    except BaseException as error:
+        # SQLAlchemy's own handler (as for its statements): wraps a driver error, runs the
+        # handle_error listeners and, on a lost connection or an interrupt, invalidates the
+        # connection (and the pool); it raises.
         conn._handle_dbapi_exception(error, statement.sql, parameters, cursor, None)
-        raise  # not reached: the handler raises
+        raise
     finally:
         cursor.close()
 

@@ -148,3 +148,11 @@ def test_the_kiosk_visits_query_finds_each_visit_by_its_key(  # type: ignore[no-
         assert "SEARCH visits USING INDEX sqlite_autoindex_visits_1 (id=?)" in plan, plan
     else:
         assert "pk_visits" in plan and "ix_visits_kiosk_id" not in plan, plan
+
+
+def test_a_write_that_begins_with_with_is_refused(engine: Engine) -> None:
+    """make_engine's listener would not see it as a write (it gets no execution context)."""
+    source = select(trials.c.id).where(trials.c.id == "x").cte("source")
+    statement = insert(trials).from_select(["id"], select(source.c.id))
+    with pytest.raises(ValueError, match="WITH"):
+        driver.compiled(statement, engine.dialect)

@@ -4,6 +4,8 @@ by the connection's ``busy_timeout``, and the queue left however a transaction e
 
 from __future__ import annotations
 
+import gc
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -13,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, func, insert, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from experiments.eventlog import make_engine, trials, upgrade
 from experiments.sqlite_writers import QueuedWriterConnection
@@ -220,3 +222,38 @@ def test_a_connection_of_another_engine_on_the_same_file_queues_too(
         first.close()
     finally:
         other_engine.dispose()
+
+
+def test_a_failed_commit_does_not_keep_the_queue(sqlite: Engine) -> None:
+    """A commit SQLite refuses leaves its transaction open (here: a deferred foreign key);
+    the connection's return to the pool ends it, so no writer of the process waits for it."""
+    with sqlite.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql(
+            "CREATE TABLE child (parent INTEGER REFERENCES parent (id) "
+            "DEFERRABLE INITIALLY DEFERRED)"
+        )
+    failing = sqlite.connect()
+    failing.exec_driver_sql("INSERT INTO child VALUES (1)")
+    with pytest.raises(IntegrityError):
+        failing.commit()
+    failing.close()
+    with sqlite.connect() as other:
+        _busy_timeout(other, 0)
+        _add_trial(other, "a")  # "database is locked" if the failed transaction were open
+        other.commit()
+    assert _trials(sqlite) == 1
+
+
+def test_a_connection_collected_without_close_leaves_the_queue(
+    sqlite: Engine, database: Path
+) -> None:
+    forgotten = sqlite3.connect(database, factory=QueuedWriterConnection, isolation_level=None)
+    forgotten.begin_immediate()
+    assert forgotten.holds_queue
+    del forgotten
+    gc.collect()
+    with sqlite.connect() as other:
+        _busy_timeout(other, 0)
+        _add_trial(other, "a")
+        other.commit()
