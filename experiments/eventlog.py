@@ -31,8 +31,6 @@ from sqlalchemy import (
     text,
 )
 
-from experiments.sqlite_writers import QueuedWriterConnection
-
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -285,14 +283,10 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     for its writes, never while it only reads, and a write never fails half-way because a
     deferred read snapshot could not be upgraded (SQLite answers that at once with "database
     is locked", without waiting). Whatever a write transaction reads after its first write
-    sees the database as the write lock holder does. The threads of one process queue for the
-    write lock in Python, not in SQLite's busy handler (:mod:`experiments.sqlite_writers`).
+    sees the database as the write lock holder does.
     """
     if url in ("sqlite://", "sqlite:///:memory:"):
         raise ValueError("use a SQLite file (sqlite:///path.db), not an in-memory database")
-    if url.startswith("sqlite"):
-        connect_args = dict(kwargs.pop("connect_args", None) or {})  # type: ignore[call-overload]
-        kwargs["connect_args"] = {"factory": QueuedWriterConnection, **connect_args}
     engine = create_engine(url, **kwargs)  # type: ignore[arg-type]
     if engine.dialect.name == "sqlite":
         no_write = (
@@ -314,8 +308,8 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         @event.listens_for(engine, "checkin")
         def _sqlite_end_transaction(dbapi_connection, _record):  # type: ignore[no-untyped-def]
             # A commit that failed (SQLAlchemy then skips its rollback on return) may leave
-            # SQLite's transaction open, holding the write lock and the process's queue.
-            if dbapi_connection.in_transaction or getattr(dbapi_connection, "holds_queue", False):
+            # SQLite's transaction open, and with it the write lock, in an idle connection.
+            if dbapi_connection.in_transaction:
                 dbapi_connection.rollback()
 
         @event.listens_for(engine, "before_cursor_execute")
@@ -328,11 +322,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             else:  # reads, transaction control, and what SQLite refuses in a transaction
                 writes = not verb.startswith(no_write)
             if writes:
-                connection = cursor.connection
-                if isinstance(connection, QueuedWriterConnection):
-                    connection.begin_immediate()
-                else:  # a connection factory of the caller's own
-                    cursor.execute("BEGIN IMMEDIATE")
+                cursor.execute("BEGIN IMMEDIATE")
 
     return engine
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection, Engine, func, insert, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from experiments.eventlog import make_engine, result_looks, trials, upgrade
 from experiments.store.sql import utcnow
@@ -83,3 +83,29 @@ def test_the_writes_of_a_transaction_are_one_transaction(sqlite: Engine) -> None
         conn.execute(insert(result_looks).values(**look))
         conn.commit()
         assert _trial_count(conn) == 1
+
+
+def test_a_failed_commit_does_not_keep_the_write_lock(sqlite: Engine) -> None:
+    """A commit SQLite refuses leaves its transaction open (here: a deferred foreign key) and
+    SQLAlchemy does not roll it back on return to the pool: the engine's check-in does, so the
+    idle connection does not hold the write lock."""
+    with sqlite.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        conn.exec_driver_sql(
+            "CREATE TABLE child (parent INTEGER REFERENCES parent (id) "
+            "DEFERRABLE INITIALLY DEFERRED)"
+        )
+    failing = sqlite.connect()
+    failing.exec_driver_sql("INSERT INTO child VALUES (1)")
+    with pytest.raises(IntegrityError):
+        failing.commit()
+    failing.close()
+    elsewhere = make_engine(str(sqlite.url))  # another process's view: its own connection
+    other = _impatient(elsewhere)
+    try:
+        _add_trial(other, "a")  # "database is locked" if the failed transaction were open
+        other.commit()
+        assert _trial_count(other) == 1
+    finally:
+        other.close()
+        elsewhere.dispose()
