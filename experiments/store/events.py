@@ -158,8 +158,9 @@ def _kiosk_visits(dialect: str) -> Select:
     )
 
 
-def _ids_value(dialect: str, ids: Sequence[str]) -> str | list[str]:
-    return list(ids) if dialect == "postgresql" else json.dumps(list(ids))
+def _ids_value(dialect: str, ids: list[str]) -> str | list[str]:
+    """The ``:ids`` parameter of :data:`_IDS_FILTER` for ``dialect``."""
+    return ids if dialect == "postgresql" else json.dumps(ids)
 
 
 @dataclass(frozen=True)
