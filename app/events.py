@@ -238,7 +238,7 @@ def post_events():  # type: ignore[no-untyped-def]
 
     The happy path is one query that checks the kiosk and reads and locks the visits
     (:func:`experiments.store.lock_kiosk_visits`), one INSERT per trial version and the
-    commit; the kiosk alone is looked up only for a request that fails, so that an unknown or
+    commit (on SQLite, a single event's INSERT is its own transaction); the kiosk alone is looked up only for a request that fails, so that an unknown or
     switched-off token is answered 403 before anything about its body.
     """
     token = _token()
@@ -257,7 +257,9 @@ def post_events():  # type: ignore[no-untyped-def]
     outcomes: list[store.EventStatus] = ["stored"] * len(parsed)
     try:
         for group in groups:
-            stored = store.record_events(conn, group.trial, group.specs, visits_locked=True)
+            stored = store.record_events(
+                conn, group.trial, group.specs, visits_locked=True, last_write=len(groups) == 1
+            )
             for index, outcome in zip(group.indices, stored, strict=True):
                 outcomes[index] = outcome
     except store.IdempotencyConflict:

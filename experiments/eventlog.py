@@ -269,6 +269,11 @@ def include_in_comparison(
     return obj is not CLASSES_INDEX
 
 
+#: Key of a connection's ``info`` set while :func:`experiments.store.driver.write_alone` hands
+#: its statement to the listeners: SQLite runs that write as a transaction of its own.
+WRITE_ALONE = "nudgelab.write_alone"
+
+
 def make_engine(url: str, **kwargs: object) -> Engine:
     """Create an engine with the settings the event log relies on.
 
@@ -283,7 +288,9 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     for its writes, never while it only reads, and a write never fails half-way because a
     deferred read snapshot could not be upgraded (SQLite answers that at once with "database
     is locked", without waiting). Whatever a write transaction reads after its first write
-    sees the database as the write lock holder does.
+    sees the database as the write lock holder does. A write run by
+    :func:`experiments.store.driver.write_alone` gets no ``BEGIN``: it is a transaction of its
+    own, holding the write lock only while SQLite runs it.
     """
     if url in ("sqlite://", "sqlite:///:memory:"):
         raise ValueError("use a SQLite file (sqlite:///path.db), not an in-memory database")
@@ -313,8 +320,8 @@ def make_engine(url: str, **kwargs: object) -> Engine:
                 dbapi_connection.rollback()
 
         @event.listens_for(engine, "before_cursor_execute")
-        def _sqlite_begin_write(_conn, cursor, statement, _params, context, _many):  # type: ignore[no-untyped-def]
-            if cursor.connection.in_transaction:
+        def _sqlite_begin_write(conn, cursor, statement, _params, context, _many):  # type: ignore[no-untyped-def]
+            if cursor.connection.in_transaction or conn.info.get(WRITE_ALONE):
                 return
             verb = statement.lstrip()[:9].upper()
             if verb.startswith("WITH"):  # a read, unless SQLAlchemy compiled a write

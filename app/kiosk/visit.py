@@ -105,7 +105,7 @@ def log(spec: store.EventSpec, trial: Trial | None = None) -> store.EventStatus:
     """
     conn = get_connection()
     try:
-        outcome = store.record_event(conn, trial or g.trial, spec)
+        outcome = store.record_event(conn, trial or g.trial, spec, last_write=True)
         commit()
     except IntegrityError:
         conn.rollback()

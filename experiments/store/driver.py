@@ -20,6 +20,13 @@ of the code relies on:
 
 Values come back as the driver returns them: pass a column's :func:`reader` to convert the
 ones SQLAlchemy would (SQLite's text times).
+
+On SQLite a single write that is a transaction's only one can run as a transaction of its own
+(:func:`write_alone`): SQLite takes the write lock as the statement starts and commits as it
+ends, all inside one call of the driver. A transaction begun by ``BEGIN IMMEDIATE`` keeps the
+lock across three calls instead (BEGIN, the write, COMMIT), and between them the thread must
+win back Python's GIL from the process's other threads, which can take milliseconds while every
+other writer waits (``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from typing import Any
 from sqlalchemy import Column, Connection, Dialect
 from sqlalchemy.sql import ClauseElement
 
+from experiments.eventlog import WRITE_ALONE
+
 
 @dataclass(frozen=True)
 class Compiled:
@@ -41,6 +50,8 @@ class Compiled:
     order: tuple[str, ...] | None
     #: The values compiled into the statement (literals SQLAlchemy sends as parameters).
     fixed: Mapping[str, Any]
+    #: Whether it is an INSERT, UPDATE or DELETE without RETURNING (see :func:`write_alone`).
+    plain_write: bool = False
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         """The driver's parameters for ``values`` (the statement's named parameters)."""
@@ -68,7 +79,8 @@ def compiled(statement: ClauseElement, dialect: Dialect) -> Compiled:
         if not bind.required
     }
     order = tuple(result.positiontup) if result.positiontup is not None else None
-    return Compiled(result.string, order, fixed)
+    writes = bool(result.isinsert or result.isupdate or result.isdelete)
+    return Compiled(result.string, order, fixed, writes and not result.effective_returning)
 
 
 def fetch(conn: Connection, statement: Compiled, values: Mapping[str, Any]) -> list[Any]:
@@ -86,6 +98,38 @@ def fetch(conn: Connection, statement: Compiled, values: Mapping[str, Any]) -> l
         # SQLAlchemy's own handler (as for its statements): wraps a driver error, runs the
         # handle_error listeners and, on a lost connection or an interrupt, invalidates the
         # connection (and the pool); it raises.
+        conn._handle_dbapi_exception(error, statement.sql, parameters, cursor, None)
+        raise
+    finally:
+        cursor.close()
+
+
+def write_alone(conn: Connection, statement: Compiled, values: Mapping[str, Any]) -> int | None:
+    """Run the write ``statement`` with ``values`` as a transaction of its own, if the database
+    allows it: SQLite, with no transaction open on the driver connection beneath ``conn`` (no
+    write yet). It is committed when it returns, and a later rollback of ``conn`` does not undo
+    it: use it only for a transaction's one write. Return the number of rows it wrote (rows
+    written by triggers not counted), or ``None`` having run nothing (PostgreSQL, or a write
+    already made): then run it in the transaction.
+
+    The engine's listeners see the statement; SQLite's begins no transaction for it. A write
+    with RETURNING is refused: SQLite would keep its lock until its rows were read."""
+    if not statement.plain_write:
+        raise ValueError("only an INSERT, UPDATE or DELETE without RETURNING can run alone")
+    if conn.dialect.name != "sqlite" or conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+        return None
+    parameters = statement.parameters(values)
+    cursor = conn.connection.cursor()
+    info = conn.info
+    try:
+        info[WRITE_ALONE] = True
+        try:
+            conn.dispatch.before_cursor_execute(conn, cursor, statement.sql, parameters, None, False)
+        finally:
+            del info[WRITE_ALONE]
+        cursor.execute(statement.sql, parameters)
+        return int(cursor.rowcount)
+    except BaseException as error:
         conn._handle_dbapi_exception(error, statement.sql, parameters, cursor, None)
         raise
     finally:

@@ -24,7 +24,11 @@ before it:
   DELETE finds the outcome. Outcomes of one visit never wait for each other.
 - SQLite has one writer at a time, and the INSERT is the transaction's first write: the write
   lock (``BEGIN IMMEDIATE``, see :func:`experiments.eventlog.make_engine`) is held from before
-  the check until the commit.
+  the check until the commit. A single event that is its transaction's only write
+  (``last_write``, no opt-out) is inserted by a statement that is its own transaction
+  (:func:`experiments.store.driver.write_alone`, without RETURNING: the count of rows it wrote
+  tells whether it was stored): SQLite takes the lock before the statement reads anything and
+  commits at its end.
 """
 
 from __future__ import annotations
@@ -274,11 +278,12 @@ _PG_TYPES = dict.fromkeys(_COLUMNS, "varchar") | {
 }
 
 
-@lru_cache(maxsize=2)
-def _insert(dialect: str) -> Insert:
+@lru_cache(maxsize=4)
+def _insert(dialect: str, returning: bool = True) -> Insert:
     """``INSERT INTO events … SELECT`` of the rows of :func:`_batch`: each only when its visit
     belongs to its trial and, unless it is an opt-out, has no opt-out and its trial is running
-    (see :data:`RECORDING_STATUS`), and only when its key is new; returns the keys inserted."""
+    (see :data:`RECORDING_STATUS`), and only when its key is new; returns the keys inserted
+    (``returning``)."""
     batch = _batch(dialect)
     prior = events.alias("prior")
     # Scalar subqueries with LIMIT, not EXISTS: each is one index lookup per row. (PostgreSQL
@@ -295,18 +300,18 @@ def _insert(dialect: str) -> Insert:
         or_(batch.c.type == "opt_out", status.scalar_subquery() == RECORDING_STATUS),
     )
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return (
+    statement = (
         insert(events)
         .from_select(list(_COLUMNS), source)
         .on_conflict_do_nothing(index_elements=[events.c.idempotency_key])
-        .returning(events.c.idempotency_key)
     )
+    return statement.returning(events.c.idempotency_key) if returning else statement
 
 
-@lru_cache(maxsize=8)
-def _compiled_insert(dialect: Dialect) -> driver.Compiled:
+@lru_cache(maxsize=16)
+def _compiled_insert(dialect: Dialect, returning: bool = True) -> driver.Compiled:
     """:func:`_insert` as the driver runs it."""
-    return driver.compiled(_insert(dialect.name), dialect)
+    return driver.compiled(_insert(dialect.name, returning), dialect)
 
 
 @lru_cache(maxsize=2)
@@ -334,7 +339,12 @@ def _rows_json(dialect: Dialect, rows: Sequence[dict[str, Any]]) -> str:
 
 
 def record_events(
-    conn: Connection, trial: Trial, specs: Iterable[EventSpec], *, visits_locked: bool = False
+    conn: Connection,
+    trial: Trial,
+    specs: Iterable[EventSpec],
+    *,
+    visits_locked: bool = False,
+    last_write: bool = False,
 ) -> list[EventStatus]:
     """Store events idempotently, in order; return what happened to each.
 
@@ -346,7 +356,9 @@ def record_events(
     An opt-out deletes the visit's outcome events already stored. Undeclared types, unknown
     visits and a key reused for a different event raise :class:`RecordingError` subclasses
     and the caller's transaction should be rolled back. ``visits_locked``: the caller has
-    locked the visits with :func:`lock_kiosk_visits` in this transaction.
+    locked the visits with :func:`lock_kiosk_visits` in this transaction. ``last_write``: the
+    caller writes nothing more before it commits, so on SQLite a single event that is the
+    transaction's only write may be committed by its INSERT (see the module docstring).
     """
     specs = list(specs)
     allowed = allowed_events(trial)
@@ -387,11 +399,13 @@ def record_events(
     if not visits_locked:
         visit_ids = sorted({row["visit_id"] for _, row in planned})
         _lock_visits(conn, visit_ids, opt_out=bool(opted_out))
-    inserted: set[str] = set()
-    statement = _compiled_insert(conn.dialect)
-    for start in range(0, len(planned), CHUNK):
-        rows = _rows_json(conn.dialect, [row for _, row in planned[start : start + CHUNK]])
-        inserted.update(key for (key,) in driver.fetch(conn, statement, {"rows": rows}))
+    inserted = _insert_alone(conn, planned) if last_write and not opted_out else None
+    if inserted is None:
+        inserted = set()
+        statement = _compiled_insert(conn.dialect)
+        for start in range(0, len(planned), CHUNK):
+            rows = _rows_json(conn.dialect, [row for _, row in planned[start : start + CHUNK]])
+            inserted.update(key for (key,) in driver.fetch(conn, statement, {"rows": rows}))
     missing = [(index, row) for index, row in planned if row["idempotency_key"] not in inserted]
     if missing:
         _explain_missing(conn, trial, missing, results)
@@ -400,6 +414,19 @@ def record_events(
             _DELETE_OUTCOMES, {"ids": sorted(opted_out), "types": sorted(trial.outcome_events)}
         )
     return results
+
+
+def _insert_alone(conn: Connection, planned: list[tuple[int, dict[str, Any]]]) -> set[str] | None:
+    """Insert a single row as a transaction of its own; the keys inserted, or ``None`` when it
+    cannot run alone (several rows, PostgreSQL, or a write already made)."""
+    if len(planned) != 1:
+        return None
+    row = planned[0][1]
+    statement = _compiled_insert(conn.dialect, returning=False)
+    written = driver.write_alone(conn, statement, {"rows": _rows_json(conn.dialect, [row])})
+    if written is None:
+        return None
+    return {row["idempotency_key"]} if written else set()
 
 
 def _explain_missing(
@@ -432,9 +459,11 @@ def _explain_missing(
         results[index] = "discarded"
 
 
-def record_event(conn: Connection, trial: Trial, spec: EventSpec) -> EventStatus:
+def record_event(
+    conn: Connection, trial: Trial, spec: EventSpec, *, last_write: bool = False
+) -> EventStatus:
     """Store one event idempotently (see :func:`record_events`)."""
-    return record_events(conn, trial, [spec])[0]
+    return record_events(conn, trial, [spec], last_write=last_write)[0]
 
 
 def stored_events(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[str, str]]:

@@ -68,6 +68,49 @@ def test_an_event_is_checked_and_stored_with_one_query_and_one_insert(started: V
     assert [words.split()[0] for words in sent] == ["SELECT", "INSERT", "SELECT"], sent
 
 
+@contextmanager
+def sqlite_ran(app: Flask) -> Iterator[list[str]]:
+    """What SQLite itself ran while the block runs, transaction control included (first word
+    of each statement, upper case; SQLite traces a statement again for each trigger it runs,
+    so a repeat of the statement just before is left out)."""
+    ran: list[str] = []
+    traced: list[str] = [""]
+    engine = get_engine(app)
+
+    def note(sql: str) -> None:
+        if sql != traced[-1]:
+            ran.append(sql.split()[0].upper())
+        traced.append(sql)
+
+    def trace(dbapi_connection, _record, _proxy) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.set_trace_callback(note)
+
+    def untrace(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        dbapi_connection.set_trace_callback(None)
+
+    event.listen(engine, "checkout", trace)
+    event.listen(engine, "checkin", untrace)
+    try:
+        yield ran
+    finally:
+        event.remove(engine, "checkout", trace)
+        event.remove(engine, "checkin", untrace)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_on_sqlite_a_single_events_insert_is_its_own_transaction(started: Visitor) -> None:
+    """One event: SQLite runs the read and the INSERT, which commits itself, with no BEGIN
+    IMMEDIATE ... COMMIT around it (the write lock is never held between statements, while the
+    thread waits for Python's GIL). A batch of two is one transaction as before."""
+    with sqlite_ran(started.app) as ran:
+        assert started.post_events({"events": [_outcome(started)]}).status_code == 200
+    assert ran == ["SELECT", "INSERT"], ran
+    with sqlite_ran(started.app) as ran:
+        batch = {"events": [_outcome(started), _outcome(started)]}
+        assert started.post_events(batch).status_code == 200
+    assert ran == ["SELECT", "BEGIN", "INSERT", "COMMIT"], ran
+
+
 def _last_seen(app: Flask) -> datetime | None:
     with get_engine(app).connect() as conn:
         return store.aware(conn.execute(select(kiosks.c.last_seen_at)).scalar_one())

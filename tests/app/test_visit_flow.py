@@ -260,7 +260,7 @@ def test_a_page_loaded_twice_at_once_is_not_an_error(
     visitor.arrives()
     visitor.starts_in("en")
 
-    def lost_the_race(*_args: object) -> None:
+    def lost_the_race(*_args: object, **_options: object) -> None:
         raise IntegrityError("INSERT INTO events", {}, Exception("duplicate key"))
 
     monkeypatch.setattr(store, "record_event", lost_the_race)

@@ -62,8 +62,68 @@ def test_undeclared_event_and_reused_key_are_refused(running, trial):  # type: i
             store.record_event(conn, trial, store.EventSpec("nope", "finish", "k9"))
 
 
-def test_concurrent_opt_out_and_outcome_never_leave_an_outcome(running, trial):  # type: ignore[no-untyped-def]
-    """An outcome and an opt-out of the same visit sent at once: the outcome never survives.
+def _stored_elsewhere(engine, key: str) -> bool:  # type: ignore[no-untyped-def]
+    with engine.connect() as other:
+        found = select(func.count()).where(events.c.idempotency_key == key)
+        return other.execute(found).scalar_one() == 1
+
+
+def test_a_single_last_write_is_committed_by_its_insert_on_sqlite_only(running, trial):  # type: ignore[no-untyped-def]
+    """``last_write``: on SQLite the event's INSERT is its own transaction (another connection
+    sees it before the caller commits, and a rollback keeps it); on PostgreSQL, and for a batch
+    or an opt-out, it stays in the caller's transaction."""
+    sqlite = running.dialect.name == "sqlite"
+    with running.begin() as conn:
+        visit = store.start_visit(conn, trial, location="loc-a", language="en")
+    with running.connect() as conn:
+        spec = store.EventSpec(visit.id, "contact_requested", "alone-1")
+        assert store.record_event(conn, trial, spec, last_write=True) == "stored"
+        assert _stored_elsewhere(running, "alone-1") is sqlite
+        conn.rollback()
+    assert _stored_elsewhere(running, "alone-1") is sqlite
+    with running.connect() as conn:
+        two = [
+            store.EventSpec(visit.id, "country_info_opened", "batch-1"),
+            store.EventSpec(visit.id, "finish", "batch-2"),
+        ]
+        assert store.record_events(conn, trial, two, last_write=True) == ["stored", "stored"]
+        assert not _stored_elsewhere(running, "batch-1")
+        opt_out = store.EventSpec(visit.id, "opt_out", "out-1")
+        conn.rollback()
+        assert store.record_event(conn, trial, opt_out, last_write=True) == "stored"
+        assert not _stored_elsewhere(running, "out-1")
+        conn.rollback()
+
+
+def test_what_a_last_write_answers_when_nothing_is_inserted(running, trial):  # type: ignore[no-untyped-def]
+    """A retry is a duplicate, a key reused for another event a conflict, an unknown visit an
+    error, and an event of an opted-out visit is discarded, with the insert run alone."""
+    with running.begin() as conn:
+        visit = store.start_visit(conn, trial, location="loc-a", language="en")
+        store.record_event(conn, trial, store.EventSpec(visit.id, "opt_out", "out"))
+        other = store.start_visit(conn, trial, location="loc-a", language="en")
+    spec = store.EventSpec(other.id, "contact_requested", "k")
+    with running.connect() as conn:
+        assert store.record_event(conn, trial, spec, last_write=True) == "stored"
+        assert store.record_event(conn, trial, spec, last_write=True) == "duplicate"
+        with pytest.raises(store.IdempotencyConflict):
+            store.record_event(
+                conn, trial, store.EventSpec(other.id, "finish", "k"), last_write=True
+            )
+        conn.rollback()
+        with pytest.raises(store.UnknownVisit):
+            store.record_event(conn, trial, store.EventSpec("nope", "finish", "k2"), last_write=True)
+        conn.rollback()
+        late = store.EventSpec(visit.id, "contact_requested", "late")
+        assert store.record_event(conn, trial, late, last_write=True) == "discarded"
+        conn.commit()
+    assert not _stored_elsewhere(running, "late")
+
+
+@pytest.mark.parametrize("last_write", [False, True], ids=["in-transaction", "last-write"])
+def test_concurrent_opt_out_and_outcome_never_leave_an_outcome(running, trial, last_write):  # type: ignore[no-untyped-def]
+    """An outcome and an opt-out of the same visit sent at once: the outcome never survives,
+    also when the outcome is its transaction's last write (on SQLite, an INSERT on its own).
 
     Each pair runs in two threads on two connections, released together by a barrier.
     """
@@ -79,9 +139,8 @@ def test_concurrent_opt_out_and_outcome_never_leave_an_outcome(running, trial): 
         try:
             barrier.wait(timeout=10)
             with running.begin() as conn:
-                store.record_event(
-                    conn, trial, store.EventSpec(visit_id, kind, f"{kind}-{visit_id}")
-                )
+                spec = store.EventSpec(visit_id, kind, f"{kind}-{visit_id}")
+                store.record_event(conn, trial, spec, last_write=last_write)
         except BaseException as error:  # collected and re-raised in the main thread
             failures.append(error)
 

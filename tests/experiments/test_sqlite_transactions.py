@@ -8,14 +8,17 @@ immediate "database is locked" instead of as time.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from experiments.eventlog import make_engine, result_looks, trials, upgrade
+from experiments.store import driver
 from experiments.store.sql import utcnow
 
 
@@ -109,3 +112,69 @@ def test_a_failed_commit_does_not_keep_the_write_lock(sqlite: Engine) -> None:
     finally:
         other.close()
         elsewhere.dispose()
+
+
+def _trial_values(trial_id: str) -> dict:
+    return {
+        "id": trial_id, "title": trial_id, "status": "loaded", "current_version": "v",
+        "allocation_secret": "s", "created_at": utcnow(),
+    }  # fmt: skip
+
+
+def _add_trial_alone(engine: Engine, *, or_ignore: bool = False) -> driver.Compiled:
+    """An INSERT of a trial for :func:`experiments.store.driver.write_alone`."""
+    values = select(*(bindparam(name) for name in _trial_values("")))
+    statement = insert(trials).from_select(list(_trial_values("")), values)
+    return driver.compiled(statement.prefix_with("OR IGNORE") if or_ignore else statement,
+                           engine.dialect)  # fmt: skip
+
+
+def test_a_write_alone_holds_the_write_lock_only_while_it_runs(sqlite: Engine) -> None:
+    """Committed as it returns: an impatient writer gets the lock at once afterwards."""
+    conn, other = sqlite.connect(), _impatient(sqlite)
+    try:
+        assert _trial_count(conn) == 0  # the request's read first, as the event API does
+        assert driver.write_alone(conn, _add_trial_alone(sqlite), _trial_values("a")) == 1
+        with other.begin():
+            _add_trial(other, "b")
+        conn.rollback()
+        assert _trial_count(other) == 2
+    finally:
+        conn.close()
+        other.close()
+
+
+def test_a_write_alone_counts_the_rows_it_wrote(sqlite: Engine) -> None:
+    statement = _add_trial_alone(sqlite, or_ignore=True)
+    with sqlite.connect() as conn:
+        assert driver.write_alone(conn, statement, _trial_values("once")) == 1
+        assert driver.write_alone(conn, statement, _trial_values("once")) == 0
+
+
+def test_a_write_alone_waits_for_another_writer(sqlite: Engine) -> None:
+    """Another connection holds the write lock: the write waits for it (the busy timeout)
+    instead of failing, and is then committed."""
+    holder = sqlite.connect()
+    _add_trial(holder, "holder")  # BEGIN IMMEDIATE: the lock until the commit
+    release = threading.Timer(0.3, holder.commit)
+    release.start()
+    try:
+        began = time.monotonic()
+        with sqlite.connect() as conn:
+            assert driver.write_alone(conn, _add_trial_alone(sqlite), _trial_values("w")) == 1
+        assert time.monotonic() - began >= 0.25
+    finally:
+        release.join()
+        holder.close()
+    with sqlite.connect() as conn:
+        assert _trial_count(conn) == 2
+
+
+def test_a_write_alone_error_is_sqlalchemys_and_the_connection_goes_on(sqlite: Engine) -> None:
+    statement = _add_trial_alone(sqlite)
+    with sqlite.connect() as conn:
+        driver.write_alone(conn, statement, _trial_values("twice"))
+        with pytest.raises(IntegrityError):
+            driver.write_alone(conn, statement, _trial_values("twice"))
+        assert driver.write_alone(conn, statement, _trial_values("next")) == 1
+        assert _trial_count(conn) == 2
