@@ -238,8 +238,9 @@ def post_events():  # type: ignore[no-untyped-def]
 
     The happy path is one query that checks the kiosk and reads and locks the visits
     (:func:`experiments.store.lock_kiosk_visits`), one INSERT per trial version and the
-    commit (on SQLite, a single event's INSERT is its own transaction); the kiosk alone is looked up only for a request that fails, so that an unknown or
-    switched-off token is answered 403 before anything about its body.
+    commit (a single event's INSERT commits with it); the kiosk alone is looked up only for a
+    request that fails, so that an unknown or switched-off token is answered 403 before
+    anything about its body.
     """
     token = _token()
     try:
@@ -258,7 +259,7 @@ def post_events():  # type: ignore[no-untyped-def]
     try:
         for group in groups:
             stored = store.record_events(
-                conn, group.trial, group.specs, visits_locked=True, last_write=len(groups) == 1
+                conn, group.trial, group.specs, visits_locked=True, commit=len(groups) == 1
             )
             for index, outcome in zip(group.indices, stored, strict=True):
                 outcomes[index] = outcome

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from flask import current_app, g, session
 from sqlalchemy.exc import IntegrityError
 
-from app.db import commit, get_connection
+from app.db import get_connection
 from experiments import store
 from experiments.model import Trial
 
@@ -105,8 +105,7 @@ def log(spec: store.EventSpec, trial: Trial | None = None) -> store.EventStatus:
     """
     conn = get_connection()
     try:
-        outcome = store.record_event(conn, trial or g.trial, spec, last_write=True)
-        commit()
+        outcome = store.record_event(conn, trial or g.trial, spec, commit=True)
     except IntegrityError:
         conn.rollback()
         return "duplicate"

@@ -21,12 +21,13 @@ of the code relies on:
 Values come back as the driver returns them: pass a column's :func:`reader` to convert the
 ones SQLAlchemy would (SQLite's text times).
 
-On SQLite a single write that is a transaction's only one can run as a transaction of its own
-(:func:`write_alone`): SQLite takes the write lock as the statement starts and commits as it
-ends, all inside one call of the driver. A transaction begun by ``BEGIN IMMEDIATE`` keeps the
-lock across three calls instead (BEGIN, the write, COMMIT), and between them the thread must
-win back Python's GIL from the process's other threads, which can take milliseconds while every
-other writer waits (``bench/README.md``).
+A transaction's last write can be sent with its commit (:func:`commit_with`). On SQLite, when it
+is the transaction's only write, it then runs as a transaction of its own: SQLite takes the
+write lock as the statement starts and commits as it ends, inside one call of the driver. A
+transaction begun by ``BEGIN IMMEDIATE`` keeps the lock across three calls instead (BEGIN, the
+write, COMMIT), and between them the thread must win back Python's GIL from the process's other
+threads, which can take milliseconds while every other writer waits (``bench/README.md``). On
+PostgreSQL the write and COMMIT go in one round trip instead of two.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Compiled:
     order: tuple[str, ...] | None
     #: The values compiled into the statement (literals SQLAlchemy sends as parameters).
     fixed: Mapping[str, Any]
-    #: Whether it is an INSERT, UPDATE or DELETE without RETURNING (see :func:`write_alone`).
+    #: Whether it is an INSERT, UPDATE or DELETE without RETURNING (see :func:`commit_with`).
     plain_write: bool = False
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
@@ -104,36 +105,50 @@ def fetch(conn: Connection, statement: Compiled, values: Mapping[str, Any]) -> l
         cursor.close()
 
 
-def write_alone(conn: Connection, statement: Compiled, values: Mapping[str, Any]) -> int | None:
-    """Run the write ``statement`` with ``values`` as a transaction of its own, if the database
-    allows it: SQLite, with no transaction open on the driver connection beneath ``conn`` (no
-    write yet). It is committed when it returns, and a later rollback of ``conn`` does not undo
-    it: use it only for a transaction's one write. Return the number of rows it wrote (rows
-    written by triggers not counted), or ``None`` having run nothing (PostgreSQL, or a write
-    already made): then run it in the transaction.
+def commit_with(conn: Connection, statement: Compiled, values: Mapping[str, Any]) -> int:
+    """Run the write ``statement`` with ``values`` as the last statement of ``conn``'s
+    transaction and commit the transaction with it, in one call to the database: on SQLite,
+    when nothing was written yet, the statement is a transaction of its own (no ``BEGIN``);
+    PostgreSQL gets the statement and ``COMMIT`` in one round trip (psycopg's pipeline mode).
+    Otherwise (SQLite after a write) it runs in the transaction and COMMIT follows. Return the
+    number of rows it wrote (rows written by triggers not counted).
 
-    The engine's listeners see the statement; SQLite's begins no transaction for it. A write
-    with RETURNING is refused: SQLite would keep its lock until its rows were read."""
+    The engine's listeners see the statement, and ``conn``'s transaction is over when it
+    returns. A write with RETURNING is refused: SQLite would keep its lock until its rows were
+    read."""
     if not statement.plain_write:
-        raise ValueError("only an INSERT, UPDATE or DELETE without RETURNING can run alone")
-    if conn.dialect.name != "sqlite" or conn.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
-        return None
+        raise ValueError("only an INSERT, UPDATE or DELETE without RETURNING commits with itself")
+    dbapi = conn.connection.dbapi_connection
+    postgresql = conn.dialect.name == "postgresql"
+    alone = not postgresql and not dbapi.in_transaction  # type: ignore[union-attr]
     parameters = statement.parameters(values)
+    if not conn.in_transaction():
+        conn.begin()
     cursor = conn.connection.cursor()
-    info = conn.info
     try:
-        info[WRITE_ALONE] = True
+        conn.info[WRITE_ALONE] = alone
         try:
-            conn.dispatch.before_cursor_execute(conn, cursor, statement.sql, parameters, None, False)
+            conn.dispatch.before_cursor_execute(
+                conn, cursor, statement.sql, parameters, None, False
+            )
         finally:
-            del info[WRITE_ALONE]
-        cursor.execute(statement.sql, parameters)
-        return int(cursor.rowcount)
+            del conn.info[WRITE_ALONE]
+        if postgresql:
+            with dbapi.pipeline():  # type: ignore[union-attr]
+                cursor.execute(statement.sql, parameters)
+                dbapi.commit()  # type: ignore[union-attr]
+        else:
+            cursor.execute(statement.sql, parameters)
+            if not alone:
+                dbapi.commit()  # type: ignore[union-attr]
+        written = int(cursor.rowcount)
     except BaseException as error:
         conn._handle_dbapi_exception(error, statement.sql, parameters, cursor, None)
         raise
     finally:
         cursor.close()
+    conn.commit()  # SQLAlchemy's end of the transaction: the database has nothing left to commit
+    return written
 
 
 def reader(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:

@@ -24,11 +24,14 @@ before it:
   DELETE finds the outcome. Outcomes of one visit never wait for each other.
 - SQLite has one writer at a time, and the INSERT is the transaction's first write: the write
   lock (``BEGIN IMMEDIATE``, see :func:`experiments.eventlog.make_engine`) is held from before
-  the check until the commit. A single event that is its transaction's only write
-  (``last_write``, no opt-out) is inserted by a statement that is its own transaction
-  (:func:`experiments.store.driver.write_alone`, without RETURNING: the count of rows it wrote
-  tells whether it was stored): SQLite takes the lock before the statement reads anything and
-  commits at its end.
+  the check until the commit.
+
+A caller that writes nothing more lets :func:`record_events` commit (``commit=True``); a single
+event's INSERT is then sent with the commit (:func:`experiments.store.driver.commit_with`,
+without RETURNING: the count of rows it wrote tells whether it was stored). On SQLite that
+INSERT is, when the transaction wrote nothing before, a transaction of its own, which takes the
+write lock before it reads anything and commits at its end; on PostgreSQL the INSERT and the
+commit are one round trip, the lock taken before them held until the commit.
 """
 
 from __future__ import annotations
@@ -344,7 +347,7 @@ def record_events(
     specs: Iterable[EventSpec],
     *,
     visits_locked: bool = False,
-    last_write: bool = False,
+    commit: bool = False,
 ) -> list[EventStatus]:
     """Store events idempotently, in order; return what happened to each.
 
@@ -356,9 +359,11 @@ def record_events(
     An opt-out deletes the visit's outcome events already stored. Undeclared types, unknown
     visits and a key reused for a different event raise :class:`RecordingError` subclasses
     and the caller's transaction should be rolled back. ``visits_locked``: the caller has
-    locked the visits with :func:`lock_kiosk_visits` in this transaction. ``last_write``: the
-    caller writes nothing more before it commits, so on SQLite a single event that is the
-    transaction's only write may be committed by its INSERT (see the module docstring).
+    locked the visits with :func:`lock_kiosk_visits` in this transaction. ``commit``: commit the
+    caller's transaction (which writes nothing more) with the events; an error is raised before
+    the commit, except for a single event that was not inserted (its key stored for another
+    event, or an unknown visit): the transaction's earlier writes are then committed already.
+    (A transaction of ``engine.begin()`` is committed by its block: do not pass ``commit``.)
     """
     specs = list(specs)
     allowed = allowed_events(trial)
@@ -399,8 +404,10 @@ def record_events(
     if not visits_locked:
         visit_ids = sorted({row["visit_id"] for _, row in planned})
         _lock_visits(conn, visit_ids, opt_out=bool(opted_out))
-    inserted = _insert_alone(conn, planned) if last_write and not opted_out else None
-    if inserted is None:
+    if commit and len(planned) == 1 and not opted_out:
+        inserted = _insert_and_commit(conn, planned[0][1])
+        commit = False
+    else:
         inserted = set()
         statement = _compiled_insert(conn.dialect)
         for start in range(0, len(planned), CHUNK):
@@ -413,19 +420,15 @@ def record_events(
         conn.execute(
             _DELETE_OUTCOMES, {"ids": sorted(opted_out), "types": sorted(trial.outcome_events)}
         )
+    if commit:
+        conn.commit()
     return results
 
 
-def _insert_alone(conn: Connection, planned: list[tuple[int, dict[str, Any]]]) -> set[str] | None:
-    """Insert a single row as a transaction of its own; the keys inserted, or ``None`` when it
-    cannot run alone (several rows, PostgreSQL, or a write already made)."""
-    if len(planned) != 1:
-        return None
-    row = planned[0][1]
+def _insert_and_commit(conn: Connection, row: dict[str, Any]) -> set[str]:
+    """Insert one row with the transaction's commit; the keys inserted."""
     statement = _compiled_insert(conn.dialect, returning=False)
-    written = driver.write_alone(conn, statement, {"rows": _rows_json(conn.dialect, [row])})
-    if written is None:
-        return None
+    written = driver.commit_with(conn, statement, {"rows": _rows_json(conn.dialect, [row])})
     return {row["idempotency_key"]} if written else set()
 
 
@@ -460,10 +463,10 @@ def _explain_missing(
 
 
 def record_event(
-    conn: Connection, trial: Trial, spec: EventSpec, *, last_write: bool = False
+    conn: Connection, trial: Trial, spec: EventSpec, *, commit: bool = False
 ) -> EventStatus:
     """Store one event idempotently (see :func:`record_events`)."""
-    return record_events(conn, trial, [spec], last_write=last_write)[0]
+    return record_events(conn, trial, [spec], commit=commit)[0]
 
 
 def stored_events(conn: Connection, keys: Sequence[str]) -> dict[str, tuple[str, str]]:

@@ -163,43 +163,23 @@ def _add_trial_plainly(engine: Engine) -> driver.Compiled:
     return driver.compiled(statement, engine.dialect)
 
 
-def test_a_write_alone_is_its_own_transaction_on_sqlite_only(engine: Engine) -> None:
-    """On SQLite it is committed as it returns (another connection sees it, a rollback keeps
-    it, no transaction is left open); on PostgreSQL nothing is run and the caller writes in
-    its transaction."""
-    statement = _add_trial_plainly(engine)
-    sqlite = engine.dialect.name == "sqlite"
-    with engine.connect() as conn:
-        written = driver.write_alone(conn, statement, _trial_row("alone"))
-        assert written == (1 if sqlite else None)
-        assert _count(engine) == (1 if sqlite else 0)
-        if sqlite:
-            assert not conn.connection.dbapi_connection.in_transaction  # type: ignore[union-attr]
-        conn.rollback()
-    assert _count(engine) == (1 if sqlite else 0)
-
-
-def test_no_write_alone_after_a_write_in_the_transaction(engine: Engine) -> None:
-    """After a write the transaction holds the write lock and must stay whole: nothing runs."""
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        seen.append(statement)
-
+def test_a_write_committed_with_itself_ends_the_transaction(engine: Engine) -> None:
+    """Committed as it returns (another connection sees it, a rollback keeps it, no
+    transaction is left open), with what the transaction wrote before."""
     plain = _add_trial_plainly(engine)
     with engine.connect() as conn:
-        driver.fetch(conn, _add_trial(engine), _trial_row("first"))
-        event.listen(engine, "before_cursor_execute", record)
-        try:
-            assert driver.write_alone(conn, plain, _trial_row("second")) is None
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
+        assert driver.commit_with(conn, plain, _trial_row("first")) == 1
+        assert not conn.in_transaction()
+        assert _count(engine) == 1
+        driver.fetch(conn, _add_trial(engine), _trial_row("before"))
+        assert driver.commit_with(conn, plain, _trial_row("last")) == 1
+        assert not conn.in_transaction()
+        assert _count(engine) == 3
         conn.rollback()
-    assert seen == []
-    assert _count(engine) == 0
+    assert _count(engine) == 3
 
 
-def test_the_listeners_see_a_write_alone(engine: Engine) -> None:
+def test_the_listeners_see_a_write_committed_with_itself(engine: Engine) -> None:
     seen: list[str] = []
 
     def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
@@ -209,17 +189,29 @@ def test_the_listeners_see_a_write_alone(engine: Engine) -> None:
     event.listen(engine, "before_cursor_execute", record)
     try:
         with engine.connect() as conn:
-            written = driver.write_alone(conn, plain, _trial_row("t"))
+            driver.commit_with(conn, plain, _trial_row("t"))
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    assert seen == ([plain.sql] if written is not None else [])
+    assert seen == [plain.sql]
 
 
-def test_a_write_with_returning_cannot_run_alone(engine: Engine) -> None:
+def test_a_failed_write_commits_nothing_and_the_connection_goes_on(engine: Engine) -> None:
+    plain = _add_trial_plainly(engine)
+    with engine.connect() as conn:
+        driver.commit_with(conn, plain, _trial_row("twice"))
+        driver.fetch(conn, _add_trial(engine), _trial_row("undone"))
+        with pytest.raises(IntegrityError):
+            driver.commit_with(conn, plain, _trial_row("twice"))
+        conn.rollback()
+        assert driver.commit_with(conn, plain, _trial_row("next")) == 1
+    assert _count(engine) == 2
+
+
+def test_a_write_with_returning_cannot_commit_with_itself(engine: Engine) -> None:
     """SQLite would hold the write lock until its rows were read; a read is no write."""
     with engine.connect() as conn:
         with pytest.raises(ValueError, match="RETURNING"):
-            driver.write_alone(conn, _add_trial(engine), _trial_row("r"))
+            driver.commit_with(conn, _add_trial(engine), _trial_row("r"))
         read = driver.compiled(select(trials.c.id), engine.dialect)
         with pytest.raises(ValueError, match="RETURNING"):
-            driver.write_alone(conn, read, {})
+            driver.commit_with(conn, read, {})

@@ -68,62 +68,66 @@ def _stored_elsewhere(engine, key: str) -> bool:  # type: ignore[no-untyped-def]
         return other.execute(found).scalar_one() == 1
 
 
-def test_a_single_last_write_is_committed_by_its_insert_on_sqlite_only(running, trial):  # type: ignore[no-untyped-def]
-    """``last_write``: on SQLite the event's INSERT is its own transaction (another connection
-    sees it before the caller commits, and a rollback keeps it); on PostgreSQL, and for a batch
-    or an opt-out, it stays in the caller's transaction."""
-    sqlite = running.dialect.name == "sqlite"
+def test_events_recorded_with_commit_are_committed(running, trial):  # type: ignore[no-untyped-def]
+    """``commit=True``: one event (sent with the commit), a batch and an opt-out are all
+    committed by record_events (a rollback after it keeps them); a batch that fails commits
+    nothing."""
     with running.begin() as conn:
         visit = store.start_visit(conn, trial, location="loc-a", language="en")
+        leaving = store.start_visit(conn, trial, location="loc-a", language="en")
+    single = store.EventSpec(visit.id, "contact_requested", "one")
+    two = [
+        store.EventSpec(visit.id, "country_info_opened", "batch-1"),
+        store.EventSpec(visit.id, "finish", "batch-2"),
+    ]
+    failing = [
+        store.EventSpec(visit.id, "exposure", "fails-1"),
+        store.EventSpec("nope", "finish", "fails-2"),
+    ]
     with running.connect() as conn:
-        spec = store.EventSpec(visit.id, "contact_requested", "alone-1")
-        assert store.record_event(conn, trial, spec, last_write=True) == "stored"
-        assert _stored_elsewhere(running, "alone-1") is sqlite
+        assert store.record_event(conn, trial, single, commit=True) == "stored"
         conn.rollback()
-    assert _stored_elsewhere(running, "alone-1") is sqlite
-    with running.connect() as conn:
-        two = [
-            store.EventSpec(visit.id, "country_info_opened", "batch-1"),
-            store.EventSpec(visit.id, "finish", "batch-2"),
-        ]
-        assert store.record_events(conn, trial, two, last_write=True) == ["stored", "stored"]
-        assert not _stored_elsewhere(running, "batch-1")
-        opt_out = store.EventSpec(visit.id, "opt_out", "out-1")
+        assert store.record_events(conn, trial, two, commit=True) == ["stored", "stored"]
         conn.rollback()
-        assert store.record_event(conn, trial, opt_out, last_write=True) == "stored"
-        assert not _stored_elsewhere(running, "out-1")
+        with pytest.raises(store.UnknownVisit):
+            store.record_events(conn, trial, failing, commit=True)
         conn.rollback()
+        opt_out = store.EventSpec(leaving.id, "opt_out", "out-1")
+        assert store.record_event(conn, trial, opt_out, commit=True) == "stored"
+        conn.rollback()
+    for key in ("one", "batch-1", "batch-2", "out-1"):
+        assert _stored_elsewhere(running, key), key
+    assert not _stored_elsewhere(running, "fails-1")
 
 
-def test_what_a_last_write_answers_when_nothing_is_inserted(running, trial):  # type: ignore[no-untyped-def]
+def test_what_an_event_sent_with_the_commit_answers_when_not_inserted(running, trial):  # type: ignore[no-untyped-def]
     """A retry is a duplicate, a key reused for another event a conflict, an unknown visit an
-    error, and an event of an opted-out visit is discarded, with the insert run alone."""
+    error, and an event of an opted-out visit is discarded (the INSERT sent with the commit)."""
     with running.begin() as conn:
         visit = store.start_visit(conn, trial, location="loc-a", language="en")
         store.record_event(conn, trial, store.EventSpec(visit.id, "opt_out", "out"))
         other = store.start_visit(conn, trial, location="loc-a", language="en")
     spec = store.EventSpec(other.id, "contact_requested", "k")
     with running.connect() as conn:
-        assert store.record_event(conn, trial, spec, last_write=True) == "stored"
-        assert store.record_event(conn, trial, spec, last_write=True) == "duplicate"
+        assert store.record_event(conn, trial, spec, commit=True) == "stored"
+        assert store.record_event(conn, trial, spec, commit=True) == "duplicate"
         with pytest.raises(store.IdempotencyConflict):
-            store.record_event(
-                conn, trial, store.EventSpec(other.id, "finish", "k"), last_write=True
-            )
+            store.record_event(conn, trial, store.EventSpec(other.id, "finish", "k"), commit=True)
         conn.rollback()
         with pytest.raises(store.UnknownVisit):
-            store.record_event(conn, trial, store.EventSpec("nope", "finish", "k2"), last_write=True)
+            unknown = store.EventSpec("nope", "finish", "k2")
+            store.record_event(conn, trial, unknown, commit=True)
         conn.rollback()
         late = store.EventSpec(visit.id, "contact_requested", "late")
-        assert store.record_event(conn, trial, late, last_write=True) == "discarded"
+        assert store.record_event(conn, trial, late, commit=True) == "discarded"
         conn.commit()
     assert not _stored_elsewhere(running, "late")
 
 
-@pytest.mark.parametrize("last_write", [False, True], ids=["in-transaction", "last-write"])
-def test_concurrent_opt_out_and_outcome_never_leave_an_outcome(running, trial, last_write):  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("commit", [False, True], ids=["caller-commits", "sent-with-commit"])
+def test_concurrent_opt_out_and_outcome_never_leave_an_outcome(running, trial, commit):  # type: ignore[no-untyped-def]
     """An outcome and an opt-out of the same visit sent at once: the outcome never survives,
-    also when the outcome is its transaction's last write (on SQLite, an INSERT on its own).
+    also when the events are sent with the commit (on SQLite, the outcome's INSERT on its own).
 
     Each pair runs in two threads on two connections, released together by a barrier.
     """
@@ -138,9 +142,10 @@ def test_concurrent_opt_out_and_outcome_never_leave_an_outcome(running, trial, l
     def send(visit_id: str, kind: str, barrier: threading.Barrier) -> None:
         try:
             barrier.wait(timeout=10)
-            with running.begin() as conn:
+            with running.connect() as conn:
                 spec = store.EventSpec(visit_id, kind, f"{kind}-{visit_id}")
-                store.record_event(conn, trial, spec, last_write=last_write)
+                store.record_event(conn, trial, spec, commit=commit)
+                conn.commit()
         except BaseException as error:  # collected and re-raised in the main thread
             failures.append(error)
 

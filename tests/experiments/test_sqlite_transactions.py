@@ -121,20 +121,23 @@ def _trial_values(trial_id: str) -> dict:
     }  # fmt: skip
 
 
-def _add_trial_alone(engine: Engine, *, or_ignore: bool = False) -> driver.Compiled:
-    """An INSERT of a trial for :func:`experiments.store.driver.write_alone`."""
+def _plain_add_trial(engine: Engine, *, or_ignore: bool = False) -> driver.Compiled:
+    """An INSERT of a trial for :func:`experiments.store.driver.commit_with`."""
     values = select(*(bindparam(name) for name in _trial_values("")))
     statement = insert(trials).from_select(list(_trial_values("")), values)
     return driver.compiled(statement.prefix_with("OR IGNORE") if or_ignore else statement,
                            engine.dialect)  # fmt: skip
 
 
-def test_a_write_alone_holds_the_write_lock_only_while_it_runs(sqlite: Engine) -> None:
-    """Committed as it returns: an impatient writer gets the lock at once afterwards."""
+def test_a_write_committed_with_itself_holds_the_write_lock_only_while_it_runs(
+    sqlite: Engine,
+) -> None:
+    """The transaction's only write is a transaction of its own (no BEGIN IMMEDIATE before
+    it), committed as it returns: an impatient writer gets the lock at once afterwards."""
     conn, other = sqlite.connect(), _impatient(sqlite)
     try:
         assert _trial_count(conn) == 0  # the request's read first, as the event API does
-        assert driver.write_alone(conn, _add_trial_alone(sqlite), _trial_values("a")) == 1
+        assert driver.commit_with(conn, _plain_add_trial(sqlite), _trial_values("a")) == 1
         with other.begin():
             _add_trial(other, "b")
         conn.rollback()
@@ -144,14 +147,14 @@ def test_a_write_alone_holds_the_write_lock_only_while_it_runs(sqlite: Engine) -
         other.close()
 
 
-def test_a_write_alone_counts_the_rows_it_wrote(sqlite: Engine) -> None:
-    statement = _add_trial_alone(sqlite, or_ignore=True)
+def test_a_write_committed_with_itself_counts_the_rows_it_wrote(sqlite: Engine) -> None:
+    statement = _plain_add_trial(sqlite, or_ignore=True)
     with sqlite.connect() as conn:
-        assert driver.write_alone(conn, statement, _trial_values("once")) == 1
-        assert driver.write_alone(conn, statement, _trial_values("once")) == 0
+        assert driver.commit_with(conn, statement, _trial_values("once")) == 1
+        assert driver.commit_with(conn, statement, _trial_values("once")) == 0
 
 
-def test_a_write_alone_waits_for_another_writer(sqlite: Engine) -> None:
+def test_a_write_committed_with_itself_waits_for_another_writer(sqlite: Engine) -> None:
     """Another connection holds the write lock: the write waits for it (the busy timeout)
     instead of failing, and is then committed."""
     holder = sqlite.connect()
@@ -161,7 +164,7 @@ def test_a_write_alone_waits_for_another_writer(sqlite: Engine) -> None:
     try:
         began = time.monotonic()
         with sqlite.connect() as conn:
-            assert driver.write_alone(conn, _add_trial_alone(sqlite), _trial_values("w")) == 1
+            assert driver.commit_with(conn, _plain_add_trial(sqlite), _trial_values("w")) == 1
         assert time.monotonic() - began >= 0.25
     finally:
         release.join()
@@ -170,11 +173,13 @@ def test_a_write_alone_waits_for_another_writer(sqlite: Engine) -> None:
         assert _trial_count(conn) == 2
 
 
-def test_a_write_alone_error_is_sqlalchemys_and_the_connection_goes_on(sqlite: Engine) -> None:
-    statement = _add_trial_alone(sqlite)
+def test_a_failed_write_committed_with_itself_leaves_the_connection_usable(
+    sqlite: Engine,
+) -> None:
+    statement = _plain_add_trial(sqlite)
     with sqlite.connect() as conn:
-        driver.write_alone(conn, statement, _trial_values("twice"))
+        driver.commit_with(conn, statement, _trial_values("twice"))
         with pytest.raises(IntegrityError):
-            driver.write_alone(conn, statement, _trial_values("twice"))
-        assert driver.write_alone(conn, statement, _trial_values("next")) == 1
+            driver.commit_with(conn, statement, _trial_values("twice"))
+        assert driver.commit_with(conn, statement, _trial_values("next")) == 1
         assert _trial_count(conn) == 2
