@@ -21,13 +21,12 @@ of the code relies on:
 Values come back as the driver returns them: pass a column's :func:`reader` to convert the
 ones SQLAlchemy would (SQLite's text times).
 
-A transaction's last write can be sent with its commit (:func:`commit_with`). On SQLite, when it
+A transaction's last write can be run with its commit (:func:`commit_with`). On SQLite, when it
 is the transaction's only write, it then runs as a transaction of its own: SQLite takes the
 write lock as the statement starts and commits as it ends, inside one call of the driver. A
 transaction begun by ``BEGIN IMMEDIATE`` keeps the lock across three calls instead (BEGIN, the
 write, COMMIT), and between them the thread must win back Python's GIL from the process's other
-threads, which can take milliseconds while every other writer waits (``bench/README.md``). On
-PostgreSQL the write and COMMIT go in one round trip instead of two.
+threads, which can take milliseconds while every other writer waits (``bench/README.md``).
 """
 
 from __future__ import annotations
@@ -107,11 +106,10 @@ def fetch(conn: Connection, statement: Compiled, values: Mapping[str, Any]) -> l
 
 def commit_with(conn: Connection, statement: Compiled, values: Mapping[str, Any]) -> int:
     """Run the write ``statement`` with ``values`` as the last statement of ``conn``'s
-    transaction and commit the transaction with it, in one call to the database: on SQLite,
-    when nothing was written yet, the statement is a transaction of its own (no ``BEGIN``);
-    PostgreSQL gets the statement and ``COMMIT`` in one round trip (psycopg's pipeline mode).
-    Otherwise (SQLite after a write) it runs in the transaction and COMMIT follows. Return the
-    number of rows it wrote (rows written by triggers not counted).
+    transaction and commit the transaction: on SQLite, when nothing was written yet, the
+    statement is a transaction of its own (no ``BEGIN``, committed by SQLite as it ends);
+    otherwise the driver commits after it. Return the number of rows it wrote (rows written by
+    triggers not counted).
 
     The engine's listeners see the statement, and ``conn``'s transaction is over when it
     returns. A write with RETURNING is refused: SQLite would keep its lock until its rows were
@@ -119,8 +117,7 @@ def commit_with(conn: Connection, statement: Compiled, values: Mapping[str, Any]
     if not statement.plain_write:
         raise ValueError("only an INSERT, UPDATE or DELETE without RETURNING commits with itself")
     dbapi = conn.connection.dbapi_connection
-    postgresql = conn.dialect.name == "postgresql"
-    alone = not postgresql and not dbapi.in_transaction  # type: ignore[union-attr]
+    alone = conn.dialect.name == "sqlite" and not dbapi.in_transaction  # type: ignore[union-attr]
     parameters = statement.parameters(values)
     if not conn.in_transaction():
         conn.begin()
@@ -133,21 +130,14 @@ def commit_with(conn: Connection, statement: Compiled, values: Mapping[str, Any]
             )
         finally:
             del conn.info[WRITE_ALONE]
-        if postgresql:
-            with dbapi.pipeline():  # type: ignore[union-attr]
-                cursor.execute(statement.sql, parameters)
-                dbapi.commit()  # type: ignore[union-attr]
-        else:
-            cursor.execute(statement.sql, parameters)
-            if not alone:
-                dbapi.commit()  # type: ignore[union-attr]
+        cursor.execute(statement.sql, parameters)
         written = int(cursor.rowcount)
     except BaseException as error:
         conn._handle_dbapi_exception(error, statement.sql, parameters, cursor, None)
         raise
     finally:
         cursor.close()
-    conn.commit()  # SQLAlchemy's end of the transaction: the database has nothing left to commit
+    conn.commit()  # after a write alone, SQLite has nothing left to commit
     return written
 
 

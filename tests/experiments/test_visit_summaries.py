@@ -123,3 +123,37 @@ def test_downgrade_removes_the_summaries_and_upgrade_rebuilds_them(engine: Engin
     with engine.connect() as conn:
         assert kept(conn) == recount(conn)
         assert all(arm is not None and signature for arm, signature in kept(conn).values())
+
+
+def test_concurrent_events_of_one_visit_all_reach_its_signature(engine: Engine) -> None:
+    """Events of the same visit written at the same moment by several transactions: each
+    trigger rewrites the signature after the others' events are committed, so none is lost
+    (PostgreSQL: a statement's snapshot taken before another's commit would miss it)."""
+    import threading
+
+    with engine.begin() as conn:
+        trial, started = running_trial_visits(conn, 12, seed=7)
+    kinds = sorted(trial.outcome_events | {"exposure"})
+    failures: list[BaseException] = []
+
+    def send(visit_id: str, kind: str, barrier: threading.Barrier) -> None:
+        try:
+            barrier.wait(timeout=10)
+            with engine.connect() as conn:
+                spec = store.EventSpec(visit_id, kind, f"{kind}-{visit_id}", "en")
+                store.record_events(conn, trial, [spec])
+                conn.commit()
+        except BaseException as error:  # collected and re-raised in the main thread
+            failures.append(error)
+
+    for visit in started:
+        barrier = threading.Barrier(len(kinds))
+        threads = [threading.Thread(target=send, args=(visit.id, kind, barrier)) for kind in kinds]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert failures == []
+    with engine.connect() as conn:
+        assert kept(conn) == recount(conn)
+        assert all(signature is not None for _, signature in kept(conn).values())
