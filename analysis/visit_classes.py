@@ -15,9 +15,11 @@ The event signature lists, separated by :data:`RECORD` and sorted, one token per
 
 The database keeps each visit's arm and signature in two columns of its row (``visits.arm``,
 ``visits.signature``): triggers of migration ``0006`` rewrite them in the same statement as
-every insert, update or delete of an assignment or an event, so the pass reads the visits
-alone and never an event. SQLite reads the classes in order from an index made for them
-(:data:`experiments.eventlog.CLASSES_INDEX`); PostgreSQL hashes the visits into classes.
+every insert, update or delete of an assignment or an event (on PostgreSQL once they hold the
+visit's row, migration ``0007``, so that events written at the same moment miss none of each
+other), so the pass reads the visits alone and never an event. SQLite reads the classes in
+order from an index made for them (:data:`experiments.eventlog.CLASSES_INDEX`); PostgreSQL
+hashes the visits into classes.
 Events of visits without an assignment are counted by type, by one more query when the
 classes show such visits (:func:`orphan_events_query`).
 """

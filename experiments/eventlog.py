@@ -90,8 +90,8 @@ visits = Table(
     Column("kiosk_id", ForeignKey("kiosks.id")),
     Column("language", String(8), nullable=False),
     Column("started_at", DateTime(timezone=True), nullable=False),
-    # Kept by the database (migration 0006's triggers), never written by the code: the arm of
-    # the visit's assignment and its events as the counting pass reads them
+    # Kept by the database (the triggers of migrations 0006 and 0007), never written by the
+    # code: the arm of the visit's assignment and its events as the counting pass reads them
     # (analysis.visit_classes), so that the pass reads the visits alone.
     Column("arm", String(64)),
     Column("signature", Text),
@@ -153,13 +153,12 @@ events = Table(
     Column("disclosure_version", String(64)),
     Column("occurred_at", DateTime(timezone=True), nullable=False),
     Column("recorded_at", DateTime(timezone=True), nullable=False),
-    Index("ix_events_visit_id", "visit_id"),
     # A visit's events with what the report reads: the triggers of migration 0006 rebuild a
-    # visit's signature from it without reading the table.
+    # visit's signature from it without reading the table (migration 0008).
     Index(
-        "ix_events_trial_id_visit_id",
-        "trial_id",
+        "ix_events_visit_id_trial_id",
         "visit_id",
+        "trial_id",
         "type",
         "language",
         "disclosure_version",

@@ -82,7 +82,7 @@ def test_upgrade_from_0001_keeps_the_data_and_swaps_the_counting_indexes(
         assert _indexes(conn) == {
             "visits": {"ix_visits_trial_id_id", "ix_visits_kiosk_id_started_at"},  # 0002, 0004
             "assignments": {"ix_assignments_trial_id_visit_id"},
-            "events": {"ix_events_visit_id", "ix_events_trial_id_visit_id"},
+            "events": {"ix_events_visit_id_trial_id"},  # 0008
         }
         assert compare_metadata(_comparison(conn), metadata) == []
         after = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar() for t in COUNTED}
