@@ -27,11 +27,12 @@ classes show such visits (:func:`orphan_events_query`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from itertools import groupby
 
 import numpy as np
 import pandas as pd
@@ -85,6 +86,53 @@ def decode_signature(signature: str | None) -> Signature:
         exposures.append((language, disclosure, material))
         types[EXPOSURE] += 1
     return Signature(frozenset(types), tuple(sorted(types.items())), tuple(exposures))
+
+
+#: Events kept out of the signature: they change no figure of the report.
+UNCOUNTED_EVENTS = frozenset({"finish", "timeout", "language_switch"})
+
+
+def encode_signature(
+    visit_events: Iterable[tuple[str, str | None, str | None, str | None]],
+) -> str | None:
+    """The signature of a visit's events, each ``(type, language, disclosure_version,
+    material_version)``, as the database keeps it (``None`` without a counted event): a recount
+    in Python of what the triggers write."""
+    tokens = []
+    for kind, *shown in visit_events:
+        if kind in UNCOUNTED_EVENTS:
+            continue
+        if kind != EXPOSURE:
+            tokens.append(kind)
+            continue
+        tokens.append(UNIT.join(["x", *("" if value is None else f"={value}" for value in shown)]))
+    return RECORD.join(sorted(tokens)) if tokens else None
+
+
+def stale_signatures(conn: Connection) -> list[str]:
+    """The visits whose kept signature (``visits.signature``) differs from
+    :func:`encode_signature` of their events, read in one statement (one snapshot, also while
+    events are being written). There should be none; this reads every event (for tests,
+    benchmarks and an operator's check, not for the report)."""
+    shown = (
+        events.c.type,
+        events.c.language,
+        events.c.disclosure_version,
+        events.c.material_version,
+    )
+    rows = conn.execute(
+        select(visits.c.id, visits.c.signature, *shown)
+        .select_from(visits.outerjoin(events, events.c.visit_id == visits.c.id))
+        .order_by(visits.c.id)
+    )
+    stale = []
+    for visit_id, visit_rows in groupby(rows, key=lambda row: row[0]):
+        first, *rest = visit_rows
+        kept = first[1]
+        visit_events = [tuple(row[2:]) for row in (first, *rest) if row[2] is not None]
+        if kept != encode_signature(visit_events):  # type: ignore[arg-type]
+            stale.append(visit_id)
+    return stale
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,9 @@ medians of the throughput and p99 ratios of the runs made one after the other (p
 a change of the machine's load between runs shifts both alike); and the CPU time per request
 of each server's processes, with its PostgreSQL backends (Linux ``/proc``; a figure that
 depends far less on other load than requests/s does). Non-2xx answers and socket errors are
-counted. The load average is printed before and after. Not part of the test suite.
+counted. The load average is printed before and after, and at the end the number of visits
+whose per-visit summary (what the report counts) differs from a recount of the events stored
+under the load. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -439,6 +441,22 @@ def measured(load: Callable[..., Result], target: Target, connections: int) -> R
     return result
 
 
+def signature_check(url: str) -> str:
+    """Whether the report's per-visit summaries held under the load: the visits whose kept
+    signature differs from a recount of their events (there should be none)."""
+    from analysis.visit_classes import stale_signatures
+    from experiments.eventlog import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            stale = stale_signatures(conn)
+            stored = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+    finally:
+        engine.dispose()
+    return f"{len(stale)} visits whose signature differs from a recount of the {stored:,} events"
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -523,6 +541,7 @@ def compare(
                         )
             print(report(connections, results["bare"], results["nudgelab"]), flush=True)
         print(f"{kind}: load average after {os.getloadavg()[0]:.2f}", flush=True)
+        print(f"{kind}: {signature_check(urls['nudgelab'])}", flush=True)
 
 
 def main() -> None:

@@ -24,7 +24,13 @@ from analysis.counts import (
     outcome_column,
     unexposed_column,
 )
-from analysis.visit_classes import RECORD, UNIT, decode_signature
+from analysis.visit_classes import (
+    RECORD,
+    UNIT,
+    decode_signature,
+    encode_signature,
+    stale_signatures,
+)
 from experiments import store
 from experiments.eventlog import assignments, events, visits
 from tests.analysis.sim_helpers import simulated
@@ -257,6 +263,38 @@ def test_signatures_decode_exposures_types_and_missing_values() -> None:
     assert decode_signature(None).types == frozenset()
     with pytest.raises(ValueError, match="cannot decode"):
         decode_signature(UNIT.join(["x", "en", "=d", "=m"]))
+
+
+def test_a_signature_encodes_what_it_decodes_sorted_without_uncounted_events() -> None:
+    visit_events = [
+        ("opt_out", "en", None, None),
+        ("exposure", "en", "d1", "m1"),
+        ("finish", "en", None, None),
+        ("exposure", None, "", None),
+        ("language_switch", "ar", None, None),
+    ]
+    encoded = encode_signature(visit_events)
+    exposures = [UNIT.join(["x", "", "=", ""]), UNIT.join(["x", "=en", "=d1", "=m1"])]
+    assert encoded == RECORD.join(["opt_out", *exposures])  # by code point
+    decoded = decode_signature(encoded)
+    assert decoded.exposures == ((None, "", None), ("en", "d1", "m1"))
+    assert dict(decoded.type_counts) == {"exposure": 2, "opt_out": 1}
+    assert encode_signature([("timeout", None, None, None)]) is None
+
+
+def test_stale_signatures_are_none_after_writes_and_found_when_changed(irregular_log) -> None:  # type: ignore[no-untyped-def]
+    """The triggers keep every signature equal to the recount; a signature changed behind
+    their back (or an event's) is found."""
+    engine, _trial = irregular_log
+    with engine.begin() as conn:
+        assert stale_signatures(conn) == []
+        first, second = conn.execute(
+            select(events.c.visit_id).where(events.c.type == "exposure").limit(2)
+        ).scalars()
+        conn.execute(visits.update().where(visits.c.id == first).values(signature="opt_out"))
+        assert stale_signatures(conn) == [first]
+        conn.rollback()
+    assert second != first
 
 
 @pytest.mark.postgres
