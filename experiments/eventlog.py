@@ -268,8 +268,8 @@ def include_in_comparison(
     return obj is not CLASSES_INDEX
 
 
-#: Key of a connection's ``info`` set while :func:`experiments.store.driver.write_alone` hands
-#: its statement to the listeners: SQLite runs that write as a transaction of its own.
+#: Key of a connection's ``info``, true while :func:`experiments.store.driver.commit_with`
+#: hands the listeners a write that SQLite runs as a transaction of its own.
 WRITE_ALONE = "nudgelab.write_alone"
 
 
@@ -287,8 +287,8 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     for its writes, never while it only reads, and a write never fails half-way because a
     deferred read snapshot could not be upgraded (SQLite answers that at once with "database
     is locked", without waiting). Whatever a write transaction reads after its first write
-    sees the database as the write lock holder does. A write run by
-    :func:`experiments.store.driver.write_alone` gets no ``BEGIN``: it is a transaction of its
+    sees the database as the write lock holder does. A transaction's only write run by
+    :func:`experiments.store.driver.commit_with` gets no ``BEGIN``: it is a transaction of its
     own, holding the write lock only while SQLite runs it.
     """
     if url in ("sqlite://", "sqlite:///:memory:"):

@@ -400,6 +400,8 @@ def record_events(
         }
         planned.append((index, row))
     if not planned:
+        if commit:
+            conn.commit()
         return results
     if not visits_locked:
         visit_ids = sorted({row["visit_id"] for _, row in planned})

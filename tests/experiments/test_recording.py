@@ -100,6 +100,15 @@ def test_events_recorded_with_commit_are_committed(running, trial):  # type: ign
     assert not _stored_elsewhere(running, "fails-1")
 
 
+def test_commit_commits_the_transaction_also_without_events(running, trial):  # type: ignore[no-untyped-def]
+    with running.connect() as conn:
+        visit = store.start_visit(conn, trial, location="loc-a", language="en")
+        assert store.record_events(conn, trial, [], commit=True) == []
+        conn.rollback()
+    with running.connect() as conn:
+        assert conn.execute(select(visits.c.id).where(visits.c.id == visit.id)).scalar_one()
+
+
 def test_what_an_event_sent_with_the_commit_answers_when_not_inserted(running, trial):  # type: ignore[no-untyped-def]
     """A retry is a duplicate, a key reused for another event a conflict, an unknown visit an
     error, and an event of an opted-out visit is discarded (the INSERT sent with the commit)."""

@@ -5,7 +5,7 @@ by trial first: the index led by ``trial_id`` (migration 0002) served only the s
 triggers, and ``ix_events_visit_id`` the lookups of a visit's events (its opt-out, the
 outcomes an opt-out deletes). One index led by the visit and covering what the triggers read
 serves both, and each stored event updates three indexes instead of four: in one process,
-0.39 instead of 0.41 ms per event API request on SQLite (``bench/README.md``).
+388-397 instead of 400-406 µs of CPU per event API request on SQLite (``bench/README.md``).
 
 Revision ID: 0008
 Revises: 0007
