@@ -52,20 +52,23 @@ def test_a_statement_runs_in_the_connections_transaction(engine: Engine) -> None
     assert _count(engine) == 1
 
 
-def test_the_engines_listeners_see_the_statement(engine: Engine) -> None:
+def test_the_engines_listeners_see_the_statements(engine: Engine) -> None:
+    """Run by fetch and by commit_with."""
     seen: list[str] = []
 
     def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
         seen.append(statement)
 
-    statement = _add_trial(engine)
+    statement, plain = _add_trial(engine), _add_trial_plainly(engine)
     event.listen(engine, "before_cursor_execute", record)
     try:
         with engine.begin() as conn:
             driver.fetch(conn, statement, _trial_row("t"))
+        with engine.connect() as conn:
+            driver.commit_with(conn, plain, _trial_row("u"))
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    assert seen == [statement.sql]
+    assert seen == [statement.sql, plain.sql]
 
 
 def test_a_driver_error_is_sqlalchemys_and_the_connection_goes_on(engine: Engine) -> None:
@@ -177,22 +180,6 @@ def test_a_write_committed_with_itself_ends_the_transaction(engine: Engine) -> N
         assert _count(engine) == 3
         conn.rollback()
     assert _count(engine) == 3
-
-
-def test_the_listeners_see_a_write_committed_with_itself(engine: Engine) -> None:
-    seen: list[str] = []
-
-    def record(_conn, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
-        seen.append(statement)
-
-    plain = _add_trial_plainly(engine)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        with engine.connect() as conn:
-            driver.commit_with(conn, plain, _trial_row("t"))
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert seen == [plain.sql]
 
 
 def test_a_failed_write_commits_nothing_and_the_connection_goes_on(engine: Engine) -> None:
