@@ -129,21 +129,28 @@ def _plain_add_trial(engine: Engine, *, or_ignore: bool = False) -> driver.Compi
                            engine.dialect)  # fmt: skip
 
 
-def test_a_write_committed_with_itself_holds_the_write_lock_only_while_it_runs(
-    sqlite: Engine,
-) -> None:
-    """The transaction's only write is a transaction of its own (no BEGIN IMMEDIATE before
-    it), committed as it returns: an impatient writer gets the lock at once afterwards."""
-    conn, other = sqlite.connect(), _impatient(sqlite)
-    try:
+def test_a_transactions_only_write_committed_with_itself_runs_alone(sqlite: Engine) -> None:
+    """SQLite runs the write alone (no BEGIN IMMEDIATE, no COMMIT: the statement is its own
+    transaction, so the write lock is held only while SQLite runs it); after an earlier write
+    it runs in that transaction, then COMMIT."""
+    ran: list[str] = []
+    plain = _plain_add_trial(sqlite)
+    with sqlite.connect() as conn:
         assert _trial_count(conn) == 0  # the request's read first, as the event API does
-        assert driver.commit_with(conn, _plain_add_trial(sqlite), _trial_values("a")) == 1
-        with other.begin():
-            _add_trial(other, "b")
-        conn.rollback()
-        assert _trial_count(other) == 2
+        conn.connection.dbapi_connection.set_trace_callback(ran.append)  # type: ignore[union-attr]
+        assert driver.commit_with(conn, plain, _trial_values("a")) == 1
+        alone = [sql.split()[0] for sql in ran]
+        ran.clear()
+        _add_trial(conn, "b")
+        assert driver.commit_with(conn, plain, _trial_values("c")) == 1
+        after_a_write = [sql.split()[0] for sql in ran]
+        conn.connection.dbapi_connection.set_trace_callback(None)  # type: ignore[union-attr]
+    assert alone == ["INSERT"], ran
+    assert after_a_write == ["BEGIN", "INSERT", "INSERT", "COMMIT"], ran
+    other = _impatient(sqlite)
+    try:
+        assert _trial_count(other) == 3
     finally:
-        conn.close()
         other.close()
 
 
