@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import random
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -153,19 +153,21 @@ def make_trial(**overrides: Any) -> Trial:
     return Trial.model_validate(yaml.safe_load(trial_yaml(**overrides)))
 
 
-def race_outcome_with_opt_out(visit_ids: Iterable[str], send: Callable[..., None]) -> None:
-    """For each visit, ``send(visit_id, kind, barrier)`` a ``contact_requested`` and an
-    ``opt_out`` from two threads released together by ``barrier``."""
+def race_events(visit_ids: Iterable[str], kinds: Sequence[str], send: Callable[..., None]) -> None:
+    """For each visit, ``send(visit_id, kind, barrier)`` each of ``kinds`` from a thread of its
+    own, all released together by ``barrier``."""
     for visit_id in visit_ids:
-        barrier = threading.Barrier(2)
-        threads = [
-            threading.Thread(target=send, args=(visit_id, kind, barrier))
-            for kind in ("contact_requested", "opt_out")
-        ]
+        barrier = threading.Barrier(len(kinds))
+        threads = [threading.Thread(target=send, args=(visit_id, kind, barrier)) for kind in kinds]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=30)
+
+
+def race_outcome_with_opt_out(visit_ids: Iterable[str], send: Callable[..., None]) -> None:
+    """:func:`race_events` of a ``contact_requested`` and an ``opt_out``."""
+    race_events(visit_ids, ("contact_requested", "opt_out"), send)
 
 
 def running_trial_visits(

@@ -31,7 +31,8 @@ threads, which can take milliseconds while every other writer waits (``bench/REA
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,20 +89,8 @@ def fetch(conn: Connection, statement: Compiled, values: Mapping[str, Any]) -> l
     transaction; all the rows it returns, as the driver's tuples."""
     if not conn.in_transaction():
         conn.begin()
-    parameters = statement.parameters(values)
-    cursor = conn.connection.cursor()
-    try:
-        conn.dispatch.before_cursor_execute(conn, cursor, statement.sql, parameters, None, False)
-        cursor.execute(statement.sql, parameters)
+    with _executed(conn, statement, values) as cursor:
         return cursor.fetchall() if cursor.description is not None else []
-    except BaseException as error:
-        # SQLAlchemy's own handler (as for its statements): wraps a driver error, runs the
-        # handle_error listeners and, on a lost connection or an interrupt, invalidates the
-        # connection (and the pool); it raises.
-        conn._handle_dbapi_exception(error, statement.sql, parameters, cursor, None)
-        raise
-    finally:
-        cursor.close()
 
 
 def commit_with(conn: Connection, statement: Compiled, values: Mapping[str, Any]) -> int:
@@ -118,27 +107,42 @@ def commit_with(conn: Connection, statement: Compiled, values: Mapping[str, Any]
         raise ValueError("only an INSERT, UPDATE or DELETE without RETURNING commits with itself")
     dbapi = conn.connection.dbapi_connection
     alone = conn.dialect.name == "sqlite" and not dbapi.in_transaction  # type: ignore[union-attr]
-    parameters = statement.parameters(values)
     if not conn.in_transaction():
         conn.begin()
+    with _executed(conn, statement, values, alone=alone) as cursor:
+        written = int(cursor.rowcount)
+    conn.commit()  # after a write alone, SQLite has nothing left to commit
+    return written
+
+
+@contextmanager
+def _executed(
+    conn: Connection, statement: Compiled, values: Mapping[str, Any], *, alone: bool = False
+) -> Iterator[Any]:
+    """The driver's cursor after ``statement`` ran on it, the engine's listeners told first
+    (``alone``: as a write SQLite runs as a transaction of its own); closed afterwards."""
+    parameters = statement.parameters(values)
     cursor = conn.connection.cursor()
     try:
-        conn.info[WRITE_ALONE] = alone
+        if alone:
+            conn.info[WRITE_ALONE] = True
         try:
             conn.dispatch.before_cursor_execute(
                 conn, cursor, statement.sql, parameters, None, False
             )
         finally:
-            del conn.info[WRITE_ALONE]
+            if alone:
+                del conn.info[WRITE_ALONE]
         cursor.execute(statement.sql, parameters)
-        written = int(cursor.rowcount)
+        yield cursor
     except BaseException as error:
+        # SQLAlchemy's own handler (as for its statements): wraps a driver error, runs the
+        # handle_error listeners and, on a lost connection or an interrupt, invalidates the
+        # connection (and the pool); it raises.
         conn._handle_dbapi_exception(error, statement.sql, parameters, cursor, None)
         raise
     finally:
         cursor.close()
-    conn.commit()  # after a write alone, SQLite has nothing left to commit
-    return written
 
 
 def reader(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any]:

@@ -399,16 +399,30 @@ def record_events(
             "recorded_at": now,
         }
         planned.append((index, row))
-    if not planned:
-        if commit:
-            conn.commit()
-        return results
+    if planned:
+        _store(conn, trial, planned, results, opted_out, visits_locked=visits_locked, commit=commit)
+    if commit:
+        conn.commit()  # nothing left to commit if a single event was sent with the commit
+    return results
+
+
+def _store(
+    conn: Connection,
+    trial: Trial,
+    planned: list[tuple[int, dict[str, Any]]],
+    results: list[EventStatus],
+    opted_out: set[str],
+    *,
+    visits_locked: bool,
+    commit: bool,
+) -> None:
+    """Write the planned rows (see :func:`record_events`); a single row that is not an opt-out
+    is sent with the commit when the caller lets it commit."""
     if not visits_locked:
         visit_ids = sorted({row["visit_id"] for _, row in planned})
         _lock_visits(conn, visit_ids, opt_out=bool(opted_out))
     if commit and len(planned) == 1 and not opted_out:
         inserted = _insert_and_commit(conn, planned[0][1])
-        commit = False
     else:
         inserted = set()
         statement = _compiled_insert(conn.dialect)
@@ -422,9 +436,6 @@ def record_events(
         conn.execute(
             _DELETE_OUTCOMES, {"ids": sorted(opted_out), "types": sorted(trial.outcome_events)}
         )
-    if commit:
-        conn.commit()
-    return results
 
 
 def _insert_and_commit(conn: Connection, row: dict[str, Any]) -> set[str]:

@@ -4,31 +4,26 @@ plain recount of the raw rows gives, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 
+from analysis.visit_classes import encode_signature
 from experiments import store
 from experiments.eventlog import assignments, events, visits
-from tests.factories import running_trial_visits
-
-IGNORED = {"finish", "timeout", "language_switch"}
-
-
-def _token(row) -> str:  # type: ignore[no-untyped-def]
-    if row.type != "exposure":
-        return str(row.type)
-    fields = (row.language, row.disclosure_version, row.material_version)
-    return "\x1f".join(["x", *("" if value is None else f"={value}" for value in fields)])
+from tests.factories import race_events, running_trial_visits
 
 
 def recount(conn: Connection) -> dict[str, tuple[str | None, str | None]]:
     """Each visit's (arm, signature) from the raw assignments and events rows, in Python."""
     arms = dict(conn.execute(select(assignments.c.visit_id, assignments.c.arm)).all())
-    tokens: dict[str, list[str]] = {}
-    for row in conn.execute(select(events)):
-        if row.type not in IGNORED:
-            tokens.setdefault(row.visit_id, []).append(_token(row))
+    shown = (events.c.language, events.c.disclosure_version, events.c.material_version)
+    by_visit: defaultdict[str, list[tuple[str, str | None, str | None, str | None]]]
+    by_visit = defaultdict(list)
+    for visit_id, *event in conn.execute(select(events.c.visit_id, events.c.type, *shown)):
+        by_visit[visit_id].append(tuple(event))  # type: ignore[arg-type]
     return {
-        visit: (arms.get(visit), "\x1e".join(sorted(tokens[visit])) if visit in tokens else None)
+        visit: (arms.get(visit), encode_signature(by_visit.get(visit, ())))
         for visit in conn.execute(select(visits.c.id)).scalars()
     }
 
@@ -146,13 +141,7 @@ def test_concurrent_events_of_one_visit_all_reach_its_signature(engine: Engine) 
         except BaseException as error:  # collected and re-raised in the main thread
             failures.append(error)
 
-    for visit in started:
-        barrier = threading.Barrier(len(kinds))
-        threads = [threading.Thread(target=send, args=(visit.id, kind, barrier)) for kind in kinds]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=30)
+    race_events([visit.id for visit in started], kinds, send)
     assert failures == []
     with engine.connect() as conn:
         assert kept(conn) == recount(conn)
