@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from flask import Blueprint, current_app, jsonify, request
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from app import openapi
 from app.db import commit, get_connection
@@ -189,29 +189,34 @@ def _groups(parsed: list[EventIn], prefix: str, own: dict[str, store.EventVisit]
             trial = store.trial_at_version(conn, *version)
             groups[version] = _Group(trial, store.allowed_events(trial) - SERVER_ONLY)
         group = groups[version]
-        trial = group.trial
-        if event.type not in group.allowed:
-            raise ApiError(
-                400,
-                f"event {event.type!r} is not declared by trial {trial.id!r}; "
-                f"allowed: {', '.join(sorted(group.allowed))}",
-                at + "type",
-            )
-        if event.language is not None and event.language not in trial.languages:
-            raise ApiError(
-                400, f"{event.language!r} is not a language of the trial", at + "language"
-            )
+        undeclared = _undeclared(event, group.trial, group.allowed, at)
+        if undeclared is not None:
+            raise undeclared
         group.indices.append(index)
-        group.specs.append(
-            store.EventSpec(
-                event.visit_id,
-                event.type,
-                event.idempotency_key,
-                event.language,
-                occurred_at=moment,
-            )
-        )
+        group.specs.append(_spec(event, moment))
     return list(groups.values())
+
+
+def _undeclared(event: EventIn, trial: Trial, allowed: frozenset[str], at: str) -> ApiError | None:
+    """The 400 for an event whose type (not in ``allowed``) or language ``trial`` does not
+    declare, else None (``at``: the field prefix of the event)."""
+    if event.type not in allowed:
+        return ApiError(
+            400,
+            f"event {event.type!r} is not declared by trial {trial.id!r}; "
+            f"allowed: {', '.join(sorted(allowed))}",
+            at + "type",
+        )
+    if event.language is not None and event.language not in trial.languages:
+        return ApiError(400, f"{event.language!r} is not a language of the trial", at + "language")
+    return None
+
+
+def _spec(event: EventIn, moment: datetime | None) -> store.EventSpec:
+    """``event`` as the store takes it, at ``moment`` (its time in UTC)."""
+    return store.EventSpec(
+        event.visit_id, event.type, event.idempotency_key, event.language, occurred_at=moment
+    )
 
 
 def _key_conflict(at: str) -> ApiError:
@@ -236,11 +241,16 @@ def _conflicting(parsed: list[EventIn], prefix: str) -> ApiError:
 def post_events():  # type: ignore[no-untyped-def]
     """Store one event or a batch, idempotently; answer what happened to each.
 
-    The happy path is one query that checks the kiosk and reads and locks the visits
-    (:func:`experiments.store.lock_kiosk_visits`), one INSERT per trial version and the
-    commit (a single event's INSERT commits with it); the kiosk alone is looked up only for a
-    request that fails, so that an unknown or switched-off token is answered 403 before
-    anything about its body.
+    Once a request with a token has been stored, the process knows that token's kiosk and its
+    visits' trial version (:class:`experiments.store.KnownKiosk`): the next requests are one
+    INSERT that checks all of it again as it writes, committed with it
+    (:mod:`experiments.store.known_kiosks`). If that INSERT stores nothing (a retry, another
+    trial version, a kiosk switched off, an opt-out ...), or the kiosk is not known, the full
+    path answers: one query that checks the kiosk and reads and locks the visits
+    (:func:`experiments.store.lock_kiosk_visits`), one INSERT per trial version and the commit
+    (a single event's INSERT commits with it). The kiosk alone is looked up only for a request
+    that fails, so that an unknown or switched-off token is answered 403 before anything about
+    its body.
     """
     token = _token()
     try:
@@ -250,8 +260,11 @@ def post_events():  # type: ignore[no-untyped-def]
         _check_kiosk(token)
         raise
     conn = get_connection()
+    if _record_for_known_kiosk(conn, token, parsed):
+        return _answer(parsed, ["stored"] * len(parsed))
     visit_ids = [event.visit_id for event in parsed]
-    own = store.lock_kiosk_visits(conn, token, visit_ids, opt_out=False)  # opt_out: server-only
+    found = store.lock_kiosk_visits(conn, token, visit_ids, opt_out=False)  # opt_out: server-only
+    own = found.visits
     if len(own) < len(set(visit_ids)):
         _check_kiosk(token)
     groups = _groups(parsed, prefix, own)
@@ -271,11 +284,68 @@ def post_events():  # type: ignore[no-untyped-def]
         conn.rollback()
         raise ApiError(400, error.message, error.field) from None
     commit()
+    known = store.KnownKiosk.from_found(token, found)
+    if known is not None:
+        _known_kiosks()[known.token_hash] = known
+    return _answer(parsed, outcomes)
+
+
+def _answer(parsed: list[EventIn], outcomes: list[store.EventStatus]):  # type: ignore[no-untyped-def]
     results = [
         {"idempotency_key": event.idempotency_key, "status": outcome}
         for event, outcome in zip(parsed, outcomes, strict=True)
     ]
     return jsonify({"results": results})
+
+
+#: Kiosks a process remembers (one per token the full path accepted); past this many it
+#: forgets them all and learns again.
+KNOWN_KIOSKS_KEPT = 1024
+
+
+def _known_kiosks() -> dict[str, store.KnownKiosk]:
+    """This app's known kiosks by token hash (see :mod:`experiments.store.known_kiosks`)."""
+    known: dict[str, store.KnownKiosk] = current_app.extensions.setdefault(
+        "nudgelab.known_kiosks", {}
+    )
+    if len(known) > KNOWN_KIOSKS_KEPT:
+        known.clear()
+    return known
+
+
+def _record_for_known_kiosk(conn: Connection, token: str, parsed: list[EventIn]) -> bool:
+    """Store the request's events in one checked INSERT if the kiosk of this token is known and
+    every event is one the full path would store now; whether they were (if not, nothing was
+    written and the kiosk is forgotten until the full path succeeds again)."""
+    known_kiosks = _known_kiosks()
+    token_hash = store.token_hash(token)
+    known = known_kiosks.get(token_hash)
+    now = datetime.now(UTC)
+    if known is None or not known.usable(now):
+        return False
+    try:
+        trial = store.trial_at_version(conn, known.trial_id, known.trial_version)
+    except store.StoredTrialError:  # no longer stored: the full path finds out what is
+        trial = None
+    if trial is not None:
+        specs = _specs_for(trial, parsed, now)
+        if specs and store.record_for_known_kiosk(conn, known, trial, specs, slack=CLOCK_SLACK):
+            return True
+    known_kiosks.pop(token_hash, None)
+    return False
+
+
+def _specs_for(trial: Trial, parsed: list[EventIn], now: datetime) -> list[store.EventSpec]:
+    """The events as specs of ``trial``, or none if any of them needs the full path's checks
+    (a type or language the trial does not declare, a time too far in the future)."""
+    allowed = store.allowed_events(trial) - SERVER_ONLY
+    specs = []
+    for event in parsed:
+        moment = event.moment
+        if _undeclared(event, trial, allowed, "") or (moment and moment > now + CLOCK_SLACK):
+            return []
+        specs.append(_spec(event, moment))
+    return specs
 
 
 @bp.get("/health")

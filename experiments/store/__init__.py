@@ -14,6 +14,7 @@ a transaction owned by the caller.
 - :mod:`~experiments.store.audit`: the append-only audit log
 - :mod:`~experiments.store.visits`: randomized visits
 - :mod:`~experiments.store.events`: idempotent events and the opt-out rule
+- :mod:`~experiments.store.known_kiosks`: a known kiosk's events in one checked INSERT
 - :mod:`~experiments.store.driver`: hot-path statements compiled once, run on the driver's cursor
 """
 
@@ -37,6 +38,7 @@ from experiments.store.events import (
     EventSpec,
     EventStatus,
     EventVisit,
+    KioskVisits,
     allowed_events,
     lock_kiosk_visits,
     record_event,
@@ -61,6 +63,7 @@ from experiments.store.kiosks import (
     switch_kiosk,
     token_hash,
 )
+from experiments.store.known_kiosks import KnownKiosk, record_for_known_kiosk
 from experiments.store.looks import look_times, record_look
 from experiments.store.sql import aware, utcnow
 from experiments.store.trials import (
@@ -140,6 +143,8 @@ __all__ = [
     "Kiosk",
     "KioskError",
     "KioskState",
+    "KioskVisits",
+    "KnownKiosk",
     "Pause",
     "RecentVisit",
     "RecordingError",
@@ -197,6 +202,7 @@ __all__ = [
     "record_amendment",
     "record_event",
     "record_events",
+    "record_for_known_kiosk",
     "record_look",
     "register_kiosk",
     "remove_member",

@@ -26,6 +26,10 @@ before it:
   lock (``BEGIN IMMEDIATE``, see :func:`experiments.eventlog.make_engine`) is held from before
   the check until the commit.
 
+The event API's requests after the first of a kiosk take a shorter path, one INSERT that
+makes these checks and the kiosk's as it writes (:mod:`experiments.store.known_kiosks`); this
+module is the full path, which a request takes when that INSERT stores nothing.
+
 A caller that writes nothing more lets :func:`record_events` commit (``commit=True``); a single
 event's INSERT is then run with the commit (:func:`experiments.store.driver.commit_with`,
 without RETURNING: the count of rows it wrote tells whether it was stored). On SQLite that
@@ -58,6 +62,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import Subquery
 
 from experiments.eventlog import events, kiosks, trials, visits
@@ -110,7 +115,8 @@ RECORDING_STATUS = TrialStatus.RUNNING.value
 #: Rows per INSERT, and ids per ``IN`` list (within every database's limit on parameters).
 CHUNK = 500
 
-_COLUMNS = (
+#: The columns of an event row (:func:`event_row`), in the order a batch sends them.
+ROW_COLUMNS = (
     "visit_id", "trial_id", "type", "idempotency_key", "language", "material_version",
     "disclosure_version", "occurred_at", "recorded_at",
 )  # fmt: skip
@@ -137,18 +143,23 @@ def _ids(visit_ids: Sequence[str]) -> tuple[bool, dict[str, Any]]:
 #: and both would rather read all the kiosk's visits by its index: the join's ``visits``
 #: side is an expression (unary ``+``, ``|| ''``), so that index is not used for it.
 _IDS_FILTER = {
-    "postgresql": ("visits.id = ANY(:ids)", visits.c.kiosk_id.concat(literal(""))),
-    "sqlite": (
-        "visits.id IN (SELECT value FROM json_each(:ids))",
-        literal_column("+visits.kiosk_id"),
-    ),
+    "postgresql": "visits.id = ANY(:ids)",
+    "sqlite": "visits.id IN (SELECT value FROM json_each(:ids))",
 }
+
+
+def unindexed_kiosk_of_visit(dialect: str) -> ColumnElement[Any]:
+    """``visits.kiosk_id`` as an expression (unary ``+``, ``|| ''``), which keeps the database
+    from reading all the kiosk's visits by its index when the query names the visits by id."""
+    if dialect == "postgresql":
+        return visits.c.kiosk_id.concat(literal(""))
+    return literal_column("+visits.kiosk_id")
 
 
 def _kiosk_visits(dialect: str) -> Select:
     """The visits ``:ids`` that the switched-on kiosk ``:token_hash`` started, with the kiosk's
     id and last contact."""
-    ids, kiosk_of_visit = _IDS_FILTER[dialect]
+    ids, kiosk_of_visit = _IDS_FILTER[dialect], unindexed_kiosk_of_visit(dialect)
     return (
         select(
             visits.c.id,
@@ -230,28 +241,42 @@ def _conflict() -> IdempotencyConflict:
     )
 
 
+@dataclass(frozen=True)
+class KioskVisits:
+    """What :func:`lock_kiosk_visits` found for a token: the kiosk (``None``: no switched-on
+    kiosk with this token started any of the visits), when its last contact was written
+    (stored, or now), and its visits by id."""
+
+    kiosk_id: str | None
+    contact_at: datetime | None
+    visits: dict[str, EventVisit]
+
+
 def lock_kiosk_visits(
     conn: Connection, token: str, visit_ids: Sequence[str], *, opt_out: bool
-) -> dict[str, EventVisit]:
-    """Those of ``visit_ids`` that the switched-on kiosk with this token started, by id, read
-    in one query with the kiosk and locked for recording their events (``opt_out``: whether
-    the events include an opt-out); pass ``visits_locked=True`` to :func:`record_events` in the
-    same transaction. An unknown, switched-off or revoked token finds no visits.
+) -> KioskVisits:
+    """Those of ``visit_ids`` that the switched-on kiosk with this token started, read in one
+    query with the kiosk and locked for recording their events (``opt_out``: whether the events
+    include an opt-out); pass ``visits_locked=True`` to :func:`record_events` in the same
+    transaction. An unknown, switched-off or revoked token finds no visits.
 
     The kiosk's last contact is written too, with one UPDATE, but only when the stored one is
     older than :data:`experiments.store.kiosks.CONTACT_RESOLUTION` (most batches send none)."""
     query = _kiosk_visits_query(conn.dialect, opt_out)
     ids = _ids_value(conn.dialect.name, sorted(set(visit_ids)))
     rows = driver.fetch(conn, query.statement, {"ids": ids, "token_hash": token_hash(token)})
-    if rows:
-        now = utcnow()
-        kiosk_id, last_seen_at = rows[0][4], aware(query.last_seen_at(rows[0][5]))
-        if contact_is_stale(last_seen_at, now):
-            note_contact(conn, kiosk_id, now)
-    return {
+    if not rows:
+        return KioskVisits(None, None, {})
+    now = utcnow()
+    kiosk_id, contact_at = rows[0][4], aware(query.last_seen_at(rows[0][5]))
+    if contact_is_stale(contact_at, now):
+        note_contact(conn, kiosk_id, now)
+        contact_at = now
+    found = {
         visit_id: EventVisit(visit_id, trial_id, version, aware(query.started_at(started_at)))  # type: ignore[arg-type]
         for visit_id, trial_id, version, started_at, *_kiosk in rows
     }
+    return KioskVisits(kiosk_id, contact_at, found)
 
 
 def _lock_visits(conn: Connection, visit_ids: Sequence[str], *, opt_out: bool) -> None:
@@ -262,20 +287,23 @@ def _lock_visits(conn: Connection, visit_ids: Sequence[str], *, opt_out: bool) -
         conn.execute(_LOCKED_VISITS[opt_out, single], parameters).all()
 
 
-def _batch(dialect: str) -> Subquery:
-    """The rows of a batch, sent as one parameter ``:rows``: a JSON array of objects (one
-    statement for any number of rows, compiled and planned once)."""
+def batch_rows(dialect: str, extra_times: tuple[str, ...] = ()) -> Subquery:
+    """The rows of a batch, sent as one parameter ``:rows`` (see :func:`rows_json`): a JSON
+    array of objects, one statement for any number of rows, compiled and planned once. Each
+    row has the columns of an event and the times ``extra_times``."""
+    names = ROW_COLUMNS + extra_times
     if dialect == "postgresql":
-        names = ", ".join(f"{name} {_PG_TYPES[name]}" for name in _COLUMNS)
-        sql = f"SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS batch({names})"
+        typed = ", ".join(f"{name} {_PG_TYPES.get(name, 'timestamptz')}" for name in names)
+        sql = f"SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS batch({typed})"
     else:
-        values = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name in _COLUMNS)
+        values = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name in names)
         sql = f"SELECT {values} FROM json_each(:rows)"
-    columns = (column(name, events.c[name].type) for name in _COLUMNS)
+    time = events.c.recorded_at.type
+    columns = (column(name, events.c[name].type if name in ROW_COLUMNS else time) for name in names)
     return text(sql).columns(*columns).subquery("batch")
 
 
-_PG_TYPES = dict.fromkeys(_COLUMNS, "varchar") | {
+_PG_TYPES = dict.fromkeys(ROW_COLUMNS, "varchar") | {
     "occurred_at": "timestamptz",
     "recorded_at": "timestamptz",
 }
@@ -283,11 +311,11 @@ _PG_TYPES = dict.fromkeys(_COLUMNS, "varchar") | {
 
 @lru_cache(maxsize=4)
 def _insert(dialect: str, returning: bool = True) -> Insert:
-    """``INSERT INTO events … SELECT`` of the rows of :func:`_batch`: each only when its visit
+    """``INSERT INTO events … SELECT`` of the rows of :func:`batch_rows`: each only when its visit
     belongs to its trial and, unless it is an opt-out, has no opt-out and its trial is running
     (see :data:`RECORDING_STATUS`), and only when its key is new; returns the keys inserted
     (``returning``)."""
-    batch = _batch(dialect)
+    batch = batch_rows(dialect)
     prior = events.alias("prior")
     # Scalar subqueries with LIMIT, not EXISTS: each is one index lookup per row. (PostgreSQL
     # turns EXISTS into a join or a hashed subplan, which for a batch it guesses at 100 rows
@@ -297,7 +325,7 @@ def _insert(dialect: str, returning: bool = True) -> Insert:
     opt_out = select(prior.c.id).where(
         prior.c.visit_id == batch.c.visit_id, prior.c.type == "opt_out"
     )
-    source = select(*(batch.c[name] for name in _COLUMNS)).where(
+    source = select(*(batch.c[name] for name in ROW_COLUMNS)).where(
         trial_of_visit.scalar_subquery() == batch.c.trial_id,
         or_(batch.c.type == "opt_out", opt_out.limit(1).scalar_subquery().is_(None)),
         or_(batch.c.type == "opt_out", status.scalar_subquery() == RECORDING_STATUS),
@@ -305,7 +333,7 @@ def _insert(dialect: str, returning: bool = True) -> Insert:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(events)
-        .from_select(list(_COLUMNS), source)
+        .from_select(list(ROW_COLUMNS), source)
         .on_conflict_do_nothing(index_elements=[events.c.idempotency_key])
     )
     return statement.returning(events.c.idempotency_key) if returning else statement
@@ -319,7 +347,7 @@ def _compiled_insert(dialect: Dialect, returning: bool = True) -> driver.Compile
 
 @lru_cache(maxsize=2)
 def _time_text(dialect: Dialect) -> Callable[[datetime], str]:
-    """How the dialect stores a time, as text for :func:`_batch`'s JSON."""
+    """How the dialect stores a time, as text for :func:`batch_rows`'s JSON."""
     if dialect.name == "postgresql":
         return datetime.isoformat
     store_as = events.c.recorded_at.type.dialect_impl(dialect).bind_processor(dialect)
@@ -327,18 +355,34 @@ def _time_text(dialect: Dialect) -> Callable[[datetime], str]:
     return store_as
 
 
-def _rows_json(dialect: Dialect, rows: Sequence[dict[str, Any]]) -> str:
+def rows_json(dialect: Dialect, rows: Sequence[dict[str, Any]]) -> str:
+    """The ``:rows`` parameter of :func:`batch_rows`: its times as the dialect stores them."""
     as_text = _time_text(dialect)
     return json.dumps(
         [
             {
-                **row,
-                "occurred_at": as_text(row["occurred_at"]),
-                "recorded_at": as_text(row["recorded_at"]),
+                key: as_text(value) if isinstance(value, datetime) else value
+                for key, value in row.items()
             }
             for row in rows
         ]
     )
+
+
+def event_row(trial_id: str, spec: EventSpec, now: datetime) -> dict[str, Any]:
+    """The row of ``spec`` for :func:`rows_json`, recorded ``now`` (also its time if it has
+    none)."""
+    return {
+        "visit_id": spec.visit_id,
+        "trial_id": trial_id,
+        "type": spec.type,
+        "idempotency_key": spec.idempotency_key,
+        "language": spec.language,
+        "material_version": spec.material_version,
+        "disclosure_version": spec.disclosure_version,
+        "occurred_at": spec.occurred_at or now,
+        "recorded_at": now,
+    }
 
 
 def record_events(
@@ -387,18 +431,7 @@ def record_events(
             continue
         if spec.type == "opt_out":
             opted_out.add(spec.visit_id)
-        row = {
-            "visit_id": spec.visit_id,
-            "trial_id": trial.id,
-            "type": spec.type,
-            "idempotency_key": spec.idempotency_key,
-            "language": spec.language,
-            "material_version": spec.material_version,
-            "disclosure_version": spec.disclosure_version,
-            "occurred_at": spec.occurred_at or now,
-            "recorded_at": now,
-        }
-        planned.append((index, row))
+        planned.append((index, event_row(trial.id, spec, now)))
     if planned:
         _store(conn, trial, planned, results, opted_out, visits_locked=visits_locked, commit=commit)
     if commit:
@@ -427,7 +460,7 @@ def _store(
         inserted = set()
         statement = _compiled_insert(conn.dialect)
         for start in range(0, len(planned), CHUNK):
-            rows = _rows_json(conn.dialect, [row for _, row in planned[start : start + CHUNK]])
+            rows = rows_json(conn.dialect, [row for _, row in planned[start : start + CHUNK]])
             inserted.update(key for (key,) in driver.fetch(conn, statement, {"rows": rows}))
     missing = [(index, row) for index, row in planned if row["idempotency_key"] not in inserted]
     if missing:
@@ -441,7 +474,7 @@ def _store(
 def _insert_and_commit(conn: Connection, row: dict[str, Any]) -> set[str]:
     """Insert one row with the transaction's commit; the keys inserted."""
     statement = _compiled_insert(conn.dialect, returning=False)
-    written = driver.commit_with(conn, statement, {"rows": _rows_json(conn.dialect, [row])})
+    written = driver.commit_with(conn, statement, {"rows": rows_json(conn.dialect, [row])})
     return {row["idempotency_key"]} if written else set()
 
 

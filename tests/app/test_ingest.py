@@ -57,15 +57,20 @@ def _outcome(visitor: Visitor) -> dict:
 
 
 def test_an_event_is_checked_and_stored_with_one_query_and_one_insert(started: Visitor) -> None:
-    """Kiosk, visit and lock in one query; opt-out check, insert and idempotency in one
-    INSERT; a retry adds only the lookup of its key."""
-    event_ = _outcome(started)
+    """A kiosk's first event: kiosk, visit and lock in one query; opt-out check, insert and
+    idempotency in one INSERT. Its next events: the INSERT alone, which checks the kiosk and
+    visit too. A retry: that INSERT stores nothing, and the full path finds the stored key."""
+    first, second = _outcome(started), _outcome(started)
     with statements(started.app) as sent:
-        assert started.post_events({"events": [event_]}).json["results"][0]["status"] == "stored"
+        assert started.post_events({"events": [first]}).json["results"][0]["status"] == "stored"
     assert [words.split()[0] for words in sent] == ["SELECT", "INSERT"], sent
     with statements(started.app) as sent:
-        assert started.post_events(event_).json["results"][0]["status"] == "duplicate"
-    assert [words.split()[0] for words in sent] == ["SELECT", "INSERT", "SELECT"], sent
+        assert started.post_events({"events": [second]}).json["results"][0]["status"] == "stored"
+    assert [words.split()[0] for words in sent] == ["INSERT"], sent
+    with statements(started.app) as sent:
+        assert started.post_events(first).json["results"][0]["status"] == "duplicate"
+    assert [words.split()[0] for words in sent] == ["INSERT", "SELECT", "INSERT", "SELECT"], sent
+    assert started.logged().count("contact_requested") == 2
 
 
 @contextmanager
@@ -99,16 +104,20 @@ def sqlite_ran(app: Flask) -> Iterator[list[str]]:
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_on_sqlite_a_single_events_insert_is_its_own_transaction(started: Visitor) -> None:
-    """One event: SQLite runs the read and the INSERT, which commits itself, with no BEGIN
-    IMMEDIATE ... COMMIT around it (the write lock is never held between statements, while the
-    thread waits for Python's GIL). A batch of two is one transaction as before."""
+    """One event: SQLite runs the read (only for a kiosk not yet known) and the INSERT, which
+    commits itself, with no BEGIN IMMEDIATE ... COMMIT around it (the write lock is never held
+    between statements, while the thread waits for Python's GIL). A batch of two is one
+    transaction."""
     with sqlite_ran(started.app) as ran:
         assert started.post_events({"events": [_outcome(started)]}).status_code == 200
     assert ran == ["SELECT", "INSERT"], ran
+    with sqlite_ran(started.app) as ran:  # the kiosk is known now: no query before the INSERT
+        assert started.post_events({"events": [_outcome(started)]}).status_code == 200
+    assert ran == ["INSERT"], ran
     with sqlite_ran(started.app) as ran:
         batch = {"events": [_outcome(started), _outcome(started)]}
         assert started.post_events(batch).status_code == 200
-    assert ran == ["SELECT", "BEGIN", "INSERT", "COMMIT"], ran
+    assert ran == ["BEGIN", "INSERT", "COMMIT"], ran
 
 
 def _last_seen(app: Flask) -> datetime | None:
@@ -135,7 +144,7 @@ def test_the_last_contact_costs_one_update_a_minute_not_one_a_batch(started: Vis
     assert before is not None and after is not None and after - before >= timedelta(minutes=2)
     with statements(started.app) as sent:
         assert started.post_events(_outcome(started)).status_code == 200
-    assert [words.split()[0] for words in sent] == ["SELECT", "INSERT"], sent
+    assert [words.split()[0] for words in sent] == ["INSERT"], sent
     assert _last_seen(started.app) == after
 
 
@@ -174,11 +183,13 @@ def test_the_visit_page_reads_its_visit_once(started: Visitor) -> None:
 def test_what_another_process_changes_is_seen_by_the_next_request(
     db_url: str, factory_trial: Trial, started: Visitor
 ) -> None:
-    """Nothing about kiosks or trials is cached between requests: a command line in another
-    process (here: another engine) pauses the trial, reloads it or switches the kiosk off, and
-    the very next request acts on it."""
+    """A command line in another process (here: another engine) pauses the trial, reloads it
+    or switches the kiosk off, and the very next request acts on it: what the app remembers of
+    a kiosk whose events it stored (its id, its visits' trial version) is checked again by the
+    write that relies on it."""
     elsewhere = make_engine(db_url)
     try:
+        assert started.post_events(_outcome(started)).status_code == 200  # the kiosk is known
         with elsewhere.begin() as conn:
             store.pause_trial(conn, factory_trial.id)
         started.arrives()
@@ -196,6 +207,8 @@ def test_what_another_process_changes_is_seen_by_the_next_request(
                 select(visits.c.trial_version).where(visits.c.id == started.visit_id)
             ).scalar_one()
         assert version == reloaded
+        stored = started.post_events(_outcome(started))  # a visit of the new version
+        assert stored.status_code == 200 and stored.json["results"][0]["status"] == "stored"
         with elsewhere.begin() as conn:
             conn.execute(update(kiosks).values(active=False))
         assert started.post_events(_outcome(started)).status_code == 403

@@ -114,7 +114,7 @@ def test_visit_times_are_read_as_sqlalchemy_reads_them(engine: Engine, kiosk_vis
     token, ids = kiosk_visits
     with engine.connect() as conn:
         expected = dict(conn.execute(select(visits.c.id, visits.c.started_at)).all())
-        found = store.lock_kiosk_visits(conn, token, ids[:3], opt_out=False)
+        found = store.lock_kiosk_visits(conn, token, ids[:3], opt_out=False).visits
     assert sorted(found) == sorted(ids[:3])
     for visit_id, visit in found.items():
         assert isinstance(visit.started_at, datetime) and visit.started_at.tzinfo is not None
