@@ -152,8 +152,9 @@ def record_for_known_kiosk(
     slack: timedelta,
 ) -> bool:
     """Store ``specs`` and commit, if every one passes the checks of the module docstring
-    against ``kiosk``; whether they were. If not, nothing of them is kept (the transaction is
-    rolled back) and the caller should take the full path.
+    against ``kiosk``; whether they were. If not, nothing of them is kept (a batch's transaction
+    is rolled back; a single event's INSERT, which then wrote nothing, has committed) and the
+    caller should take the full path.
 
     ``trial`` is ``kiosk``'s trial at its trial version; the caller has checked the specs
     against it (declared types, languages, no opt-out, each key once, no time beyond ``slack``
