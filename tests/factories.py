@@ -5,16 +5,17 @@ from __future__ import annotations
 import copy
 import random
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
 import yaml
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from experiments import store
 from experiments.model import Trial
 from experiments.rules import Settings
+from experiments.store import driver
 
 LANGUAGES = ["en", "ar"]
 #: The public address the test apps and checks are configured with (NUDGELAB_PUBLIC_URL).
@@ -184,3 +185,18 @@ def running_trial_visits(
         events = [store.EventSpec(v.id, "exposure", f"x-{v.id}", "en") for v in started]
         store.record_events(conn, trial, events)
     return trial, started
+
+
+def query_plan(engine: Engine, statement: driver.Compiled, values: Mapping[str, Any]) -> str:
+    """The plan the database chooses for a hot-path statement with ``values`` (nothing it
+    would write is kept). PostgreSQL is asked to choose an index, as it would read the few rows
+    of a test's tables whole."""
+    with engine.connect() as conn:
+        cursor = conn.connection.cursor()
+        if engine.dialect.name == "postgresql":
+            cursor.execute("SET enable_seqscan = off")
+        explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
+        cursor.execute(explain + statement.sql, statement.parameters(values))
+        plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+        conn.rollback()
+    return plan

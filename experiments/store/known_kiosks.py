@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import Connection, Dialect, bindparam, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -143,6 +144,23 @@ def _compiled(dialect: Dialect, returning: bool) -> driver.Compiled:
     return driver.compiled(statement, dialect)
 
 
+def _parameters(
+    dialect: Dialect, kiosk: KnownKiosk, trial_id: str, specs: Sequence[EventSpec], slack: timedelta
+) -> dict[str, Any]:
+    """The parameters of :func:`_insert` for ``specs`` of ``kiosk``'s visits."""
+    now = utcnow()
+    rows = []
+    for spec in specs:
+        row = event_row(trial_id, spec, now)
+        rows.append({**row, "start_by": row["occurred_at"] + slack})
+    return {
+        "rows": rows_json(dialect, rows),
+        "kiosk_id": kiosk.kiosk_id,
+        "token_hash": kiosk.token_hash,
+        "trial_version": kiosk.trial_version,
+    }
+
+
 def record_for_known_kiosk(
     conn: Connection,
     kiosk: KnownKiosk,
@@ -163,21 +181,11 @@ def record_for_known_kiosk(
         raise ValueError("no events to record")
     if any(spec.type == "opt_out" for spec in specs):
         raise ValueError("an opt-out takes the full path (it deletes the visit's outcomes)")
-    now = utcnow()
-    rows = []
-    for spec in specs:
-        row = event_row(trial.id, spec, now)
-        rows.append({**row, "start_by": row["occurred_at"] + slack})
-    values = {
-        "rows": rows_json(conn.dialect, rows),
-        "kiosk_id": kiosk.kiosk_id,
-        "token_hash": kiosk.token_hash,
-        "trial_version": kiosk.trial_version,
-    }
-    if len(rows) == 1:  # the INSERT commits with itself (on SQLite, a transaction of its own)
+    values = _parameters(conn.dialect, kiosk, trial.id, specs, slack)
+    if len(specs) == 1:  # the INSERT commits with itself (on SQLite, a transaction of its own)
         return driver.commit_with(conn, _compiled(conn.dialect, False), values) == 1
     stored = driver.fetch(conn, _compiled(conn.dialect, True), values)
-    if len(stored) == len(rows):
+    if len(stored) == len(specs):
         conn.commit()
         return True
     conn.rollback()

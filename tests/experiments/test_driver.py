@@ -18,7 +18,7 @@ from experiments.store import driver
 from experiments.store.events import _ids_value, _kiosk_visits_query
 from experiments.store.kiosks import token_hash
 from experiments.store.sql import utcnow
-from tests.factories import trial_yaml
+from tests.factories import query_plan, trial_yaml
 
 
 def _trial_row(trial_id: str) -> dict:
@@ -125,15 +125,7 @@ def test_visit_times_are_read_as_sqlalchemy_reads_them(engine: Engine, kiosk_vis
 def _plan(engine: Engine, opt_out: bool, ids: list[str], token: str) -> str:
     query = _kiosk_visits_query(engine.dialect, opt_out).statement
     values = {"ids": _ids_value(engine.dialect.name, ids), "token_hash": token_hash(token)}
-    with engine.connect() as conn:
-        cursor = conn.connection.cursor()
-        if engine.dialect.name == "postgresql":
-            cursor.execute("SET enable_seqscan = off")
-        explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
-        cursor.execute(explain + query.sql, query.parameters(values))
-        plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
-        conn.rollback()
-    return plan
+    return query_plan(engine, query, values)
 
 
 @pytest.mark.parametrize("opt_out", [False, True])

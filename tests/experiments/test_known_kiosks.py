@@ -22,9 +22,8 @@ from sqlalchemy import Connection, Engine, select, text
 from experiments import store
 from experiments.eventlog import events, visits
 from experiments.model import Trial
-from experiments.store.events import event_row, rows_json
-from experiments.store.known_kiosks import _compiled
-from tests.factories import trial_yaml
+from experiments.store.known_kiosks import _compiled, _parameters
+from tests.factories import query_plan, trial_yaml
 
 SLACK = timedelta(minutes=5)
 
@@ -242,22 +241,9 @@ def test_the_insert_finds_each_visit_by_its_key(engine: Engine, setting: Setting
     ``visits.kiosk_id = :kiosk_id`` without the unary ``+``; PostgreSQL is asked to choose an
     index, as it would read these few rows whole)."""
     statement = _compiled(engine.dialect, True)
-    now = store.utcnow()
-    row = event_row(setting.trial.id, _outcome(setting.visit_ids[0]), now) | {"start_by": now}
-    values = {
-        "rows": rows_json(engine.dialect, [row]),
-        "kiosk_id": setting.known.kiosk_id,
-        "token_hash": setting.known.token_hash,
-        "trial_version": setting.known.trial_version,
-    }
-    with engine.connect() as conn:
-        cursor = conn.connection.cursor()
-        if engine.dialect.name == "postgresql":
-            cursor.execute("SET enable_seqscan = off")
-        explain = "EXPLAIN QUERY PLAN " if engine.dialect.name == "sqlite" else "EXPLAIN "
-        cursor.execute(explain + statement.sql, statement.parameters(values))
-        plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
-        conn.rollback()
+    spec = _outcome(setting.visit_ids[0])
+    values = _parameters(engine.dialect, setting.known, setting.trial.id, [spec], SLACK)
+    plan = query_plan(engine, statement, values)
     assert "ix_visits_kiosk_id" not in plan, plan
     if engine.dialect.name == "sqlite":  # by the key, or by (trial_id, id)
         assert re.search(r"SEARCH visits USING INDEX \S+ \((trial_id=\? AND )?id=\?\)", plan), plan
